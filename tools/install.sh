@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Installs the pinned OpenMMLab stack for mmpose_attn into the ACTIVE Python environment, then the
+# project itself in editable mode. Idempotent: steps whose result is already importable are skipped.
+#
+#   bash tools/install.sh                 # what the README says
+#   PYTHON=/path/to/python bash tools/install.sh
+#   PIP_FIND_LINKS=/dir/with/wheels bash tools/install.sh   # e.g. a prebuilt mmcv wheel
+#
+# Why the order and the flags (all measured on torch 2.14 + numpy 2 + setuptools 80):
+#  - the CPU-only torch wheel has no matching torchvision, and mmpose's visualizer imports torchvision,
+#    so the default is the torch 2.14.1 + torchvision 0.29.1 pair (CUDA builds; they run on CPU too);
+#  - mmcv 2.1.0 ships only an sdist whose setup.py forces -std=c++17, but torch >= 2.12 headers need
+#    C++20; it imports pkg_resources (setuptools < 81); it must build against the installed torch
+#    (--no-build-isolation) and pip's wheel cache may hand back a wheel built for another torch
+#    (--no-cache-dir);
+#  - the OpenMMLab packages go in with --no-deps: mmpose requires chumpy (does not install) and
+#    opencv-python (GUI build); their real deps are requirements/runtime.txt;
+#  - the xtcocotools wheel is compiled against numpy 1 and breaks under numpy 2: build it from source.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PY="${PYTHON:-python3}"
+PIP=("$PY" -m pip)
+REQ="$ROOT/requirements"
+T0=$(date +%s)
+
+step() { printf '\n[install %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+fail() {
+  printf '\n[install] FAILED at step: %s\n[install] likely fix: %s\n' "$1" "$2" >&2
+  exit 1
+}
+# pin NAME FILE -> the "NAME==X" line of a requirements file
+pin() { grep -E "^$1==" "$2" | head -n1; }
+# has_version DIST VERSION -> 0 when that exact distribution version is installed
+has_version() {
+  "$PY" - "$1" "$2" <<'EOF' 2>/dev/null
+import sys, importlib.metadata as m
+try:
+    sys.exit(0 if m.version(sys.argv[1]) == sys.argv[2] else 1)
+except m.PackageNotFoundError:
+    sys.exit(1)
+EOF
+}
+# all_installed FILE -> 0 when every requirement line of FILE is satisfied (packaging's specifiers)
+all_installed() {
+  "$PY" - "$1" <<'EOF' 2>/dev/null
+import sys, importlib.metadata as m
+from packaging.requirements import Requirement
+for line in open(sys.argv[1]):
+    line = line.split('#')[0].strip()
+    if not line:
+        continue
+    r = Requirement(line)
+    try:
+        v = m.version(r.name)
+    except m.PackageNotFoundError:
+        sys.exit(1)
+    if r.specifier and not r.specifier.contains(v, prereleases=True):
+        sys.exit(1)
+EOF
+}
+
+step "python: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+"$PY" -c 'import sys; assert sys.version_info >= (3, 9), sys.version' ||
+  fail "python version" "use Python 3.9-3.12 (tested: 3.11)"
+
+step "build tools (setuptools >=77,<81, wheel, cython, ninja)"
+if ! all_installed "$REQ/build.txt"; then
+  "${PIP[@]}" install -r "$REQ/build.txt" ||
+    fail "build tools" "check that pip can reach your package index"
+fi
+
+step "torch + torchvision"
+if "$PY" -c 'import torch, torchvision; torchvision.ops.nms' 2>/dev/null; then
+  echo "  keeping the importable pair: $("$PY" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)')"
+else
+  echo "  no working torch + torchvision pair; installing $(grep -v '^#' "$REQ/torch.txt" | xargs) (~2 min from a local mirror, several GB)"
+  "${PIP[@]}" install -r "$REQ/torch.txt" ||
+    fail "torch" "install a matching torch + torchvision pair yourself (https://pytorch.org) and re-run"
+fi
+
+step "runtime dependencies (requirements/runtime.txt)"
+if ! all_installed "$REQ/runtime.txt"; then
+  "${PIP[@]}" install -r "$REQ/runtime.txt" ||
+    fail "runtime dependencies" "check that pip can reach your package index"
+fi
+
+step "xtcocotools (built from source: its wheel breaks under numpy 2)"
+if ! all_installed "$REQ/source.txt" ||
+   ! "$PY" -c 'from xtcocotools.cocoeval import COCOeval' 2>/dev/null; then
+  "${PIP[@]}" uninstall -y xtcocotools >/dev/null 2>&1 || true
+  "${PIP[@]}" install --no-cache-dir --no-build-isolation --no-binary xtcocotools -r "$REQ/source.txt" ||
+    fail "xtcocotools" "it needs a C compiler, the Python headers (python3-dev) and cython"
+fi
+
+step "OpenMMLab packages with --no-deps (requirements/mminstall.txt)"
+if ! all_installed "$REQ/mminstall.txt"; then
+  "${PIP[@]}" install --no-deps -r "$REQ/mminstall.txt" ||
+    fail "OpenMMLab packages" "check that pip can reach your package index"
+fi
+
+MMCV_PIN="$(pin mmcv "$REQ/mmcv.txt")"
+MMCV_VER="${MMCV_PIN#mmcv==}"
+mmcv_ok() {
+  has_version mmcv "$MMCV_VER" &&
+    "$PY" -c 'import mmcv._ext; from mmcv.ops import DeformConv2d' 2>/dev/null
+}
+step "$MMCV_PIN with compiled ops"
+if mmcv_ok; then
+  echo "  keeping the installed mmcv: mmcv._ext imports against this torch"
+else
+  "${PIP[@]}" uninstall -y mmcv mmcv-lite >/dev/null 2>&1 || true
+  echo "  trying a prebuilt wheel from your index / PIP_FIND_LINKS"
+  if "${PIP[@]}" install --no-deps --no-cache-dir --only-binary=:all: "$MMCV_PIN" 2>/dev/null && mmcv_ok; then
+    echo "  a prebuilt wheel works with this torch"
+  else
+    "${PIP[@]}" uninstall -y mmcv >/dev/null 2>&1 || true
+    echo "  no usable wheel: building $MMCV_PIN from the sdist with ops, patched to C++20."
+    echo "  This takes ~14 min on 2 cores (less with more: MAX_JOBS=$(nproc))."
+    SRC="$(mktemp -d)"
+    trap 'rm -rf "$SRC"' EXIT
+    "${PIP[@]}" download --no-deps --no-binary :all: --no-cache-dir -d "$SRC" "$MMCV_PIN" ||
+      fail "mmcv download" "check that pip can reach PyPI (mmcv's sdist)"
+    tar -xzf "$SRC"/mmcv-*.tar.gz -C "$SRC"
+    MMCV_SRC="$(find "$SRC" -maxdepth 1 -type d -name 'mmcv-*' | head -n1)"
+    sed -i 's/-std=c++17/-std=c++20/g' "$MMCV_SRC/setup.py"
+    grep -q -- '-std=c++20' "$MMCV_SRC/setup.py" ||
+      fail "mmcv patch" "mmcv's setup.py no longer contains -std=c++17; check the pinned version"
+    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+      "${PIP[@]}" install --no-deps --no-build-isolation --no-cache-dir "$MMCV_SRC" ||
+      fail "mmcv build" "needs g++ with C++20 and the Python headers; see the compiler error above"
+    mmcv_ok || fail "mmcv check" "mmcv built but 'import mmcv._ext' fails: rebuild against the installed torch"
+  fi
+fi
+
+step "test tools (requirements/tests.txt)"
+if ! all_installed "$REQ/tests.txt"; then
+  "${PIP[@]}" install -r "$REQ/tests.txt" || fail "test tools" "check that pip can reach your package index"
+fi
+
+step "mmpose_attn (editable)"
+if ! "$PY" -c "import mmpose_attn, os, sys; sys.exit(os.path.dirname(mmpose_attn.__file__) != os.path.join('$ROOT', 'mmpose_attn'))" 2>/dev/null; then
+  "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT" ||
+    fail "mmpose_attn" "see the pip error above"
+fi
+
+step "self-check"
+"$PY" - <<'EOF' || fail "self-check" "an import failed: re-run this script and read the first failing step"
+import torch, torchvision, numpy, mmcv, mmengine, mmdet, mmpose
+import mmcv._ext
+from mmcv.ops import DeformConv2d
+import mmpose.apis, mmdet.apis
+import mmpose_attn
+for name, mod in [('torch', torch), ('torchvision', torchvision), ('numpy', numpy), ('mmcv', mmcv),
+                  ('mmengine', mmengine), ('mmdet', mmdet), ('mmpose', mmpose),
+                  ('mmpose_attn', mmpose_attn)]:
+    print(f'  {name:12s} {mod.__version__}')
+print('  cuda available:', torch.cuda.is_available())
+EOF
+step "done"

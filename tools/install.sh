@@ -138,6 +138,15 @@ if ! all_installed "$REQ/tests.txt"; then
   "${PIP[@]}" install -r "$REQ/tests.txt" || fail "test tools" "check that pip can reach your package index"
 fi
 
+step "optional extras (requirements/optional.txt: onnx + onnxruntime for the ONNX export tool)"
+if [ "${MMPOSE_ATTN_SKIP_OPTIONAL:-0}" = 1 ]; then
+  echo "  skipped (MMPOSE_ATTN_SKIP_OPTIONAL=1)"
+elif ! all_installed "$REQ/optional.txt"; then
+  # Optional: a failure here only disables tools/deployment/export_onnx.py (its tests then skip).
+  "${PIP[@]}" install -r "$REQ/optional.txt" ||
+    echo "  WARNING: optional extras failed to install; ONNX export will be unavailable"
+fi
+
 step "mmpose_attn (editable)"
 if ! "$PY" -c "import mmpose_attn, os, sys; sys.exit(os.path.dirname(mmpose_attn.__file__) != os.path.join('$ROOT', 'mmpose_attn'))" 2>/dev/null; then
   "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT" ||

@@ -1,1 +1,2 @@
 
+from .esam_resnet import ESAMResNet  # noqa: F401

@@ -1,1 +1,2 @@
 
+from .esam_head import ESAMHead  # noqa: F401

@@ -1,1 +1,2 @@
 
+from .esam_attention import ChannelGate, SpatialGate, StageAttention  # noqa: F401

@@ -1,2 +1,3 @@
 
 from .esam_head import ESAMHead  # noqa: F401
+from .samkr_head import SAMKRHead  # noqa: F401

@@ -1,0 +1,5 @@
+from .validate import DatasetValidationError, check_image_file, validate_coco_annotations
+from .validated_coco_dataset import ValidatedCocoDataset
+
+__all__ = ['DatasetValidationError', 'check_image_file', 'validate_coco_annotations',
+           'ValidatedCocoDataset']

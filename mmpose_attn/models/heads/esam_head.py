@@ -1,5 +1,5 @@
 """ESAM heatmap head: SimpleBaseline's head with bilinear up-sampling instead of deconvolutions."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer
@@ -13,65 +13,72 @@ UPSAMPLE_ORDERS = ('conv_first', 'interp_first')
 
 @MODELS.register_module()
 class ESAMHead(HeatmapHead):
-    """:class:`HeatmapHead` whose up-sampling blocks pair a bilinear x2 interpolation with
+    """:class:`HeatmapHead` whose up-sampling blocks pair a bilinear interpolation with
     conv -> BN -> ReLU instead of a transposed conv.
 
     Layer order: ``upsample_layers`` (one block per entry of ``upsample_out_channels``) ->
-    ``conv_layers`` (HeatmapHead's optional intermediate convs) -> ``final_layer`` (1x1 conv to
-    K). Flip test, decoding, loss and accuracy are HeatmapHead's, unchanged.
+    ``conv_layers`` (HeatmapHead's optional intermediate convs, none by default) ->
+    ``final_layer`` (1x1 conv to K). Flip test, decoding, loss and accuracy are HeatmapHead's,
+    unchanged.
 
-    The default layout reproduces the paper's parameter counts (30.7 M for ESAM-R50, 49.7 M for
-    ESAM-R101; SimpleBaseline-R50 has 34.0 M). Backbone + CAMs (r = 16) give 23.51 M + 0.70 M
-    (R50) and 42.50 M + 0.70 M (R101), so the head must hold ~6.5 M:
+    **Why four 3x3 convs.** The paper reports 30.7 M params for ESAM-R50 and 49.7 M for ESAM-R101
+    (SimpleBaseline-R50: 34.0 M). The backbones hold 23.51 M / 42.50 M and the four CAMs (r = 16)
+    0.70 M, so the head must hold ~6.5 M in both cases (counts with ``sum(p.numel())``):
 
-    ============================================  ===========  ======  =======
-    head layout                                   head params  R50     R101
-    ============================================  ===========  ======  =======
-    3 deconv 4x4 (SimpleBaseline)                 10.5 M       34.7 M  53.7 M
-    3 blocks of 4x4 conv                          10.5 M       34.7 M  53.7 M
-    3 blocks of 3x3 conv (2048-256-256-256)       5.90 M       30.1 M  49.1 M
-    **3 blocks of 3x3 + one 3x3 256->256 conv**   **6.49 M**   30.7 M  49.7 M
-    ============================================  ===========  ======  =======
+    ==============================================  ===========  =======  =======
+    head layout (+ 1x1 conv 256->17, 4.4 k)         head params  R50      R101
+    ==============================================  ===========  =======  =======
+    3 deconv 4x4 2048-256-256-256 (SimpleBaseline)  10.49 M      34.70 M  53.69 M
+    3 blocks, 3x3 conv 2048-256-256-256             5.90 M       30.11 M  49.10 M
+    **4 blocks, 3x3 conv 2048-256-256-256-256**     **6.49 M**   30.70 M  49.70 M
+    ==============================================  ===========  =======  =======
 
-    Only the last row is within 1 % of both numbers (the 1x1 to 17 channels adds 4.4 k). The
-    extra 3x3 conv is HeatmapHead's own ``conv_layers`` option; it is the one conv that works at
-    the full 64x48 heatmap resolution, without which (``conv_first`` order) the heatmaps would be
-    a bilinear enlargement of 32x24 logits.
+    Only four 3x3 convs (one 2048->256, three 256->256) land within 1 % of both numbers; 4x4
+    kernels or fewer convs miss by 2 % or more. Four convs but three x2 up-samplings means one
+    block keeps its resolution (``scale_factors`` entry 1).
+
+    **Where the convs run (speed).** Order and scales do not change the parameters, only the
+    resolution each conv sees. Default: ``upsample_order='conv_first'``,
+    ``scale_factors=(1, 2, 2, 2)``: 2048->256 and 256->256 at 8x6, then 256->256 at 8x6, 16x12
+    and 32x24 each followed by a x2 bilinear up-sampling, 0.82 GMACs per 256x192 crop vs 1.41 for
+    SimpleBaseline's deconvs; this keeps ESAM-R50 (with its attention) no slower than
+    SimpleBaseline-R50. ``upsample_order='interp_first'`` (2.6 GMACs) runs the last conv at 64x48
+    and costs about as much as the deconv head; with ``conv_first`` the 64x48 heatmaps are a
+    bilinear enlargement of 32x24 logits, as in the paper's "bilinear up-sampling" head.
 
     Args:
         in_channels (int): channels of the last backbone feature map.
         out_channels (int): K, the number of keypoints.
-        upsample_out_channels (Sequence[int]): output channels of each up-sampling block.
-            Defaults to ``(256, 256, 256)``.
+        upsample_out_channels (Sequence[int]): output channels of each block.
+            Defaults to ``(256, 256, 256, 256)``.
         upsample_kernel_sizes (Sequence[int]): conv kernel (odd) of each block.
-            Defaults to ``(3, 3, 3)``.
+            Defaults to ``(3, 3, 3, 3)``.
         upsample_order (str): ``'conv_first'`` (conv -> BN -> ReLU -> interpolate, default) or
-            ``'interp_first'`` (interpolate -> conv -> BN -> ReLU). Both have the same
-            parameters; ``conv_first`` runs each conv at the lower resolution, ~1/4 of the MACs.
-        scale_factor (int): up-sampling factor of each block. Defaults to 2.
-        conv_out_channels (Sequence[int], optional): intermediate convs after the up-sampling,
-            as in HeatmapHead. Defaults to ``(256, )``.
-        conv_kernel_sizes (Sequence[int], optional): their kernels. Defaults to ``(3, )``.
+            ``'interp_first'`` (interpolate -> conv -> BN -> ReLU).
+        scale_factors (int | Sequence[int]): bilinear up-sampling factor of each block; 1 makes a
+            plain conv block. Defaults to ``(1, 2, 2, 2)``.
+        conv_out_channels (Sequence[int], optional): intermediate convs after the blocks, as in
+            HeatmapHead. Defaults to None.
+        conv_kernel_sizes (Sequence[int], optional): their kernels. Defaults to None.
         final_layer (dict): arguments of the final conv. Defaults to ``dict(kernel_size=1)``.
         loss (dict): keypoint loss config. Defaults to ``KeypointMSELoss`` with target weights.
         decoder (dict, optional): codec config used to decode heatmaps.
         init_cfg (dict, optional): init config; HeatmapHead's default (Normal std 0.001 for
             convs, BN weight 1) when None.
 
-    Shapes: ``feats[-1]`` (N, in_channels, h, w) -> heatmaps (N, K, h * s^B, w * s^B) with
-    s = ``scale_factor`` and B = ``len(upsample_out_channels)``; (N, 2048, 8, 6) ->
-    (N, 17, 64, 48) by default.
+    Shapes: ``feats[-1]`` (N, in_channels, h, w) -> heatmaps (N, K, h * S, w * S) with S the
+    product of ``scale_factors``; (N, 2048, 8, 6) -> (N, 17, 64, 48) by default.
     """
 
     def __init__(self,
                  in_channels: int,
                  out_channels: int,
-                 upsample_out_channels: Sequence[int] = (256, 256, 256),
-                 upsample_kernel_sizes: Sequence[int] = (3, 3, 3),
+                 upsample_out_channels: Sequence[int] = (256, 256, 256, 256),
+                 upsample_kernel_sizes: Sequence[int] = (3, 3, 3, 3),
                  upsample_order: str = 'conv_first',
-                 scale_factor: int = 2,
-                 conv_out_channels: Optional[Sequence[int]] = (256, ),
-                 conv_kernel_sizes: Optional[Sequence[int]] = (3, ),
+                 scale_factors: Union[int, Sequence[int]] = (1, 2, 2, 2),
+                 conv_out_channels: Optional[Sequence[int]] = None,
+                 conv_kernel_sizes: Optional[Sequence[int]] = None,
                  final_layer: Optional[dict] = dict(kernel_size=1),
                  loss: ConfigType = dict(type='KeypointMSELoss', use_target_weight=True),
                  decoder: OptConfigType = None,
@@ -83,6 +90,11 @@ class ESAMHead(HeatmapHead):
             raise ValueError('ESAMHead: upsample_out_channels and upsample_kernel_sizes need the '
                              f'same length, got {upsample_out_channels} and '
                              f'{upsample_kernel_sizes}')
+        if isinstance(scale_factors, int):
+            scale_factors = (scale_factors, ) * len(upsample_out_channels)
+        if len(scale_factors) != len(upsample_out_channels) or min(scale_factors, default=1) < 1:
+            raise ValueError('ESAMHead: scale_factors needs one integer >= 1 per up-sampling '
+                             f'block ({len(upsample_out_channels)}), got {scale_factors}')
         if any(k % 2 == 0 for k in upsample_kernel_sizes):
             raise ValueError('ESAMHead: upsample_kernel_sizes must be odd (same-size padding), '
                              f'got {upsample_kernel_sizes}')
@@ -102,15 +114,18 @@ class ESAMHead(HeatmapHead):
 
         blocks = []
         channels = in_channels
-        for out_ch, kernel in zip(upsample_out_channels, upsample_kernel_sizes):
+        for out_ch, kernel, scale in zip(upsample_out_channels, upsample_kernel_sizes,
+                                         scale_factors):
             conv = [
                 nn.Conv2d(channels, out_ch, kernel, padding=kernel // 2, bias=False),
                 nn.BatchNorm2d(out_ch),
                 nn.ReLU(inplace=True)
             ]
-            interp = nn.Upsample(scale_factor=scale_factor, mode='bilinear', align_corners=False)
-            blocks.append(nn.Sequential(*(conv + [interp] if upsample_order == 'conv_first' else
-                                          [interp] + conv)))
+            # a scale of 1 makes a plain conv block (e.g. a channel reduction before up-sampling)
+            interp = [nn.Upsample(scale_factor=scale, mode='bilinear', align_corners=False)
+                      ] if scale > 1 else []
+            blocks.append(nn.Sequential(*(conv + interp if upsample_order == 'conv_first' else
+                                          interp + conv)))
             channels = out_ch
         self.upsample_layers = nn.Sequential(*blocks) if blocks else nn.Identity()
 
@@ -129,5 +144,5 @@ class ESAMHead(HeatmapHead):
             self.final_layer = build_conv_layer(cfg)
 
     def forward(self, feats: Tuple[Tensor]) -> Tensor:
-        """(..., (N, C, h, w)) -> heatmaps (N, K, h * s^B, w * s^B)."""
+        """(..., (N, C, h, w)) -> heatmaps (N, K, h * S, w * S), S = prod(scale_factors)."""
         return self.final_layer(self.conv_layers(self.upsample_layers(feats[-1])))

@@ -41,6 +41,7 @@ except m.PackageNotFoundError:
     sys.exit(1)
 EOF
 }
+dist_version() { "$PY" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 # all_installed FILE -> 0 when every requirement line of FILE is satisfied (packaging's specifiers)
 all_installed() {
   "$PY" - "$1" <<'EOF' 2>/dev/null
@@ -70,10 +71,45 @@ if ! all_installed "$REQ/build.txt"; then
     fail "build tools" "check that pip can reach your package index"
 fi
 
+MMCV_PIN="$(pin mmcv "$REQ/mmcv.txt")"
+MMCV_VER="${MMCV_PIN#mmcv==}"
+# One interpreter start probes every import check (importing torch dominates a no-op re-run).
+PROBE="$("$PY" - "$ROOT" "$MMCV_VER" <<'EOF' 2>/dev/null || true
+import importlib.metadata as m, os, sys
+root, mmcv_ver = sys.argv[1:3]
+ok = []
+def check(name, fn):
+    try:
+        if fn() is not False:
+            ok.append(name)
+    except Exception:
+        pass
+def torch_pair():
+    import torch, torchvision
+    torchvision.ops.nms
+def mmcv_ops():
+    import mmcv._ext
+    from mmcv.ops import DeformConv2d
+    return m.version('mmcv') == mmcv_ver
+def xtcocotools():
+    from xtcocotools.cocoeval import COCOeval
+def this_package():
+    import mmpose_attn
+    return os.path.dirname(mmpose_attn.__file__) == os.path.join(root, 'mmpose_attn')
+for name, fn in [('torch', torch_pair), ('mmcv', mmcv_ops), ('xtcocotools', xtcocotools),
+                 ('mmpose_attn', this_package)]:
+    check(name, fn)
+print(' '.join(ok))
+EOF
+)"
+probe_ok() { [[ " $PROBE " == *" $1 "* ]]; }
+TORCH_CHANGED=0
+
 step "torch + torchvision"
-if "$PY" -c 'import torch, torchvision; torchvision.ops.nms' 2>/dev/null; then
-  echo "  keeping the importable pair: $("$PY" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)')"
+if probe_ok torch; then
+  echo "  keeping the importable pair: torch $(dist_version torch), torchvision $(dist_version torchvision)"
 else
+  TORCH_CHANGED=1
   echo "  no working torch + torchvision pair; installing $(grep -v '^#' "$REQ/torch.txt" | xargs) (~2 min from a local mirror, several GB)"
   "${PIP[@]}" install -r "$REQ/torch.txt" ||
     fail "torch" "install a matching torch + torchvision pair yourself (https://pytorch.org) and re-run"
@@ -86,8 +122,7 @@ if ! all_installed "$REQ/runtime.txt"; then
 fi
 
 step "xtcocotools (built from source: its wheel breaks under numpy 2)"
-if ! all_installed "$REQ/source.txt" ||
-   ! "$PY" -c 'from xtcocotools.cocoeval import COCOeval' 2>/dev/null; then
+if ! all_installed "$REQ/source.txt" || ! probe_ok xtcocotools; then
   "${PIP[@]}" uninstall -y xtcocotools >/dev/null 2>&1 || true
   "${PIP[@]}" install --no-cache-dir --no-build-isolation --no-binary xtcocotools -r "$REQ/source.txt" ||
     fail "xtcocotools" "it needs a C compiler, the Python headers (python3-dev) and cython"
@@ -99,14 +134,13 @@ if ! all_installed "$REQ/mminstall.txt"; then
     fail "OpenMMLab packages" "check that pip can reach your package index"
 fi
 
-MMCV_PIN="$(pin mmcv "$REQ/mmcv.txt")"
-MMCV_VER="${MMCV_PIN#mmcv==}"
 mmcv_ok() {
   has_version mmcv "$MMCV_VER" &&
     "$PY" -c 'import mmcv._ext; from mmcv.ops import DeformConv2d' 2>/dev/null
 }
 step "$MMCV_PIN with compiled ops"
-if mmcv_ok; then
+# A torch installed by this run invalidates the probe: mmcv's ops must import against the new torch.
+if { [ "$TORCH_CHANGED" = 0 ] && probe_ok mmcv; } || { [ "$TORCH_CHANGED" = 1 ] && mmcv_ok; }; then
   echo "  keeping the installed mmcv: mmcv._ext imports against this torch"
 else
   "${PIP[@]}" uninstall -y mmcv mmcv-lite >/dev/null 2>&1 || true
@@ -148,7 +182,7 @@ elif ! all_installed "$REQ/optional.txt"; then
 fi
 
 step "mmpose_attn (editable)"
-if ! "$PY" -c "import mmpose_attn, os, sys; sys.exit(os.path.dirname(mmpose_attn.__file__) != os.path.join('$ROOT', 'mmpose_attn'))" 2>/dev/null; then
+if ! probe_ok mmpose_attn; then
   "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT" ||
     fail "mmpose_attn" "see the pip error above"
 fi

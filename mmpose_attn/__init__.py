@@ -5,6 +5,7 @@ the models in ``mmpose.registry.MODELS`` and makes mmengine load checkpoints und
 """
 from . import checkpoint  # noqa: F401  (registers the local checkpoint loader)
 from . import models  # noqa: F401  (registers models)
+from . import visualization_compat  # noqa: F401  (mmpose's visualizer under numpy >= 2.3)
 from . import datasets, engine  # noqa: F401  (datasets, hooks, atomic checkpoints, CPU DDP)
 from .version import __version__
 

@@ -1,1 +1,2 @@
 
+from .swahr_loss import SWAHRLoss  # noqa: F401

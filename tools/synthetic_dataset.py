@@ -89,7 +89,7 @@ def _random_pose(rng: np.random.Generator) -> Tuple[np.ndarray, dict]:
     p[J['neck']] = neck
     p[J['left_shoulder']], p[J['right_shoulder']] = neck + (sw, 0.02), neck + (-sw, 0.02)
     p[J['left_hip']], p[J['right_hip']] = (hw, 0.0), (-hw, 0.0)
-    r = rng.uniform(0.065, 0.08)
+    r = rng.uniform(0.07, 0.085)
     head = neck + (rng.uniform(-0.02, 0.02), -0.11)
     p[J['top_head']] = head + (0, -r)
     yaw = rng.uniform(-1, 1)
@@ -116,7 +116,7 @@ def _random_pose(rng: np.random.Generator) -> Tuple[np.ndarray, dict]:
 
     for side in ('left', 'right'):
         chain(p[J[f'{side}_shoulder']], [f'{side}_elbow', f'{side}_wrist'],
-              [rng.uniform(0.15, 0.18), rng.uniform(0.14, 0.16)], -0.4, 2.6, 1.8)
+              [rng.uniform(0.15, 0.18), rng.uniform(0.14, 0.16)], -0.3, 2.2, 1.2)
         chain(p[J[f'{side}_hip']], [f'{side}_knee', f'{side}_ankle'],
               [rng.uniform(0.22, 0.25), rng.uniform(0.21, 0.24)], -0.3, 0.7, 0.6)
     return p, dict(head=head, head_r=r, hidden=hidden)
@@ -129,15 +129,19 @@ def _draw_person(canvas: np.ndarray, mask: np.ndarray, p: np.ndarray, info: dict
     def pt(x):
         return tuple(int(round(v)) for v in x)
 
-    limb_t = max(2, int(round(0.055 * scale)))
+    limb_t = max(2, int(round(0.075 * scale)))
     blob_r = max(2, int(round(0.03 * scale)))
     for img, white in ((canvas, False), (mask, True)):
 
         def col(c):
             return 255 if white else c
 
-        torso = [p[J['left_shoulder']], p[J['right_shoulder']], p[J['right_hip']], p[J['left_hip']]]
-        cv2.fillPoly(img, [np.round(np.array(torso)).astype(np.int32)], col(colours['torso']))
+        # the silhouette extends beyond the shoulder and hip joints, as a body does
+        torso = np.array([p[J['left_shoulder']], p[J['right_shoulder']], p[J['right_hip']],
+                          p[J['left_hip']]])
+        centre = torso.mean(0)
+        torso = centre + (torso - centre) * 1.2
+        cv2.fillPoly(img, [np.round(torso).astype(np.int32)], col(colours['torso']))
         cv2.line(img, pt(p[J['neck']]), pt(info['head']), col(colours['torso']), limb_t)
         for side in ('left', 'right'):
             c = col(colours[side])
@@ -193,7 +197,7 @@ def _render_image(rng: np.random.Generator, w: int, h: int) -> Tuple[np.ndarray,
         for _attempt in range(20):
             pose, info = _random_pose(rng)
             scale = rng.uniform(0.35, 0.85) * min(w, h)
-            ang = rng.normal(0, 0.15) if rng.random() > 0.1 else rng.uniform(-1.2, 1.2)
+            ang = rng.normal(0, 0.12) if rng.random() > 0.05 else rng.uniform(-0.8, 0.8)
             rot = np.array([[np.cos(ang), -np.sin(ang)], [np.sin(ang), np.cos(ang)]])
             centre = np.array([rng.uniform(0.1, 0.9) * w, rng.uniform(0.15, 0.85) * h])
             offset = centre - (rot @ np.array([0.0, -0.1])) * scale

@@ -12,6 +12,7 @@ visualizer); this module adds what their demos lack:
 * images, videos and folders of images as inputs, bottom-up prediction batched over a folder;
 * clear errors naming the bad path or field and the fix.
 """
+import copy
 import json
 import logging
 import mimetypes
@@ -61,7 +62,7 @@ def load_config(config: Union[str, Config], role: str = 'config') -> Config:
         role: How the caller names this argument in error messages, e.g. ``'POSE_CONFIG'``.
     """
     if isinstance(config, Config):
-        return config.copy()
+        return copy.deepcopy(config)  # callers edit nested dicts (init_cfg, cfg_options)
     config = str(config)
     if '::' in config:
         try:

@@ -33,6 +33,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpose.registry import MODELS
 from torch import Tensor
@@ -71,7 +72,12 @@ class ChannelGate(BaseModule):
 
     def attention(self, x: Tensor) -> Tensor:
         """(N, C, H, W) -> gate (N, C, 1, 1) in (0, 1), one value per channel."""
-        return self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True)))).sigmoid()
+        N, C = x.shape[:2]
+        # the 1x1 convs applied as linear layers to the pooled (N, C) vector: same weights, but
+        # CPU conv kernels on 1x1 maps cost ~1000x a GEMV in per-call overhead
+        hidden = self.act(F.linear(x.mean((2, 3)), self.fc1.weight.flatten(1), self.fc1.bias))
+        out = F.linear(hidden, self.fc2.weight.flatten(1), self.fc2.bias)
+        return out.sigmoid().view(N, C, 1, 1)
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.attention(x)

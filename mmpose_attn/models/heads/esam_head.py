@@ -40,7 +40,7 @@ class ESAMHead(HeatmapHead):
     **Where the convs run (speed).** Order and scales do not change the parameters, only the
     resolution each conv sees. Default: ``upsample_order='conv_first'``,
     ``scale_factors=(1, 2, 2, 2)``: 2048->256 and 256->256 at 8x6, then 256->256 at 8x6, 16x12
-    and 32x24 each followed by a x2 bilinear up-sampling, 0.82 GMACs per 256x192 crop vs 1.41 for
+    and 32x24 each followed by a x2 bilinear up-sampling, 0.84 GMACs per 256x192 crop vs 1.43 for
     SimpleBaseline's deconvs; this keeps ESAM-R50 (with its attention) no slower than
     SimpleBaseline-R50. ``upsample_order='interp_first'`` (2.6 GMACs) runs the last conv at 64x48
     and costs about as much as the deconv head; with ``conv_first`` the 64x48 heatmaps are a

@@ -20,7 +20,7 @@ Reading of the paper used here:
   - ``'parallel3x3'``: two 3x3 convs applied to the same mean map, combined by **adding their
     logits before one sigmoid** (how CBAM merges its parallel avg/max branches, so the map stays
     one gate in (0, 1)). Two undilated 3x3 convs summed would collapse to a single 3x3 conv, so
-    the second branch is dilated by 2 (``PARALLEL_DILATIONS``): the pair then covers the same
+    the second branch is dilated by 2 (see ``SAM_LAYOUTS``): the pair then covers the same
     5x5 window as the serial layout with the same 18 + 2 weights, and the two layouts differ only
     in how that window is composed (sum of a dense and a dilated 3x3 vs. their composition).
 
@@ -44,7 +44,6 @@ SAM_LAYOUTS: Dict[str, Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = {
     'k7': ('serial', (7, ), (1, )),
     'parallel3x3': ('parallel', (3, 3), (1, 2)),
 }
-PARALLEL_DILATIONS = SAM_LAYOUTS['parallel3x3'][2]
 
 
 @MODELS.register_module()

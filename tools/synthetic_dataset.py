@@ -130,7 +130,7 @@ def _draw_person(canvas: np.ndarray, mask: np.ndarray, p: np.ndarray, info: dict
         return tuple(int(round(v)) for v in x)
 
     limb_t = max(2, int(round(0.075 * scale)))
-    blob_r = max(2, int(round(0.03 * scale)))
+    blob_r = max(2, int(round(0.045 * scale)))
     for img, white in ((canvas, False), (mask, True)):
 
         def col(c):

@@ -1,5 +1,6 @@
 """SAMKR (issue 3): ULSAM vs a per-subspace loop, head structure checks, branch independence,
 batched predict (head and BottomupPoseEstimator), rescore weights, the configs."""
+import contextlib
 import re
 from pathlib import Path
 
@@ -70,13 +71,23 @@ def _ulsam_loop_reference(m, x):
     return torch.cat(outs, dim=1)
 
 
+@contextlib.contextmanager
+def _single_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 @pytest.mark.parametrize('with_norm_act', [False, True])
 @pytest.mark.parametrize('channels,groups', [(12, 4), (272, 136), (16, 16), (16, 1)])
 def test_ulsam_equals_per_subspace_loop(channels, groups, with_norm_act):
     torch.manual_seed(0)
     m = MODELS.build(dict(type='ULSAM', channels=channels, num_subspaces=groups,
                           with_norm_act=with_norm_act)).eval()
-    with torch.no_grad():
+    with torch.no_grad(), _single_thread():  # the loop runs hundreds of tiny ops
         for p in m.parameters():
             p.normal_(0, 1)
         for buf_name, buf in m.named_buffers():
@@ -211,6 +222,24 @@ def test_head_predict_batch_equals_single_images(tmp_path):
     # the rescore net (from the weights file) changed the instance scores
     assert not np.allclose(np.sort(plain[0].keypoint_scores.max(1)),
                            np.sort(batched[0].keypoint_scores.max(1)))
+
+
+def test_predict_ignores_centres_in_an_images_padding():
+    """Image 1 is 32 px wide inside a 64 px padded batch: no centres in its padding."""
+    head = _small_head(K=K_SMALL, c=4, g=2, std=0.3, decoder=SMALL_CODEC)
+    torch.manual_seed(4)
+    feats = [(torch.randn(2, 8, 16, 16), ), (torch.randn(2, 8, 16, 16), )]
+    padded = _samples(2)
+    padded[1].set_metainfo(dict(input_size=(32, 64)))  # (w, h): 8 of 16 heatmap columns
+    cfg = dict(TEST_CFG, output_heatmaps=True)
+    with torch.no_grad():
+        preds, fields = head.predict(feats, padded, cfg)
+        full, full_fields = head.predict(feats, _samples(2), cfg)
+    assert (fields[1].heatmaps[-1, :, 8:] == 0).all()
+    assert torch.equal(fields[1].heatmaps[-1, :, :8], full_fields[1].heatmaps[-1, :, :8])
+    assert (full_fields[1].heatmaps[-1, :, 8:] > 0.01).any()
+    assert 0 < len(preds[1]) < len(full[1])
+    _assert_same_instances(preds[0], full[0])  # the unpadded image is untouched
 
 
 def test_estimator_predict_batch_equals_single_images(w32_coco):

@@ -23,8 +23,12 @@ Extras over DEKR:
 * ``with_scale_maps``: a 1×1 conv on the heatmap branch's features predicts K SWAHR scale maps,
   used only by the loss (:class:`SWAHRLoss`); inference never computes them.
 * ``predict`` decodes every image of a batch (DEKR asserts batch size 1). The network runs once per
-  batch (plus once on the flipped batch); decoding reuses DEKR's per-image SPR decode.
+  batch (plus once on the flipped batch); decoding reuses DEKR's per-image SPR decode. In a batch
+  of differently sized images (padded right/bottom by the data preprocessor) centres inside an
+  image's padding are ignored; the network itself still sees the padding, so such an image's
+  result can differ slightly from a batch-1 run (same-size images give identical results).
 """
+import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -253,16 +257,16 @@ class SAMKRHead(DEKRHead):
             displacements_flip = flip_heatmaps(
                 displacements_flip, flip_mode='offset', flip_indices=flip_indices,
                 shift_heatmap=False)
-            # DEKR's sub-pixel amendment for flipped offsets; the stride comes from the codec
-            # (= input_size / heatmap width for an unpadded image, and also right for a batch
-            # padded to a common size, where per-image input_size differs from the tensor's)
-            stride = float(self.decoder.scale_factor[0]) if self.decoder is not None else (
-                metainfo['input_size'][0] / heatmaps.shape[-1])
+            # DEKR's sub-pixel amendment for flipped offsets, with the codec's stride (equal to
+            # input_size / heatmap width for one unpadded image, and still right for a batch
+            # padded to a common size, where an image's input_size is not the tensor's)
+            stride = self._stride(heatmaps, metainfo)[0]
             displacements_flip[:, ::2] += (stride - 1) / stride
             displacements = (displacements + displacements_flip) / 2.0
         else:
             heatmaps, displacements = self.forward(feats)
 
+        heatmaps = self._suppress_padded_centres(heatmaps, batch_data_samples)
         preds = self.decode([heatmaps], [displacements], test_cfg, metainfo)
         if test_cfg.get('output_heatmaps', False):
             pred_fields = [
@@ -271,3 +275,31 @@ class SAMKRHead(DEKRHead):
             ]
             return preds, pred_fields
         return preds
+
+    def _stride(self, heatmaps: Tensor, metainfo: dict) -> Tuple[float, float]:
+        """(x, y) input pixels per heatmap pixel."""
+        if self.decoder is not None:
+            return float(self.decoder.scale_factor[0]), float(self.decoder.scale_factor[1])
+        w, h = metainfo['input_size']
+        return w / heatmaps.shape[-1], h / heatmaps.shape[-2]
+
+    def _suppress_padded_centres(self, heatmaps: Tensor, batch_data_samples: OptSampleList) -> Tensor:
+        """Zero the centre heatmap outside each image's ``input_size`` (B, K+1, h, w).
+
+        A batch of differently sized images is padded right/bottom to a common size; a centre
+        found in an image's padding would be a person outside it. For one unpadded image this is
+        a no-op, so batch-1 results are DEKR's.
+        """
+        h, w = heatmaps.shape[-2:]
+        sx, sy = self._stride(heatmaps, batch_data_samples[0].metainfo)
+        valid = []
+        for ds in batch_data_samples:
+            in_w, in_h = ds.metainfo.get('input_size', (w * sx, h * sy))
+            valid.append((math.ceil(in_h / sy), math.ceil(in_w / sx)))
+        if all(vh >= h and vw >= w for vh, vw in valid):
+            return heatmaps
+        heatmaps = heatmaps.clone()
+        for b, (vh, vw) in enumerate(valid):
+            heatmaps[b, -1, vh:] = 0
+            heatmaps[b, -1, :, vw:] = 0
+        return heatmaps

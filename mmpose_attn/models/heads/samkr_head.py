@@ -165,7 +165,9 @@ class SAMKRHead(DEKRHead):
         st = self.structure
         m, nb = st['m'], st['num_branches']
         layers = [ConvModule(in_channels, m, kernel_size=1, norm_cfg=dict(type='BN'))]
-        layers += [AdaptiveActivationBlock(m, m, groups=nb) for _ in range(self.num_adaptive_blocks)]
+        layers += [
+            AdaptiveActivationBlock(m, m, groups=nb) for _ in range(self.num_adaptive_blocks)
+        ]
         layers += [
             ULSAM(m, num_subspaces=nb * st['g'], with_norm_act=self.ulsam_with_norm_act),
             build_conv_layer(dict(type='Conv2d'), m, out_channels, kernel_size=1, groups=nb),
@@ -283,7 +285,8 @@ class SAMKRHead(DEKRHead):
         w, h = metainfo['input_size']
         return w / heatmaps.shape[-1], h / heatmaps.shape[-2]
 
-    def _suppress_padded_centres(self, heatmaps: Tensor, batch_data_samples: OptSampleList) -> Tensor:
+    def _suppress_padded_centres(self, heatmaps: Tensor,
+                                 batch_data_samples: OptSampleList) -> Tensor:
         """Zero the centre heatmap outside each image's ``input_size`` (B, K+1, h, w).
 
         A batch of differently sized images is padded right/bottom to a common size; a centre

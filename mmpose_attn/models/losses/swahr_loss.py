@@ -9,11 +9,11 @@ N_s = B·C_s·h·w::
     T    = H + H·lnH·s + ½·H·lnH²·s²            # 2nd-order expansion of H^(1+s) around s = 0
     Wa   = |1 − P|·H^γ + |P|·(1 − H^γ)          # weight-adaptive factor, γ = 0.01
     L_hm = loss_weight       · Σ Wa·(P − T)²·M / N
-    L_s  = scale_loss_weight · Σ 1[H > 0]·s²·M / N_s   # regulariser: s stays ~0 unless it helps
+    L_s  = scale_loss_weight · Σ 1[H > 0]·s²·M / N_s    # keeps s ~ 0 unless it helps
 
 L_hm uses the same element-wise mean as mmpose's ``KeypointMSELoss`` and L_s the reference code's
-normalisation (the mean over all scale-map pixels of s², zeroed where H = 0 or masked). Neither the target
-nor the weight is detached, as in the reference code, so s learns through T.
+normalisation (the mean over all scale-map pixels of s², zeroed where H = 0 or masked). Neither
+the target nor the weight is detached, as in the reference code, so s learns through T.
 
 Limits (tested): with s = 0 the target is H and L_s = 0; with ``weight_adaptive=False`` as well the
 loss is exactly ``KeypointMSELoss``. As γ → 0⁺ the factor becomes |1 − P| on foreground (H > 0) and

@@ -33,7 +33,12 @@ param_scheduler = [
 auto_scale_lr = dict(base_batch_size=80)
 
 # hooks
-default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))
+# AtomicCheckpointHook: a killed job never leaves a truncated checkpoint for --resume;
+# ValidateDataHook: bad annotations/images fail before the first iteration, naming file and field.
+default_hooks = dict(
+    checkpoint=dict(
+        type='AtomicCheckpointHook', save_best='coco/AP', rule='greater'))
+custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
 
 # codec settings
 codec = dict(

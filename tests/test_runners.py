@@ -32,7 +32,8 @@ def _installed_here() -> bool:
     """Whether a python started outside the repo imports this checkout's mmpose_attn."""
     origin = subprocess.run(
         [sys.executable, '-c',
-         'import importlib.util as u; s = u.find_spec("mmpose_attn"); print(s.origin if s else "")'],
+         'import importlib.util as u; s = u.find_spec("mmpose_attn"); '
+         'print(s.origin if s else "")'],
         cwd=os.path.abspath(os.sep), capture_output=True, text=True).stdout.strip()
     return bool(origin) and Path(origin).resolve().parents[1] == REPO_ROOT
 

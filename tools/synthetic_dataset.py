@@ -21,7 +21,8 @@ synthetic configs train without ``RandomFlip`` (a mirror would swap labels but n
 
 CLI::
 
-    python tools/synthetic_dataset.py OUT_DIR --dataset coco --train-images 200 --val-images 50 --seed 0
+    python tools/synthetic_dataset.py OUT_DIR --dataset coco --train-images 200 \
+        --val-images 50 --seed 0
 
 Python::
 
@@ -124,7 +125,7 @@ def _random_pose(rng: np.random.Generator) -> Tuple[np.ndarray, dict]:
 
 def _draw_person(canvas: np.ndarray, mask: np.ndarray, p: np.ndarray, info: dict, scale: float,
                  colours: dict) -> None:
-    """Draw one figure (joint positions ``p`` in pixels) on ``canvas`` and its footprint on ``mask``."""
+    """Draw one figure (joint positions ``p``, pixels) on ``canvas``, its footprint on ``mask``."""
 
     def pt(x):
         return tuple(int(round(v)) for v in x)
@@ -224,7 +225,8 @@ def _render_image(rng: np.random.Generator, w: int, h: int) -> Tuple[np.ndarray,
             x, y = person['kpts'][rng.integers(5, 17)]
             half = rng.uniform(0.06, 0.12) * person['scale']
             box = np.zeros((h, w), np.uint8)
-            cv2.rectangle(box, (int(x - half), int(y - half)), (int(x + half), int(y + half)), 255, -1)
+            cv2.rectangle(box, (int(x - half), int(y - half)), (int(x + half), int(y + half)),
+                          255, -1)
             box = box > 0
             if all((p['visible_mask'] & ~box).sum() > 0.5 * p['mask'].sum() for p in people):
                 img[box] = _jitter(rng, (128, 128, 128), 60)
@@ -327,7 +329,8 @@ def make_dataset(out_dir: str, dataset: str = 'coco', train_images: int = 8, val
 
     Returns:
         dict with ``data_root``, ``train_ann``, ``val_ann`` (json paths) and ``img_dir``; use
-        ``data_root`` with ``ann_file='annotations/train.json'``, ``data_prefix=dict(img='images/')``.
+        ``data_root`` with ``ann_file='annotations/train.json'`` and
+        ``data_prefix=dict(img='images/')``.
     """
     if dataset not in DATASETS:
         raise ValueError(f'dataset={dataset!r}: choose one of {sorted(DATASETS)}')

@@ -1,7 +1,7 @@
 """Draw a top-down model's predictions on a few images of a COCO-format annotation file.
 
-The people are cropped at their ground-truth boxes (as in the top-down evaluation), the skeletons are
-drawn by mmpose's ``PoseLocalVisualizer`` with the dataset's colours, one file per image:
+The people are cropped at their ground-truth boxes (as in the top-down evaluation), the skeletons
+are drawn by mmpose's ``PoseLocalVisualizer`` with the dataset's colours, one file per image:
 
     python tools/visualize_predictions.py CONFIG CHECKPOINT ANN_FILE IMG_DIR OUT_DIR [--num 4]
 """

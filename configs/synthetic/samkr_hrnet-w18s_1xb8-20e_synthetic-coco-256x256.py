@@ -1,9 +1,9 @@
 # Small SAMKR bottom-up model for the synthetic COCO-format data of tools/synthetic_dataset.py, to
-# run the stock runners end to end on a CPU. An HRNet with W18 widths but one module of one block per
-# stage (an "HRNet-W18-small"), DEKR's heatmap branch and SAMKR's per-keypoint displacement branch
-# with ULSAM (m=272, c=16, g=8, s=2), at 256x256. Structure copied from
-# configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py; the heatmap loss is DEKR's plain MSE
-# (the full config's SWAHR loss is a loss choice, not part of the architecture).
+# run the stock runners end to end on a CPU. An HRNet with W18 widths but one module of one block
+# per stage (an "HRNet-W18-small"), DEKR's heatmap branch and SAMKR's per-keypoint displacement
+# branch with ULSAM (m=272, c=16, g=8, s=2), at 256x256. Structure copied from
+# configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py; the heatmap loss is DEKR's plain
+# MSE (the full config's SWAHR loss is a loss choice, not part of the architecture).
 #
 # Data: python tools/synthetic_dataset.py data/synthetic_coco --train-images 300 --val-images 60
 # Another location: --cfg-options train_dataloader.dataset.data_root=DIR

@@ -31,8 +31,9 @@ auto_scale_lr = dict(base_batch_size=32)
 # hooks
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5),
-    checkpoint=dict(type='CheckpointHook', interval=2, max_keep_ckpts=1, save_best='coco/AP',
+    checkpoint=dict(type='AtomicCheckpointHook', interval=2, max_keep_ckpts=1, save_best='coco/AP',
                     rule='greater'))
+custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
 
 # codec settings: DARK decoding recovers sub-pixel positions from the coarse 32x24 heatmaps
 codec = dict(

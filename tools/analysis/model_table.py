@@ -1,0 +1,283 @@
+"""Params (M) and GFLOPs of every shipped config, next to the papers' numbers.
+
+Usage::
+
+    python tools/analysis/model_table.py                          # all of configs/**/*.py
+    python tools/analysis/model_table.py 'configs/esam/**/*.py'   # a glob, or several paths
+    python tools/analysis/model_table.py --markdown --out docs/model_table.md
+    python tools/analysis/model_table.py mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py
+
+Counting (mmengine's :class:`FlopAnalyzer`, one fused multiply-add = one FLOP, batch 1, the tensor
+forward only: no data preprocessor, no flip test, no decoding). Besides mmengine's own handles
+(conv, matmul/linear, BN, bilinear up-sampling, adaptive pooling) this counts mmcv's deformable
+conv as the dense conv it evaluates (out · C_in/groups · k²; the bilinear sampling of its
+offsets is not counted). NOT counted: softmax, sigmoid, ReLU, element-wise add/mul/addcmul,
+max/avg pooling, mean, and the grouped conv's im2col — each tool counts these differently, which
+is why papers' FLOPs can differ by a few percent. Models are built with every ``init_cfg=None``,
+so nothing is downloaded.
+"""
+import argparse
+import glob
+import os.path as osp
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import init_default_scope
+from torch import Tensor, nn
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+try:
+    import mmpose_attn  # noqa: F401  (registers our models, also for stock mmpose configs)
+except ImportError:  # run from a clone that is not pip-installed
+    sys.path.insert(0, REPO_ROOT)
+    import mmpose_attn  # noqa: F401
+DEFAULT_CONFIGS = osp.join(REPO_ROOT, 'configs', '**', '*.py')
+
+#: Relative tolerance within which a config reproduces the paper's parameter count.
+PARAMS_RTOL = 0.01
+
+#: The papers' numbers, keyed by config file name (without ``.py``). ``None`` = not reported.
+#: (name, params in M, GFLOPs, source)
+PAPER_VALUES: Dict[str, Tuple[str, Optional[float], Optional[float], str]] = {
+    # ESAM paper (Tran et al., IW-FCV 2021), Tables 1-2, COCO val 256x192.
+    'td-hm_esam-res50_8xb64-270e_coco-256x192': ('ESAM-R50', 30.7, None, 'ESAM Tab. 1-2'),
+    'td-hm_esam-res101_8xb64-270e_coco-256x192': ('ESAM-R101', 49.7, None, 'ESAM Tab. 1-2'),
+    # SimpleBaseline-R50 as listed in the ESAM paper's Tables 1-2 (34.0 M); its 8.9 GFLOPs is the
+    # HRNet paper's Table 1 (Sun et al., CVPR 2019), which the ESAM paper's comparison quotes.
+    'td-hm_res50_8xb64-210e_coco-256x192': ('SimpleBaseline-R50', 34.0, 8.9,
+                                            'ESAM Tab. 1-2; GFLOPs: HRNet Tab. 1'),
+    # SAMKR paper (Chen et al.), Tables 1-3, COCO val.
+    'samkr_hrnet-w32_8xb10-140e_coco-512x512': ('SAMKR-W32', 29.6, 44.9, 'SAMKR Tab. 1-3'),
+    'samkr_hrnet-w48_8xb10-140e_coco-640x640': ('SAMKR-W48', 65.7, None, 'SAMKR Tab. 3'),
+}
+
+
+def _strip_init_cfg(cfg: Any) -> Any:
+    """Set every ``init_cfg`` (pretrained backbones, rescore nets) to None: no downloads."""
+    if isinstance(cfg, dict):
+        return {k: (None if k == 'init_cfg' else _strip_init_cfg(v)) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(_strip_init_cfg(v) for v in cfg)
+    return cfg
+
+
+def load(config: str) -> Config:
+    """A config path, or ``<package>::<path>`` for a config bundled with mmpose/mmdet."""
+    from mmpose_attn.utils import load_config
+    if '::' not in config and not osp.isfile(config):
+        raise FileNotFoundError(f'config file {config!r} not found')
+    return load_config(config)
+
+
+def build_model(cfg: Config, device: str = 'cpu') -> nn.Module:
+    """Build ``cfg.model`` in eval mode with every ``init_cfg=None`` (no weights downloaded)."""
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    model = MODELS.build(ConfigDict(_strip_init_cfg(cfg.model.to_dict())))
+    return model.to(device).eval()
+
+
+def input_hw(cfg: Config) -> Tuple[int, int]:
+    """(H, W) of the network input from the config's ``codec.input_size`` (given as (W, H))."""
+    codec = cfg.get('codec')
+    if isinstance(codec, (list, tuple)):  # e.g. RTMPose-style lists of codecs
+        codec = codec[0]
+    size = codec.get('input_size') if codec else None
+    if size is None:
+        raise ValueError(f'{cfg.filename}: no codec.input_size to take the input shape from; '
+                         'pass --shape H W')
+    return int(size[1]), int(size[0])
+
+
+class TensorForward(nn.Module):
+    """``model(x, mode='tensor')`` as a one-input module, so it can be traced.
+
+    Shapes: (B, 3, H, W) -> the head's raw outputs (heatmaps, or (heatmaps, displacements)).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor):
+        return self.model._forward(x)
+
+
+def _deform_conv_flops(inputs: List[Any], outputs: List[Any]) -> int:
+    """mmcv ``DeformConv2dFunction`` (input, offset, weight, ...): MACs of the equivalent conv."""
+    from mmengine.analysis.jit_handles import get_shape
+    out_shape = get_shape(outputs[0])
+    weight_shape = get_shape(inputs[2])  # (C_out, C_in / groups, kh, kw)
+    c_in_per_group, kh, kw = weight_shape[1:]
+    num_out = 1
+    for d in out_shape:
+        num_out *= d
+    return num_out * c_in_per_group * kh * kw
+
+
+def count_flops(model: nn.Module, shape: Tuple[int, int, int, int]) -> Tuple[int, Dict[str, int]]:
+    """FLOPs (fused multiply-add = 1) of the tensor forward and the ops that were not counted.
+
+    Returns:
+        tuple: total FLOPs, ``{op name: occurrences}`` of uncounted ops.
+    """
+    analyzer = FlopAnalyzer(TensorForward(model), (torch.randn(*shape), ))
+    analyzer.set_op_handle('prim::PythonOp.DeformConv2dFunction', _deform_conv_flops)
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analyzer.tracer_warnings('none')
+    with torch.no_grad():
+        total = analyzer.total()
+        unsupported = dict(analyzer.unsupported_ops())
+    return total, unsupported
+
+
+def structure(model: nn.Module) -> str:
+    """SAMKR (branch, m, c, g, s) or ESAM (SAM layout, r, stages) of a built model; '' else."""
+    head, backbone = getattr(model, 'head', None), getattr(model, 'backbone', None)
+    parts = []
+    if backbone is not None and hasattr(backbone, 'attention_stages'):
+        stages = ''.join(str(i + 1) for i, a in enumerate(backbone.attention_stages) if a)
+        sam = backbone.attn1 if hasattr(backbone, 'attn1') else None
+        layout = getattr(getattr(sam, 'spatial_gate', None), 'layout', '?')
+        reduction = getattr(backbone, 'reduction', None)
+        if reduction is None and sam is not None:
+            fc1 = sam.channel_gate.fc1
+            reduction = fc1.in_channels // fc1.out_channels
+        parts.append(f'SAM {layout}, CAM r={reduction}, stages {stages or "none"}')
+    if head is not None and hasattr(head, 'structure'):
+        st = head.structure
+        parts.append(f"{st['branch']} m={st['m']} c={st['c']} g={st['g']} s={st['s']}")
+    if head is not None and hasattr(head, 'num_adaptive_blocks'):
+        parts.append(f'{head.num_adaptive_blocks} adaptive blocks')
+    if head is not None and hasattr(head, 'upsample_order'):
+        parts.append(f'bilinear head ({head.upsample_order})')
+    return '; '.join(parts)
+
+
+def analyse(config: str, shape: Optional[Tuple[int, int]] = None, flops: bool = True) -> dict:
+    """One row of the table.
+
+    Args:
+        config: config path or ``pkg::path``.
+        shape: (H, W) input override; defaults to the config's ``codec.input_size``.
+        flops: also trace the model for GFLOPs (seconds per config); params alone are instant.
+
+    Returns:
+        dict with ``name``, ``config``, ``input`` (H, W), ``params_m``, ``gflops`` (or None),
+        ``uncounted`` (op -> count), ``structure``, ``paper`` (name, params, GFLOPs, source or
+        None), ``params_ratio`` / ``gflops_ratio`` (ours / paper, or None).
+    """
+    cfg = load(config)
+    name = osp.splitext(osp.basename(config))[0]
+    model = build_model(cfg)
+    h, w = shape if shape is not None else input_hw(cfg)
+    params = parameter_count(model)[''] / 1e6
+    gflops, uncounted = None, {}
+    if flops:
+        total, uncounted = count_flops(model, (1, 3, h, w))
+        gflops = total / 1e9
+    paper = PAPER_VALUES.get(name)
+    row = dict(name=name, config=config, input=(h, w), params_m=params, gflops=gflops,
+               uncounted=uncounted, structure=structure(model), paper=paper,
+               params_ratio=None, gflops_ratio=None)
+    if paper is not None:
+        if paper[1] is not None:
+            row['params_ratio'] = params / paper[1]
+        if paper[2] is not None and gflops is not None:
+            row['gflops_ratio'] = gflops / paper[2]
+    return row
+
+
+def _fmt(value: Optional[float], spec: str) -> str:
+    return '—' if value is None else format(value, spec)
+
+
+def format_table(rows: Sequence[dict], markdown: bool = False) -> str:
+    """Rows from :func:`analyse` as a markdown table or aligned plain text, plus a footnote on
+    what the FLOP counter leaves out."""
+    header = ['config', 'input', 'Params (M)', 'paper', 'ratio', 'GFLOPs', 'paper', 'ratio',
+              'structure']
+    body = []
+    for r in rows:
+        paper = r['paper'] or (None, None, None, None)
+        body.append([
+            f'`{r["name"]}`' if markdown else r['name'],
+            f'{r["input"][0]}x{r["input"][1]}',
+            f'{r["params_m"]:.2f}',
+            _fmt(paper[1], '.1f'),
+            _fmt(r['params_ratio'], '.3f'),
+            _fmt(r['gflops'], '.2f'),
+            _fmt(paper[2], '.1f'),
+            _fmt(r['gflops_ratio'], '.3f'),
+            r['structure'] or '—',
+        ])
+    uncounted = sorted({op for r in rows for op in r['uncounted']})
+    note = ('GFLOPs: mmengine FlopAnalyzer, batch 1, tensor forward (1 multiply-add = 1 FLOP); '
+            'mmcv deformable conv counted as its dense conv. Not counted: '
+            + (', '.join(op.replace('aten::', '') for op in uncounted) or 'nothing')
+            + f'. Params within {PARAMS_RTOL:.0%} of the paper count as reproduced; paper values: '
+            'ESAM Tables 1-2, SAMKR Tables 1-3 (SimpleBaseline GFLOPs: HRNet Table 1).')
+    if markdown:
+        lines = ['| ' + ' | '.join(header) + ' |',
+                 '|' + '|'.join(['---'] + ['---:'] * 7 + ['---']) + '|']
+        lines += ['| ' + ' | '.join(cells) + ' |' for cells in body]
+        return '\n'.join(lines) + '\n\n' + note + '\n'
+    widths = [max(len(str(x[i])) for x in [header] + body) for i in range(len(header))]
+    lines = ['  '.join(str(c).ljust(wd) for c, wd in zip(cells, widths)).rstrip()
+             for cells in [header] + body]
+    lines.insert(1, '-' * len(lines[0]))
+    return '\n'.join(lines) + '\n\n' + note + '\n'
+
+
+def expand(patterns: Sequence[str]) -> List[str]:
+    """Config paths from globs / paths / ``pkg::`` names, in order, without duplicates."""
+    paths: List[str] = []
+    for pattern in patterns or [DEFAULT_CONFIGS]:
+        found = [pattern] if '::' in pattern else sorted(glob.glob(pattern, recursive=True))
+        if not found:
+            raise FileNotFoundError(f'no config matches {pattern!r}')
+        paths += [p for p in found if p not in paths and not osp.basename(p).startswith('_')]
+    return paths
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('configs', nargs='*',
+                        help='config paths / globs / pkg:: names (default: configs/**/*.py)')
+    parser.add_argument('--markdown', action='store_true', help='markdown table')
+    parser.add_argument('--out', help='also write the table to this file (e.g. '
+                        'docs/model_table.md)')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input size override (default: codec.input_size of each config)')
+    parser.add_argument('--no-flops', action='store_true', help='parameters only (fast)')
+    parser.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> str:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for path in expand(args.configs):
+        t0 = time.perf_counter()
+        rows.append(analyse(path, tuple(args.shape) if args.shape else None,
+                            flops=not args.no_flops))
+        print(f'{rows[-1]["name"]}: {rows[-1]["params_m"]:.2f} M '
+              f'({time.perf_counter() - t0:.1f} s)', file=sys.stderr)
+    table = format_table(rows, markdown=args.markdown)
+    print(table)
+    if args.out:
+        with open(args.out, 'w') as f:
+            if args.markdown:
+                f.write('<!-- generated by: python tools/analysis/model_table.py --markdown '
+                        f'--out {args.out}; do not edit by hand -->\n\n')
+            f.write(table)
+    return table
+
+
+if __name__ == '__main__':
+    main()

@@ -48,6 +48,8 @@ PAPER_VALUES: Dict[str, Tuple[str, Optional[float], Optional[float], str]] = {
     'td-hm_esam-res101_8xb64-270e_coco-256x192': ('ESAM-R101', 49.7, None, 'ESAM Tab. 1-2'),
     # SimpleBaseline-R50 as listed in the ESAM paper's Tables 1-2 (34.0 M); its 8.9 GFLOPs is the
     # HRNet paper's Table 1 (Sun et al., CVPR 2019), which the ESAM paper's comparison quotes.
+    # FlopAnalyzer gives 5.45 for mmpose's model: its deconvs count C_in·C_out·k² MACs per
+    # *input* pixel; the 8.9 evidently comes from a counter that charges them per output pixel.
     'td-hm_res50_8xb64-210e_coco-256x192': ('SimpleBaseline-R50', 34.0, 8.9,
                                             'ESAM Tab. 1-2; GFLOPs: HRNet Tab. 1'),
     # SAMKR paper (Chen et al.), Tables 1-3, COCO val.

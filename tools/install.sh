@@ -76,6 +76,8 @@ MMCV_VER="${MMCV_PIN#mmcv==}"
 # One interpreter start probes every import check (importing torch dominates a no-op re-run).
 PROBE="$("$PY" - "$ROOT" "$MMCV_VER" <<'EOF' 2>/dev/null || true
 import importlib.metadata as m, os, sys
+# A stdin script has the cwd on sys.path: drop it, or the repo would hide a missing editable install.
+sys.path = [p for p in sys.path if p not in ('', os.getcwd())]
 root, mmcv_ver = sys.argv[1:3]
 ok = []
 def check(name, fn):
@@ -188,12 +190,15 @@ if ! probe_ok mmpose_attn; then
 fi
 
 step "self-check"
-"$PY" - <<'EOF' || fail "self-check" "an import failed: re-run this script and read the first failing step"
+"$PY" - "$ROOT" <<'EOF' || fail "self-check" "an import failed: re-run this script and read the first failing step"
 import torch, torchvision, numpy, mmcv, mmengine, mmdet, mmpose
 import mmcv._ext
 from mmcv.ops import DeformConv2d
 import mmpose.apis, mmdet.apis
+import os, sys
+sys.path = [p for p in sys.path if p not in ('', os.getcwd())]  # see the probe
 import mmpose_attn
+assert os.path.dirname(mmpose_attn.__file__) == os.path.join(sys.argv[1], 'mmpose_attn'), mmpose_attn.__file__
 for name, mod in [('torch', torch), ('torchvision', torchvision), ('numpy', numpy), ('mmcv', mmcv),
                   ('mmengine', mmengine), ('mmdet', mmdet), ('mmpose', mmpose),
                   ('mmpose_attn', mmpose_attn)]:

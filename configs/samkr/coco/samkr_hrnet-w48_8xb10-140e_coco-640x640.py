@@ -1,44 +1,9 @@
 # SAMKR-W48, COCO: HRNet-W48 + DEKR head whose displacement branch adds ULSAM subspace attention
 # (m = K*c = 272, c = 16, g = 8, s = 2). As in the paper, W48 keeps DEKR's heatmap loss (no SWAHR).
-# Structure copied from mmpose's dekr_hrnet-w48_8xb10-140e_coco-640x640.py.
+# Everything else (schedule, head structure, data, evaluation) is the W32 config's; mmpose's
+# dekr_hrnet-w48_8xb10-140e_coco-640x640.py differs from its W32 config in the same values.
 # 65.71 M parameters (DEKR-W48: 65.68 M).
-_base_ = ['mmpose::_base_/default_runtime.py']
-
-custom_imports = dict(imports=['mmpose_attn'], allow_failed_imports=False)
-
-# runtime
-train_cfg = dict(max_epochs=140, val_interval=10)
-
-# optimizer (paper: Adam 1e-3)
-optim_wrapper = dict(optimizer=dict(
-    type='Adam',
-    lr=1e-3,
-))
-
-# learning policy (paper: x0.1 at epochs 90 and 120)
-param_scheduler = [
-    dict(
-        type='LinearLR', begin=0, end=500, start_factor=0.001,
-        by_epoch=False),  # warm-up
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=140,
-        milestones=[90, 120],
-        gamma=0.1,
-        by_epoch=True)
-]
-
-# automatically scaling LR based on the actual training batch size
-auto_scale_lr = dict(base_batch_size=80)
-
-# hooks
-# AtomicCheckpointHook: a killed job never leaves a truncated checkpoint for --resume;
-# ValidateDataHook: bad annotations/images fail before the first iteration, naming file and field.
-default_hooks = dict(
-    checkpoint=dict(
-        type='AtomicCheckpointHook', save_best='coco/AP', rule='greater'))
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
+_base_ = ['./samkr_hrnet-w32_8xb10-140e_coco-512x512.py']
 
 # codec settings
 codec = dict(
@@ -50,103 +15,27 @@ codec = dict(
     generate_keypoint_heatmaps=True,
     decode_max_instances=30)
 
-# model settings
+# model settings: W48 widths and ImageNet weights; DEKR's heatmap loss, no SWAHR scale maps
 model = dict(
-    type='BottomupPoseEstimator',
-    data_preprocessor=dict(
-        type='PoseDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
     backbone=dict(
-        type='HRNet',
-        in_channels=3,
         extra=dict(
-            stage1=dict(
-                num_modules=1,
-                num_branches=1,
-                block='BOTTLENECK',
-                num_blocks=(4, ),
-                num_channels=(64, )),
-            stage2=dict(
-                num_modules=1,
-                num_branches=2,
-                block='BASIC',
-                num_blocks=(4, 4),
-                num_channels=(48, 96)),
-            stage3=dict(
-                num_modules=4,
-                num_branches=3,
-                block='BASIC',
-                num_blocks=(4, 4, 4),
-                num_channels=(48, 96, 192)),
-            stage4=dict(
-                num_modules=3,
-                num_branches=4,
-                block='BASIC',
-                num_blocks=(4, 4, 4, 4),
-                num_channels=(48, 96, 192, 384),
-                multiscale_output=True)),
+            stage2=dict(num_channels=(48, 96)),
+            stage3=dict(num_channels=(48, 96, 192)),
+            stage4=dict(num_channels=(48, 96, 192, 384))),
         init_cfg=dict(
             type='Pretrained',
             checkpoint='https://download.openmmlab.com/mmpose/'
             'pretrain_models/hrnet_w48-8ef0771d.pth'),
     ),
-    neck=dict(
-        type='FeatureMapProcessor',
-        concat=True,
-    ),
     head=dict(
-        type='SAMKRHead',
         in_channels=720,
-        num_keypoints=17,
         num_heatmap_filters=48,
-        # structure (m, c, g, s) of the displacement branch
-        branch='per_keypoint',
-        num_displacement_filters=272,
-        num_displacement_filters_per_keypoint=16,
-        num_subspaces=8,
-        subspace_channels=2,
-        ulsam_with_norm_act=False,  # the paper's ULSAM equation (no BN/ReLU)
-        # DEKR's heatmap loss, no SWAHR scale maps
         with_scale_maps=False,
-        heatmap_loss=dict(type='KeypointMSELoss', use_target_weight=True),
-        displacement_loss=dict(
-            type='SoftWeightSmoothL1Loss',
-            use_target_weight=True,
-            supervise_empty=False,
-            beta=1 / 9,
-            loss_weight=0.002,
-        ),
+        heatmap_loss=dict(_delete_=True, type='KeypointMSELoss', use_target_weight=True),
         decoder=codec,
-        # No rescore net by default, so the config runs offline. To use DEKR's official COCO
-        # rescore weights, download
-        # https://download.openmmlab.com/mmpose/pretrain_models/kpt_rescore_coco-33d58c5c.pth
-        # and set:
-        # rescore_cfg=dict(
-        #     in_channels=74,
-        #     norm_indexes=(5, 6),
-        #     init_cfg=dict(type='Pretrained',
-        #                   checkpoint='path/to/kpt_rescore_coco-33d58c5c.pth')),
-        rescore_cfg=None,
-    ),
-    test_cfg=dict(
-        multiscale_test=False,
-        flip_test=True,
-        nms_dist_thr=0.05,
-        shift_heatmap=True,
-        align_corners=False))
+    ))
 
-# enable DDP training when rescore net is used
-find_unused_parameters = True
-
-# base dataset settings
-dataset_type = 'CocoDataset'
-data_mode = 'bottomup'
-data_root = 'data/coco/'
-
-# pipelines (paper: rotation +-30 deg, scale [0.75, 1.5], translation +-40 px, flip; mmpose
-# shifts by a fraction of the image, so shift_factor = 40 px / input width)
+# pipelines: as the W32 config, at 640 (shift_factor = 40 px / input width)
 train_pipeline = [
     dict(type='LoadImage'),
     dict(
@@ -175,42 +64,6 @@ val_pipeline = [
                    'skeleton_links'))
 ]
 
-# data loaders
-train_dataloader = dict(
-    batch_size=10,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_mode=data_mode,
-        ann_file='annotations/person_keypoints_train2017.json',
-        data_prefix=dict(img='train2017/'),
-        pipeline=train_pipeline,
-    ))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_mode=data_mode,
-        ann_file='annotations/person_keypoints_val2017.json',
-        data_prefix=dict(img='val2017/'),
-        test_mode=True,
-        pipeline=val_pipeline,
-    ))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader
-
-# evaluators (AP, AP50, AP75, APM, APL, AR)
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/person_keypoints_val2017.json',
-    nms_mode='none',
-    score_mode='keypoint',
-)
-test_evaluator = val_evaluator

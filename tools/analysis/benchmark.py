@@ -13,6 +13,10 @@ Pairs (ours vs anchor, both built from configs with ``init_cfg=None``, random we
   ``td-hm_res{50,101}_8xb64-210e_coco-256x192.py``) at 256x192, batches 1, 8, 32.
 * ``samkr-w32``: SAMKR vs DEKR (mmpose's ``dekr_hrnet-w32_8xb10-140e_coco-512x512.py``) at
   512x512, batches 1 and 8.
+* ``samkr-w32-mmcv``: the same with SAMKR's adaptive blocks on mmcv's deformable-conv kernel
+  (``deform_conv_impl='mmcv'``, as stock DEKR), which isolates what the attention itself costs;
+  ``samkr-w32`` shows what users get (on CPU the ``grid_sample`` kernel, see
+  ``mmpose_attn/models/layers/grid_sample_deform_conv.py``).
 
 Method: eval mode, ``torch.no_grad``, the tensor forward (``model._forward``: backbone, neck, head;
 no preprocessing, no flip, no decoding), ``--warmup`` untimed calls each, then ``--repeats`` rounds
@@ -40,19 +44,22 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from model_table import REPO_ROOT, build_model, input_hw, load  # noqa: E402
 
 MMPOSE_TD = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
-#: name -> (our config, anchor config, our label, anchor label, top-down?)
-PAIRS: Dict[str, Tuple[str, str, str, str, bool]] = {
+MMPOSE_DEKR = 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py'
+SAMKR_W32 = 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py'
+#: name -> (our config, anchor config, our label, anchor label, top-down?, our cfg options)
+PAIRS: Dict[str, Tuple[str, str, str, str, bool, dict]] = {
     'esam-r50': ('configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py',
                  MMPOSE_TD + 'td-hm_res50_8xb64-210e_coco-256x192.py', 'ESAM-R50',
-                 'SimpleBaseline-R50', True),
+                 'SimpleBaseline-R50', True, {}),
     'esam-r101': ('configs/esam/coco/td-hm_esam-res101_8xb64-270e_coco-256x192.py',
                   MMPOSE_TD + 'td-hm_res101_8xb64-210e_coco-256x192.py', 'ESAM-R101',
-                  'SimpleBaseline-R101', True),
-    'samkr-w32': ('configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py',
-                  'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py',
-                  'SAMKR-W32', 'DEKR-W32', False),
+                  'SimpleBaseline-R101', True, {}),
+    'samkr-w32': (SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32', 'DEKR-W32', False, {}),
+    # the same SAMKR on mmcv's deformable-conv kernel, as stock DEKR: the attention's own cost
+    'samkr-w32-mmcv': (SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32[mmcv-dcn]', 'DEKR-W32', False,
+                       {'model.head.deform_conv_impl': 'mmcv'}),
 }
-PREDICT_CONFIG = PAIRS['samkr-w32'][0]
+PREDICT_CONFIG = SAMKR_W32
 
 
 def _config_path(path: str) -> str:
@@ -108,8 +115,9 @@ def summarise(ours: Sequence[float], anchor: Sequence[float]) -> dict:
 def bench_pair(name: str, batches: Sequence[int], repeats: int, warmup: int, device: str,
                shape: Optional[Tuple[int, int]] = None) -> List[dict]:
     """Forward time of one pair of :data:`PAIRS` at each batch size; one result dict each."""
-    ours_cfg, anchor_cfg, ours_label, anchor_label, _ = PAIRS[name]
+    ours_cfg, anchor_cfg, ours_label, anchor_label, _, options = PAIRS[name]
     cfg = load(_config_path(ours_cfg))
+    cfg.merge_from_dict(options)
     models = [build_model(cfg, device), build_model(load(anchor_cfg), device)]
     h, w = shape if shape is not None else input_hw(cfg)
     results = []

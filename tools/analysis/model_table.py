@@ -124,9 +124,17 @@ def _deform_conv_flops(inputs: List[Any], outputs: List[Any]) -> int:
 def count_flops(model: nn.Module, shape: Tuple[int, int, int, int]) -> Tuple[int, Dict[str, int]]:
     """FLOPs (fused multiply-add = 1) of the tensor forward and the ops that were not counted.
 
+    Sets every :class:`GridSampleDeformConv2d` of ``model`` to mmcv's kernel (same results).
+
     Returns:
         tuple: total FLOPs, ``{op name: occurrences}`` of uncounted ops.
     """
+    from mmpose_attn.models.layers import GridSampleDeformConv2d
+    for m in model.modules():
+        # trace mmcv's op, counted by the handle below, so that the count does not depend on
+        # which kernel (grid_sample or mmcv) computes the deformable conv
+        if isinstance(m, GridSampleDeformConv2d):
+            m.impl = 'mmcv'
     analyzer = FlopAnalyzer(TensorForward(model), (torch.randn(*shape), ))
     analyzer.set_op_handle('prim::PythonOp.DeformConv2dFunction', _deform_conv_flops)
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)

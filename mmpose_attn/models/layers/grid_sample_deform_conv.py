@@ -1,0 +1,81 @@
+"""Deformable convolution as ``grid_sample`` + one batched matmul, for fast CPU inference.
+
+mmcv's CPU ``deform_conv2d`` walks im2col in a single-threaded C++ loop and then runs one
+``addmm`` per group. In DEKR/SAMKR's adaptive activation blocks (groups = deform groups = 17)
+that makes the two deformable convs 57 % of the whole HRNet-W32 forward at 256×256 on two
+cores (torch profiler), more than the 274 ordinary convolutions together. ATen's
+``grid_sample`` is vectorised and multi-threaded, and the per-group products become one
+broadcast ``matmul``, so the same arithmetic runs several times faster on CPU (see README,
+"Analysis and speed"). On CUDA mmcv's kernel is already fast and stays the default.
+
+The sampling rule is mmcv's exactly: for output pixel (i, j) and kernel tap (u, v) the input is
+read at ``y = i·stride − pad + u·dilation + Δy``, ``x = j·stride − pad + v·dilation + Δx`` with
+bilinear interpolation, and neighbours outside the image count as zero (``grid_sample`` with
+``padding_mode='zeros'``; ``align_corners=False`` with pixel-centre normalisation maps pixel
+index p to p exactly, also for a width of 1). Parameters and state-dict keys are those of
+:class:`mmcv.ops.DeformConv2d`, so checkpoints move between the two implementations.
+"""
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from mmcv.ops import DeformConv2d
+from torch import Tensor
+
+IMPLS = ('auto', 'grid_sample', 'mmcv')
+
+
+class GridSampleDeformConv2d(DeformConv2d):
+    """:class:`mmcv.ops.DeformConv2d` computed with ``torch.nn.functional.grid_sample``.
+
+    Args:
+        *args, **kwargs: as :class:`mmcv.ops.DeformConv2d` (``bias`` must stay ``False``).
+        impl (str): ``'auto'`` (default: ``grid_sample`` on CPU, mmcv's kernel on CUDA),
+            ``'grid_sample'`` (always) or ``'mmcv'`` (always mmcv's kernel).
+
+    Shapes:
+        x (B, C_in, H, W) and offset (B, 2·deform_groups·kh·kw, H_out, W_out), laid out as
+        mmcv's ``[y0, x0, y1, x1, ...]`` per deform group, give (B, C_out, H_out, W_out).
+    """
+
+    def __init__(self, *args, impl: str = 'auto', **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if impl not in IMPLS:
+            raise ValueError(f'GridSampleDeformConv2d: impl={impl!r} is not one of {IMPLS}')
+        self.impl = impl
+
+    def forward(self, x: Tensor, offset: Tensor) -> Tensor:
+        if self.impl == 'mmcv' or (self.impl == 'auto' and x.is_cuda):
+            return super().forward(x, offset)
+        return self._sampled_forward(x, offset)
+
+    def _out_size(self, h: int, w: int) -> Tuple[int, int]:
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (self.kernel_size, self.stride, self.padding,
+                                                  self.dilation)
+        return (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+
+    def _sampled_forward(self, x: Tensor, offset: Tensor) -> Tensor:
+        B, C, H, W = x.shape
+        G, D = self.groups, self.deform_groups
+        (kh, kw), K = self.kernel_size, self.kernel_size[0] * self.kernel_size[1]
+        Ho, Wo = self._out_size(H, W)
+        if offset.shape != (B, 2 * D * K, Ho, Wo):
+            raise ValueError(f'GridSampleDeformConv2d: offset has shape {tuple(offset.shape)}, '
+                             f'expected {(B, 2 * D * K, Ho, Wo)} for input {tuple(x.shape)}')
+        # sampling positions in pixels, (B, D, K, Ho, Wo) each
+        off = offset.view(B, D, K, 2, Ho, Wo)
+        ys = (torch.arange(Ho, device=x.device, dtype=x.dtype) * self.stride[0] - self.padding[0])
+        xs = (torch.arange(Wo, device=x.device, dtype=x.dtype) * self.stride[1] - self.padding[1])
+        ky = (torch.arange(kh, device=x.device, dtype=x.dtype) * self.dilation[0]).repeat_interleave(kw)
+        kx = (torch.arange(kw, device=x.device, dtype=x.dtype) * self.dilation[1]).repeat(kh)
+        py = off[:, :, :, 0] + (ky[:, None] + ys[None, :])[:, :, None]
+        px = off[:, :, :, 1] + (kx[:, None] + xs[None, :])[:, None, :]
+        grid = torch.stack(((2 * px + 1) / W - 1, (2 * py + 1) / H - 1), dim=-1)
+        # one grid_sample per deform group: rows = kernel taps, columns = output pixels
+        cols = F.grid_sample(
+            x.reshape(B * D, C // D, H, W), grid.view(B * D, K, Ho * Wo, 2),
+            mode='bilinear', padding_mode='zeros', align_corners=False)
+        # (B·D, C/D, K, Ho·Wo) -> (B, G, C/G·K, Ho·Wo): channel-major as the weight's (C/G, kh, kw)
+        cols = cols.view(B, G, (C // G) * K, Ho * Wo)
+        weight = self.weight.view(G, self.out_channels // G, (C // G) * K)
+        return torch.matmul(weight, cols).view(B, self.out_channels, Ho, Wo)

@@ -9,7 +9,7 @@ import mmpose_attn  # noqa: F401  (registers SAMKRHead)
 from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
-from mmpose_attn.models.layers import GridSampleDeformConv2d
+from mmpose_attn.models.layers import GridSampleDeformConv2d, convert_deform_convs
 
 torch.set_num_threads(2)
 register_all_modules()
@@ -90,3 +90,54 @@ def test_samkr_head_uses_it_and_matches_the_mmcv_kernel():
     torch.testing.assert_close(d1, d2, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="deform_conv_impl='fast'"):
         MODELS.build(dict(kw, deform_conv_impl='fast'))
+
+
+def test_convert_deform_convs_on_stock_dekr_blocks():
+    torch.manual_seed(0)
+    block = AdaptiveActivationBlock(8, 8, groups=2).eval()
+    with torch.no_grad():
+        block.transform_matrix_conv.weight.normal_(0, 0.3)
+    x = torch.randn(2, 8, 7, 6)
+    with torch.no_grad():
+        ref = block(x)
+    weight = block.adapt_conv.weight
+    assert convert_deform_convs(block) is block
+    assert type(block.adapt_conv) is GridSampleDeformConv2d
+    assert block.adapt_conv.weight is weight  # the same Parameter, so optimisers keep it
+    assert not block.adapt_conv.training
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), ref, rtol=1e-5, atol=1e-5)
+    # a bare DeformConv2d is returned converted; anything else is left alone
+    conv = DeformConv2d(4, 4, 3, padding=1)
+    assert type(convert_deform_convs(conv, impl='mmcv')) is GridSampleDeformConv2d
+    lin = torch.nn.Linear(2, 2)
+    assert convert_deform_convs(lin) is lin
+
+
+def test_benchmark_pairs_with_equal_kernels(capsys, monkeypatch):
+    """``samkr-w32-gs``: stock DEKR converted to the grid_sample kernel; ``-mmcv``: SAMKR on mmcv's."""
+    import importlib.util
+    from pathlib import Path
+
+    import mmpose_attn.models.layers as layers
+    converted = []
+
+    def spy(model, *args, **kwargs):
+        converted.append(convert_deform_convs(model, *args, **kwargs))
+        return converted[-1]
+
+    monkeypatch.setattr(layers, 'convert_deform_convs', spy)
+    path = Path(__file__).resolve().parents[1] / 'tools' / 'analysis' / 'benchmark.py'
+    spec = importlib.util.spec_from_file_location('benchmark_gs', path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main(['--pairs', 'samkr-w32-gs', 'samkr-w32-mmcv', '--bu-batches', '1',
+                      '--bu-shape', '64', '64', '--repeats', '1', '--warmup', '0',
+                      '--predict-batch', '0'])
+    labels = [(r['ours_label'], r['anchor_label']) for r in out['forward']]
+    assert labels == [('SAMKR-W32', 'DEKR-W32[grid-sample]'), ('SAMKR-W32[mmcv-dcn]', 'DEKR-W32')]
+    assert 'DEKR-W32[grid-sample]' in capsys.readouterr().out
+    (dekr, ) = converted  # only the -gs anchor is converted
+    kinds = {type(m).__name__ for m in dekr.modules()}
+    assert type(dekr.head).__name__ == 'DEKRHead'
+    assert 'GridSampleDeformConv2d' in kinds and 'DeformConv2d' not in kinds

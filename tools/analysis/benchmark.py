@@ -14,9 +14,10 @@ Pairs (ours vs anchor, both built from configs with ``init_cfg=None``, random we
 * ``samkr-w32``: SAMKR vs DEKR (mmpose's ``dekr_hrnet-w32_8xb10-140e_coco-512x512.py``) at
   512x512, batches 1 and 8.
 * ``samkr-w32-mmcv``: the same with SAMKR's adaptive blocks on mmcv's deformable-conv kernel
-  (``deform_conv_impl='mmcv'``, as stock DEKR), which isolates what the attention itself costs;
-  ``samkr-w32`` shows what users get (on CPU the ``grid_sample`` kernel, see
-  ``mmpose_attn/models/layers/grid_sample_deform_conv.py``).
+  (``deform_conv_impl='mmcv'``, as stock DEKR), and ``samkr-w32-gs``: stock DEKR with its
+  deformable convs on SAMKR's ``grid_sample`` kernel (``convert_deform_convs``). Both keep the
+  kernels equal and so isolate what the attention itself costs; ``samkr-w32`` shows what users get
+  (on CPU the ``grid_sample`` kernel, see ``mmpose_attn/models/layers/grid_sample_deform_conv.py``).
 
 Method: eval mode, ``torch.no_grad``, the tensor forward (``model._forward``: backbone, neck, head;
 no preprocessing, no flip, no decoding), ``--warmup`` untimed calls each, then ``--repeats`` rounds
@@ -35,7 +36,7 @@ import statistics
 import sys
 import time
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -46,18 +47,31 @@ from model_table import REPO_ROOT, build_model, input_hw, load  # noqa: E402
 MMPOSE_TD = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
 MMPOSE_DEKR = 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py'
 SAMKR_W32 = 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py'
-#: name -> (our config, anchor config, our label, anchor label, top-down?, our cfg options)
-PAIRS: Dict[str, Tuple[str, str, str, str, bool, dict]] = {
-    'esam-r50': ('configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py',
-                 MMPOSE_TD + 'td-hm_res50_8xb64-210e_coco-256x192.py', 'ESAM-R50',
-                 'SimpleBaseline-R50', True, {}),
-    'esam-r101': ('configs/esam/coco/td-hm_esam-res101_8xb64-270e_coco-256x192.py',
-                  MMPOSE_TD + 'td-hm_res101_8xb64-210e_coco-256x192.py', 'ESAM-R101',
-                  'SimpleBaseline-R101', True, {}),
-    'samkr-w32': (SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32', 'DEKR-W32', False, {}),
-    # the same SAMKR on mmcv's deformable-conv kernel, as stock DEKR: the attention's own cost
-    'samkr-w32-mmcv': (SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32[mmcv-dcn]', 'DEKR-W32', False,
-                       {'model.head.deform_conv_impl': 'mmcv'}),
+
+
+class Pair(NamedTuple):
+    ours: str  # config
+    anchor: str  # config
+    ours_label: str
+    anchor_label: str
+    top_down: bool
+    ours_options: Optional[dict] = None  # cfg options merged into our config
+    anchor_grid_sample: bool = False  # the anchor's mmcv deformable convs -> grid_sample kernel
+
+
+PAIRS: Dict[str, Pair] = {
+    'esam-r50': Pair('configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py',
+                     MMPOSE_TD + 'td-hm_res50_8xb64-210e_coco-256x192.py', 'ESAM-R50',
+                     'SimpleBaseline-R50', True),
+    'esam-r101': Pair('configs/esam/coco/td-hm_esam-res101_8xb64-270e_coco-256x192.py',
+                      MMPOSE_TD + 'td-hm_res101_8xb64-210e_coco-256x192.py', 'ESAM-R101',
+                      'SimpleBaseline-R101', True),
+    'samkr-w32': Pair(SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32', 'DEKR-W32', False),
+    # the attention's own cost: both models on the same deformable-conv kernel
+    'samkr-w32-mmcv': Pair(SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32[mmcv-dcn]', 'DEKR-W32', False,
+                           {'model.head.deform_conv_impl': 'mmcv'}),
+    'samkr-w32-gs': Pair(SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32', 'DEKR-W32[grid-sample]', False,
+                         anchor_grid_sample=True),
 }
 PREDICT_CONFIG = SAMKR_W32
 
@@ -115,10 +129,13 @@ def summarise(ours: Sequence[float], anchor: Sequence[float]) -> dict:
 def bench_pair(name: str, batches: Sequence[int], repeats: int, warmup: int, device: str,
                shape: Optional[Tuple[int, int]] = None) -> List[dict]:
     """Forward time of one pair of :data:`PAIRS` at each batch size; one result dict each."""
-    ours_cfg, anchor_cfg, ours_label, anchor_label, _, options = PAIRS[name]
-    cfg = load(_config_path(ours_cfg))
-    cfg.merge_from_dict(options)
-    models = [build_model(cfg, device), build_model(load(anchor_cfg), device)]
+    pair = PAIRS[name]
+    cfg = load(_config_path(pair.ours))
+    cfg.merge_from_dict(pair.ours_options or {})
+    models = [build_model(cfg, device), build_model(load(pair.anchor), device)]
+    if pair.anchor_grid_sample:
+        from mmpose_attn.models.layers import convert_deform_convs
+        convert_deform_convs(models[1])
     h, w = shape if shape is not None else input_hw(cfg)
     results = []
     for batch in batches:
@@ -126,8 +143,8 @@ def bench_pair(name: str, batches: Sequence[int], repeats: int, warmup: int, dev
         with torch.no_grad():
             fns = [lambda m=m: m._forward(x) for m in models]
             ours, anchor = time_interleaved(fns, repeats, warmup, device)
-        results.append(dict(pair=name, ours_label=ours_label, anchor_label=anchor_label, batch=batch,
-                            input=(h, w), **summarise(ours, anchor)))
+        results.append(dict(pair=name, ours_label=pair.ours_label, anchor_label=pair.anchor_label,
+                            batch=batch, input=(h, w), **summarise(ours, anchor)))
         print(format_result(results[-1]), flush=True)
     return results
 
@@ -274,7 +291,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
           'ratio = ours / anchor (< 1: ours faster)', flush=True)
     out = dict(forward=[], predict=None)
     for p in pairs:
-        td = PAIRS[p][4]
+        td = PAIRS[p].top_down
         shape = args.td_shape if td else args.bu_shape
         out['forward'] += bench_pair(p, args.td_batches if td else args.bu_batches,
                                      args.repeats, args.warmup, args.device,

@@ -46,7 +46,7 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptSampleList,
                                  Predictions)
 from ..layers.grid_sample_deform_conv import IMPLS as DEFORM_IMPLS
-from ..layers.grid_sample_deform_conv import GridSampleDeformConv2d
+from ..layers.grid_sample_deform_conv import convert_deform_convs
 from ..layers.ulsam import ULSAM
 
 BRANCH_TYPES = ('per_keypoint', 'shared')
@@ -178,13 +178,10 @@ class SAMKRHead(DEKRHead):
         st = self.structure
         m, nb = st['m'], st['num_branches']
         layers = [ConvModule(in_channels, m, kernel_size=1, norm_cfg=dict(type='BN'))]
-        for _ in range(self.num_adaptive_blocks):
-            block = AdaptiveActivationBlock(m, m, groups=nb)
-            # same arguments and state-dict keys as the mmcv conv it replaces
-            block.adapt_conv = GridSampleDeformConv2d(
-                m, m, kernel_size=3, padding=1, groups=nb, deform_groups=nb,
-                impl=self.deform_conv_impl)
-            layers.append(block)
+        layers += [
+            convert_deform_convs(AdaptiveActivationBlock(m, m, groups=nb), self.deform_conv_impl)
+            for _ in range(self.num_adaptive_blocks)
+        ]
         layers += [
             ULSAM(m, num_subspaces=nb * st['g'], with_norm_act=self.ulsam_with_norm_act),
             build_conv_layer(dict(type='Conv2d'), m, out_channels, kernel_size=1, groups=nb),

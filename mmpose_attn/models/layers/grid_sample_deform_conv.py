@@ -20,7 +20,7 @@ from typing import Tuple
 import torch
 import torch.nn.functional as F
 from mmcv.ops import DeformConv2d
-from torch import Tensor
+from torch import Tensor, nn
 
 IMPLS = ('auto', 'grid_sample', 'mmcv')
 
@@ -79,3 +79,31 @@ class GridSampleDeformConv2d(DeformConv2d):
         cols = cols.view(B, G, (C // G) * K, Ho * Wo)
         weight = self.weight.view(G, self.out_channels // G, (C // G) * K)
         return torch.matmul(weight, cols).view(B, self.out_channels, Ho, Wo)
+
+
+def convert_deform_convs(module: nn.Module, impl: str = 'auto') -> nn.Module:
+    """Swap every :class:`mmcv.ops.DeformConv2d` inside ``module`` for a
+    :class:`GridSampleDeformConv2d` with the same arguments and weight, in place.
+
+    For example ``convert_deform_convs(dekr_model)`` gives stock mmpose DEKR the fast CPU kernel
+    with unchanged outputs. Only modules whose type is exactly ``DeformConv2d`` are swapped:
+    subclasses such as ``DeformConv2dPack`` compute their own offsets in ``forward``.
+
+    Returns:
+        nn.Module: ``module`` itself (also when it is a ``DeformConv2d``: then the new conv).
+    """
+    def convert(conv: DeformConv2d) -> GridSampleDeformConv2d:
+        new = GridSampleDeformConv2d(
+            conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+            padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+            deform_groups=conv.deform_groups, im2col_step=conv.im2col_step, impl=impl)
+        new.weight = conv.weight  # the same Parameter: optimisers and state dicts see no change
+        return new.train(conv.training)
+
+    if type(module) is DeformConv2d:
+        return convert(module)
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is DeformConv2d:
+                setattr(parent, name, convert(child))
+    return module

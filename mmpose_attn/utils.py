@@ -1,20 +1,59 @@
-"""Small helpers shared by tools and tests."""
+"""Config helpers shared by the inference API, the tools and the tests."""
+import copy
 import os.path as osp
+from typing import Union
 
 from mmengine.config import Config
 
 
-def load_config(path: str) -> Config:
-    """Load a config file, also accepting ``<package>::<path>`` for the configs bundled with an
+def load_config(config: Union[str, Config], role: str = 'config') -> Config:
+    """Load a config file, or ``<package>::<path>`` for a config bundled with an installed
     OpenMMLab package (``mmpose::body_2d_keypoint/...``, ``mmdet::rtmdet/...``).
 
-    ``Config.fromfile`` resolves that prefix only inside ``_base_``; this resolves it at top level too,
-    without the network access of ``mmengine.hub.get_config``.
+    ``Config.fromfile`` resolves that prefix only inside ``_base_``; this resolves it at top level
+    too, reading the package's ``.mim/configs`` directly (``mmengine.hub.get_config`` would also
+    try to pip-install a missing package). Custom imports (``custom_imports``) run while loading.
+
+    Args:
+        config: A path, a ``package::`` path, or a :class:`Config` (returned as a deep copy, since
+            callers edit nested dicts such as ``init_cfg``).
+        role: How the caller names this argument in error messages, e.g. ``'POSE_CONFIG'``.
     """
-    if '::' in path:
-        package, rel = path.split('::', 1)
-        module = __import__(package)
+    if isinstance(config, Config):
+        return copy.deepcopy(config)
+    config = str(config)
+    if '::' in config:
+        package, rel = config.split('::', 1)
+        try:
+            module = __import__(package)
+        except ImportError as e:
+            raise FileNotFoundError(f'{role} {config!r}: package {package!r} is not installed '
+                                    f'({e}).') from e
         path = osp.join(osp.dirname(module.__file__), '.mim', 'configs', rel)
         if not osp.isfile(path):
-            raise FileNotFoundError(f'{package!r} bundles no config {rel!r} (looked at {path})')
-    return Config.fromfile(path)
+            raise FileNotFoundError(
+                f'{role} {config!r} was not found in the installed package (looked at {path}). '
+                'Check the relative path, e.g. mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py.')
+        return Config.fromfile(path)
+    if not osp.isfile(config):
+        raise FileNotFoundError(
+            f'{role} {config!r} does not exist. Pass a config file or an installed package '
+            'config such as mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py.')
+    return Config.fromfile(config)
+
+
+def remove_init_cfg(cfg: Union[dict, list]) -> None:
+    """Set every ``init_cfg`` (and ``pretrained``) in a model config to ``None``, in place.
+
+    Pretrained ``init_cfg`` point at URLs (``torchvision://``, ``https://``); nothing may be
+    downloaded when a model runs with random weights or its weights come from a checkpoint.
+    """
+    if isinstance(cfg, dict):
+        for key in list(cfg.keys()):
+            if key in ('init_cfg', 'pretrained'):
+                cfg[key] = None
+            else:
+                remove_init_cfg(cfg[key])
+    elif isinstance(cfg, (list, tuple)):
+        for item in cfg:
+            remove_init_cfg(item)

@@ -12,7 +12,6 @@ visualizer); this module adds what their demos lack:
 * images, videos and folders of images as inputs, bottom-up prediction batched over a folder;
 * clear errors naming the bad path or field and the fix.
 """
-import copy
 import json
 import logging
 import mimetypes
@@ -30,7 +29,6 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
-from mmengine.hub import get_config
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope, init_default_scope
 
@@ -38,6 +36,7 @@ from mmpose.apis import inference_topdown, init_model
 from mmpose.evaluation.functional import nms
 from mmpose.registry import MODELS, VISUALIZERS
 from mmpose.structures import PoseDataSample, merge_data_samples, split_instances
+from ..utils import load_config, remove_init_cfg
 
 NONE_CHECKPOINT = 'none'
 COCO_PERSON_CATEGORY_ID = 1
@@ -51,33 +50,6 @@ class RandomWeightsWarning(UserWarning):
 
 
 # ------------------------------------------------------------------------------------ configs
-def load_config(config: Union[str, Config], role: str = 'config') -> Config:
-    """Load a config from a file or a ``package::relative/path.py`` of an installed package.
-
-    ``Config.fromfile`` resolves ``mmdet::`` only inside ``_base_``, so package paths go through
-    :func:`mmengine.hub.get_config`. Custom imports (``custom_imports``) run while loading.
-
-    Args:
-        config: A path, a ``mmdet::``/``mmpose::`` path, or a :class:`Config` (copied).
-        role: How the caller names this argument in error messages, e.g. ``'POSE_CONFIG'``.
-    """
-    if isinstance(config, Config):
-        return copy.deepcopy(config)  # callers edit nested dicts (init_cfg, cfg_options)
-    config = str(config)
-    if '::' in config:
-        try:
-            return get_config(config)
-        except (FileNotFoundError, ValueError, AssertionError) as e:
-            raise FileNotFoundError(
-                f'{role} {config!r} was not found in the installed package ({e}). Check the '
-                'relative path, e.g. mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py.') from e
-    if not osp.isfile(config):
-        raise FileNotFoundError(
-            f'{role} {config!r} does not exist. Pass a config file or an installed package '
-            'config such as mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py.')
-    return Config.fromfile(config)
-
-
 def pose_estimator_kind(cfg: Config) -> Optional[str]:
     """``'topdown'``/``'bottomup'`` for an mmpose pose-estimator config, ``None`` otherwise."""
     import mmpose.models  # noqa: F401  (fills the registry)
@@ -118,23 +90,6 @@ def check_pose_config(cfg: Config, expect: Optional[str] = None) -> str:
         raise ValueError(f'POSE_CONFIG {name} is a {kind} model ({model_type}), but a {expect} '
                          f'model is needed here; run {tool} for it.')
     return kind
-
-
-def remove_init_cfg(cfg: Union[dict, list]) -> None:
-    """Set every ``init_cfg`` (and ``pretrained``) in a model config to ``None``, in place.
-
-    Pretrained ``init_cfg`` point at URLs (``torchvision://``, ``https://``); with checkpoint
-    ``none`` nothing may be downloaded.
-    """
-    if isinstance(cfg, dict):
-        for key in list(cfg.keys()):
-            if key in ('init_cfg', 'pretrained'):
-                cfg[key] = None
-            else:
-                remove_init_cfg(cfg[key])
-    elif isinstance(cfg, (list, tuple)):
-        for item in cfg:
-            remove_init_cfg(item)
 
 
 def resolve_checkpoint(checkpoint: Optional[str], role: str = 'checkpoint') -> Optional[str]:

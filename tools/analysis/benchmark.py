@@ -41,8 +41,10 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 import numpy as np
 import torch
 
+from mmpose_attn.utils import load_config
+
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from model_table import REPO_ROOT, build_model, input_hw, load  # noqa: E402
+from model_table import REPO_ROOT, build_model, input_hw  # noqa: E402
 
 MMPOSE_TD = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
 MMPOSE_DEKR = 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py'
@@ -130,9 +132,9 @@ def bench_pair(name: str, batches: Sequence[int], repeats: int, warmup: int, dev
                shape: Optional[Tuple[int, int]] = None) -> List[dict]:
     """Forward time of one pair of :data:`PAIRS` at each batch size; one result dict each."""
     pair = PAIRS[name]
-    cfg = load(_config_path(pair.ours))
+    cfg = load_config(_config_path(pair.ours))
     cfg.merge_from_dict(pair.ours_options or {})
-    models = [build_model(cfg, device), build_model(load(pair.anchor), device)]
+    models = [build_model(cfg, device), build_model(load_config(pair.anchor), device)]
     if pair.anchor_grid_sample:
         from mmpose_attn.models.layers import convert_deform_convs
         convert_deform_convs(models[1])
@@ -208,7 +210,7 @@ def bench_predict(batch: int, repeats: int, warmup: int, device: str,
     from mmengine.dataset import pseudo_collate
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
-    cfg = load(_config_path(config))
+    cfg = load_config(_config_path(config))
     model = build_model(cfg, device)
     h, w = shape if shape is not None else input_hw(cfg)
     import mmpose

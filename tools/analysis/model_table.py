@@ -29,6 +29,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
+from mmpose_attn.utils import load_config, remove_init_cfg
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 try:
     import mmpose_attn  # noqa: F401  (registers our models, also for stock mmpose configs)
@@ -58,28 +60,13 @@ PAPER_VALUES: Dict[str, Tuple[str, Optional[float], Optional[float], str]] = {
 }
 
 
-def _strip_init_cfg(cfg: Any) -> Any:
-    """Set every ``init_cfg`` (pretrained backbones, rescore nets) to None: no downloads."""
-    if isinstance(cfg, dict):
-        return {k: (None if k == 'init_cfg' else _strip_init_cfg(v)) for k, v in cfg.items()}
-    if isinstance(cfg, (list, tuple)):
-        return type(cfg)(_strip_init_cfg(v) for v in cfg)
-    return cfg
-
-
-def load(config: str) -> Config:
-    """A config path, or ``<package>::<path>`` for a config bundled with mmpose/mmdet."""
-    from mmpose_attn.utils import load_config
-    if '::' not in config and not osp.isfile(config):
-        raise FileNotFoundError(f'config file {config!r} not found')
-    return load_config(config)
-
-
 def build_model(cfg: Config, device: str = 'cpu') -> nn.Module:
     """Build ``cfg.model`` in eval mode with every ``init_cfg=None`` (no weights downloaded)."""
     from mmpose.registry import MODELS
     init_default_scope('mmpose')
-    model = MODELS.build(ConfigDict(_strip_init_cfg(cfg.model.to_dict())))
+    model_cfg = cfg.model.to_dict()
+    remove_init_cfg(model_cfg)
+    model = MODELS.build(ConfigDict(model_cfg))
     return model.to(device).eval()
 
 
@@ -181,7 +168,7 @@ def analyse(config: str, shape: Optional[Tuple[int, int]] = None, flops: bool = 
         ``uncounted`` (op -> count), ``structure``, ``paper`` (name, params, GFLOPs, source or
         None), ``params_ratio`` / ``gflops_ratio`` (ours / paper, or None).
     """
-    cfg = load(config)
+    cfg = load_config(config)
     name = osp.splitext(osp.basename(config))[0]
     model = build_model(cfg)
     h, w = shape if shape is not None else input_hw(cfg)

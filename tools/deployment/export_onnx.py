@@ -24,8 +24,10 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from mmpose_attn.utils import load_config
+
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'analysis'))
-from model_table import TensorForward, build_model, input_hw, load  # noqa: E402
+from model_table import TensorForward, build_model, input_hw  # noqa: E402
 
 
 def _require_onnx():
@@ -110,7 +112,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     _require_onnx()  # fail before building anything
     torch.set_num_threads(args.threads)
-    cfg = load(args.config)
+    cfg = load_config(args.config)
     if cfg.model.get('type') != 'TopdownPoseEstimator':
         raise ValueError(f'{args.config}: export_onnx handles top-down models (model.type='
                          f"TopdownPoseEstimator), got {cfg.model.get('type')!r}")

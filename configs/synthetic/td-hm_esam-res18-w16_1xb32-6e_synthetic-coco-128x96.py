@@ -8,9 +8,7 @@
 # Another location: --cfg-options train_dataloader.dataset.data_root=DIR
 #     val_dataloader.dataset.data_root=DIR test_dataloader.dataset.data_root=DIR
 # (the evaluator builds its ground truth from the val dataset, so it follows along).
-_base_ = ['mmpose::_base_/default_runtime.py']
-
-custom_imports = dict(imports=['mmpose_attn'], allow_failed_imports=False)
+_base_ = ['../_base_/default_runtime.py']
 
 # runtime
 train_cfg = dict(max_epochs=6, val_interval=2)
@@ -31,9 +29,7 @@ auto_scale_lr = dict(base_batch_size=32)
 # hooks
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5),
-    checkpoint=dict(type='AtomicCheckpointHook', interval=2, max_keep_ckpts=1, save_best='coco/AP',
-                    rule='greater'))
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
+    checkpoint=dict(interval=2, max_keep_ckpts=1, save_best='coco/AP', rule='greater'))
 
 # codec settings: DARK decoding recovers sub-pixel positions from the coarse 32x24 heatmaps
 codec = dict(

@@ -6,9 +6,7 @@ augmentation: the tests compare weights across runs, and mmengine re-seeds the g
 (it does not restore the RNG state), so random flips/crops would legitimately differ after a resume.
 Data root: $MMPOSE_ATTN_TINY_DATA (a tools/synthetic_dataset.py output directory).
 """
-_base_ = ['mmpose::_base_/default_runtime.py']
-
-custom_imports = dict(imports=['mmpose_attn'], allow_failed_imports=False)
+_base_ = ['../../configs/_base_/default_runtime.py']
 
 train_cfg = dict(by_epoch=True, max_epochs=3, val_interval=3)
 randomness = dict(seed=0, deterministic=True)
@@ -21,8 +19,7 @@ param_scheduler = [
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=1),
-    checkpoint=dict(type='AtomicCheckpointHook', interval=1))
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
+    checkpoint=dict(interval=1))
 
 codec = dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=2)
 model = dict(

@@ -231,13 +231,15 @@ def format_table(rows: Sequence[dict], markdown: bool = False) -> str:
 
 
 def expand(patterns: Sequence[str]) -> List[str]:
-    """Config paths from globs / paths / ``pkg::`` names, in order, without duplicates."""
+    """Config paths from globs / paths / ``pkg::`` names, in order, without duplicates; files
+    under ``_base_`` (runtime fragments without a model) are skipped, as mmpose's tools do."""
     paths: List[str] = []
     for pattern in patterns or [DEFAULT_CONFIGS]:
         found = [pattern] if '::' in pattern else sorted(glob.glob(pattern, recursive=True))
         if not found:
             raise FileNotFoundError(f'no config matches {pattern!r}')
-        paths += [p for p in found if p not in paths and not osp.basename(p).startswith('_')]
+        paths += [p for p in found if p not in paths and not osp.basename(p).startswith('_')
+                  and '_base_' not in p.split(osp.sep)]
     return paths
 
 

@@ -1,9 +1,7 @@
 # ESAM-R50 (main model): ResNet-50 + stage attention (CAM r=16, SAM two serial 3x3) after all four
 # stages, bilinear up-sampling heatmap head. Structure copied from mmpose's
 # td-hm_res50_8xb64-210e_coco-256x192.py; schedule and augmentation from the ESAM paper.
-_base_ = ['mmpose::_base_/default_runtime.py']
-
-custom_imports = dict(imports=['mmpose_attn'], allow_failed_imports=False)
+_base_ = ['../../_base_/default_runtime.py']
 
 # runtime
 train_cfg = dict(max_epochs=270, val_interval=10)
@@ -31,13 +29,8 @@ param_scheduler = [
 # automatically scaling LR based on the actual training batch size
 auto_scale_lr = dict(base_batch_size=512)
 
-# hooks
-# AtomicCheckpointHook: a killed job never leaves a truncated checkpoint for --resume;
-# ValidateDataHook: bad annotations/images fail before the first iteration, naming file and field.
-default_hooks = dict(
-    checkpoint=dict(
-        type='AtomicCheckpointHook', save_best='coco/AP', rule='greater'))
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
+# hooks (the checkpoint hook's type and custom_hooks come from configs/_base_)
+default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))
 
 # codec settings
 codec = dict(

@@ -2,9 +2,7 @@
 # attention (m = K*c = 272, c = 16, g = 8, s = 2), trained with the SWAHR heatmap loss as in the
 # paper. Structure copied from mmpose's dekr_hrnet-w32_8xb10-140e_coco-512x512.py.
 # 29.58 M parameters (DEKR-W32: 29.56 M).
-_base_ = ['mmpose::_base_/default_runtime.py']
-
-custom_imports = dict(imports=['mmpose_attn'], allow_failed_imports=False)
+_base_ = ['../../_base_/default_runtime.py']
 
 # runtime
 train_cfg = dict(max_epochs=140, val_interval=10)
@@ -32,13 +30,8 @@ param_scheduler = [
 # automatically scaling LR based on the actual training batch size
 auto_scale_lr = dict(base_batch_size=80)
 
-# hooks
-# AtomicCheckpointHook: a killed job never leaves a truncated checkpoint for --resume;
-# ValidateDataHook: bad annotations/images fail before the first iteration, naming file and field.
-default_hooks = dict(
-    checkpoint=dict(
-        type='AtomicCheckpointHook', save_best='coco/AP', rule='greater'))
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
+# hooks (the checkpoint hook's type and custom_hooks come from configs/_base_)
+default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))
 
 # codec settings
 codec = dict(

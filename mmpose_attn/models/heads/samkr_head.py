@@ -25,29 +25,23 @@ Extras over DEKR:
 * ``deform_conv_impl``: the adaptive blocks' deformable convolution runs as
   :class:`GridSampleDeformConv2d` (same weights and results as mmcv's ``DeformConv2d``; on CPU
   ~8× faster than mmcv's single-threaded kernel, on CUDA mmcv's kernel by default).
-* ``predict`` decodes every image of a batch (DEKR asserts batch size 1). The network runs once per
-  batch (plus once on the flipped batch); decoding reuses DEKR's per-image SPR decode. In a batch
-  of differently sized images (padded right/bottom by the data preprocessor) centres inside an
-  image's padding are ignored; the network itself still sees the padding, so such an image's
-  result can differ slightly from a batch-1 run (same-size images give identical results).
+* batched ``predict`` (and, with ``multiscale_test``, DEKR's multi-scale decoding) comes from
+  :class:`BatchDEKRHead`.
 """
-import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import Sequential
-from mmengine.structures import PixelData
 from torch import Tensor, nn
 
-from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock, DEKRHead
-from mmpose.models.utils.tta import flip_heatmaps
+from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 from mmpose.registry import MODELS
-from mmpose.utils.typing import (ConfigType, Features, OptConfigType, OptSampleList,
-                                 Predictions)
+from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
 from ..layers.grid_sample_deform_conv import IMPLS as DEFORM_IMPLS
 from ..layers.grid_sample_deform_conv import convert_deform_convs
 from ..layers.ulsam import ULSAM
+from .batched_dekr_head import BatchDEKRHead
 
 BRANCH_TYPES = ('per_keypoint', 'shared')
 
@@ -88,7 +82,7 @@ def samkr_structure(num_keypoints: int,
 
 
 @MODELS.register_module()
-class SAMKRHead(DEKRHead):
+class SAMKRHead(BatchDEKRHead):
     """DEKR head whose displacement branch adds ULSAM subspace attention.
 
     Args:
@@ -233,90 +227,3 @@ class SAMKRHead(DEKRHead):
         losses['loss/displacement'] = self.loss_module['displacement'](
             pred_displacements, gt_displacements, displacement_weights)
         return losses
-
-    def predict(self,
-                feats: Features,
-                batch_data_samples: OptSampleList,
-                test_cfg: ConfigType = {}) -> Predictions:
-        """DEKR's predict for any batch size (single-scale; multi-scale as DEKR needs batch 1).
-
-        Args:
-            feats: ``feats`` or, with ``flip_test``, ``[feats, feats_of_flipped_batch]``.
-            batch_data_samples: one data sample per image (per-image metainfo is used by the
-                estimator to map keypoints back; ``flip_indices``/``skeleton_links`` are the
-                dataset's and are read from the first sample).
-            test_cfg: as :meth:`DEKRHead.predict`.
-
-        Returns:
-            list[InstanceData] with ``keypoints`` (N, K, 2) and ``keypoint_scores`` (N, K) per
-            image, plus list[PixelData] when ``test_cfg['output_heatmaps']``.
-        """
-        if test_cfg.get('multiscale_test', False):
-            if len(batch_data_samples) != 1:
-                raise ValueError('SAMKRHead: multiscale_test=True needs batch size 1 (as DEKR), '
-                                 f'got {len(batch_data_samples)} samples')
-            return super().predict(feats, batch_data_samples, test_cfg)
-
-        metainfo = batch_data_samples[0].metainfo
-        if test_cfg.get('flip_test', False):
-            if not (isinstance(feats, (list, tuple)) and len(feats) == 2):
-                raise ValueError('SAMKRHead: flip_test=True expects feats=[feats, feats_flipped]')
-            heatmaps, displacements = self.forward(feats[0])
-            heatmaps_flip, displacements_flip = self.forward(feats[1])
-            flip_indices = metainfo['flip_indices']
-            heatmaps_flip = flip_heatmaps(
-                heatmaps_flip,
-                flip_mode='heatmap',
-                flip_indices=flip_indices + [len(flip_indices)],
-                shift_heatmap=test_cfg.get('shift_heatmap', False))
-            heatmaps = (heatmaps + heatmaps_flip) / 2.0
-            displacements_flip = flip_heatmaps(
-                displacements_flip, flip_mode='offset', flip_indices=flip_indices,
-                shift_heatmap=False)
-            # DEKR's sub-pixel amendment for flipped offsets, with the codec's stride (equal to
-            # input_size / heatmap width for one unpadded image, and still right for a batch
-            # padded to a common size, where an image's input_size is not the tensor's)
-            stride = self._stride(heatmaps, metainfo)[0]
-            displacements_flip[:, ::2] += (stride - 1) / stride
-            displacements = (displacements + displacements_flip) / 2.0
-        else:
-            heatmaps, displacements = self.forward(feats)
-
-        heatmaps = self._suppress_padded_centres(heatmaps, batch_data_samples)
-        preds = self.decode([heatmaps], [displacements], test_cfg, metainfo)
-        if test_cfg.get('output_heatmaps', False):
-            pred_fields = [
-                PixelData(heatmaps=hm, displacements=dm)
-                for hm, dm in zip(heatmaps.detach(), displacements.detach())
-            ]
-            return preds, pred_fields
-        return preds
-
-    def _stride(self, heatmaps: Tensor, metainfo: dict) -> Tuple[float, float]:
-        """(x, y) input pixels per heatmap pixel."""
-        if self.decoder is not None:
-            return float(self.decoder.scale_factor[0]), float(self.decoder.scale_factor[1])
-        w, h = metainfo['input_size']
-        return w / heatmaps.shape[-1], h / heatmaps.shape[-2]
-
-    def _suppress_padded_centres(self, heatmaps: Tensor,
-                                 batch_data_samples: OptSampleList) -> Tensor:
-        """Zero the centre heatmap outside each image's ``input_size`` (B, K+1, h, w).
-
-        A batch of differently sized images is padded right/bottom to a common size; a centre
-        found in an image's padding would be a person outside it. For one unpadded image this is
-        a no-op, so batch-1 results are DEKR's.
-        """
-        h, w = heatmaps.shape[-2:]
-        sx, sy = self._stride(heatmaps, batch_data_samples[0].metainfo)
-        valid = []
-        for ds in batch_data_samples:
-            in_w, in_h = ds.metainfo.get('input_size', (w * sx, h * sy))
-            valid.append((math.ceil(in_h / sy), math.ceil(in_w / sx)))
-        if all(vh >= h and vw >= w for vh, vw in valid):
-            return heatmaps
-        heatmaps = heatmaps.clone()
-        for b, (vh, vw) in enumerate(valid):
-            heatmaps[b, -1, vh:] = 0
-            heatmaps[b, -1, :, vw:] = 0
-        return heatmaps

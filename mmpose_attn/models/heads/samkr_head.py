@@ -25,8 +25,7 @@ Extras over DEKR:
 * ``deform_conv_impl``: the adaptive blocks' deformable convolution runs as
   :class:`GridSampleDeformConv2d` (same weights and results as mmcv's ``DeformConv2d``; on CPU
   ~8× faster than mmcv's single-threaded kernel, on CUDA mmcv's kernel by default).
-* batched ``predict`` (and, with ``multiscale_test``, DEKR's multi-scale decoding) comes from
-  :class:`BatchDEKRHead`.
+* batched ``predict`` comes from :class:`BatchDEKRHead`.
 """
 from typing import Optional, Sequence, Tuple, Union
 

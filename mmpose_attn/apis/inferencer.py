@@ -28,6 +28,11 @@ from mmpose.structures import PoseDataSample, merge_data_samples, split_instance
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
 from .models import prepare_det_config, prepare_pose_config, resolve_device
 
+try:  # provided by mmpose_attn.engine (branch engine); until then mmpose's loading as is
+    from ..engine.checkpoint_fit import check_state_dict_fits
+except ImportError:
+    check_state_dict_fits = None
+
 
 class SkippedInputsWarning(UserWarning):
     """Raised at the end of a run that skipped unreadable inputs."""
@@ -163,8 +168,7 @@ class AttnPoseInferencer(Pose2DInferencer):
                                cfg: Optional[ConfigDict]) -> None:
         """Refuse a checkpoint whose keys or shapes do not fit the model, then load it (and
         its ``dataset_meta``) as mmpose does."""
-        if checkpoint is not None:
-            from mmpose_attn.engine.checkpoint_fit import check_state_dict_fits
+        if checkpoint is not None and check_state_dict_fits is not None:
             state_dict = checkpoint.get('state_dict', checkpoint)
             check_state_dict_fits(model, state_dict, source=str(self._weights_source))
         super()._load_weights_to_model(model, checkpoint, cfg)

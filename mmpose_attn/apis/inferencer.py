@@ -166,11 +166,15 @@ class AttnPoseInferencer(Pose2DInferencer):
     # ------------------------------------------------------------------------ building
     def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
                                cfg: Optional[ConfigDict]) -> None:
-        """Refuse a checkpoint whose keys or shapes do not fit the model, then load it (and
-        its ``dataset_meta``) as mmpose does."""
+        """Refuse a checkpoint whose keys or shapes do not fit the model (unless the config
+        sets ``allow_partial_load = True``), then load it and its ``dataset_meta`` as mmpose
+        does."""
         if checkpoint is not None and check_state_dict_fits is not None:
             state_dict = checkpoint.get('state_dict', checkpoint)
-            check_state_dict_fits(model, state_dict, source=str(self._weights_source))
+            # the runner's key for a deliberate partial load (--cfg-options allow_partial_load=True)
+            check_state_dict_fits(model, state_dict, source=str(self._weights_source),
+                                  allow_partial=bool((cfg or {}).get('allow_partial_load',
+                                                                     False)))
         super()._load_weights_to_model(model, checkpoint, cfg)
 
     def _init_detector(self, det_model=None, det_weights=None, det_cat_ids=0, device=None):

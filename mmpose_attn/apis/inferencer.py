@@ -25,13 +25,9 @@ from mmengine.logging import print_log
 from mmpose.apis.inferencers import Pose2DInferencer
 from mmpose.registry import INFERENCERS
 from mmpose.structures import PoseDataSample, merge_data_samples, split_instances
+from ..engine.checkpoint_fit import check_state_dict_fits
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
 from .models import prepare_det_config, prepare_pose_config, resolve_device
-
-try:  # provided by mmpose_attn.engine (branch engine); until then mmpose's loading as is
-    from ..engine.checkpoint_fit import check_state_dict_fits
-except ImportError:
-    check_state_dict_fits = None
 
 
 class SkippedInputsWarning(UserWarning):
@@ -169,7 +165,7 @@ class AttnPoseInferencer(Pose2DInferencer):
         """Refuse a checkpoint whose keys or shapes do not fit the model (unless the config
         sets ``allow_partial_load = True``), then load it and its ``dataset_meta`` as mmpose
         does."""
-        if checkpoint is not None and check_state_dict_fits is not None:
+        if checkpoint is not None:
             state_dict = checkpoint.get('state_dict', checkpoint)
             # the runner's key for a deliberate partial load (--cfg-options allow_partial_load=True)
             check_state_dict_fits(model, state_dict, source=str(self._weights_source),

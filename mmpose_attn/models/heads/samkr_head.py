@@ -111,8 +111,6 @@ class SAMKRHead(BatchDEKRHead):
         (K keypoints then the centre) and displacements (B, 2K, h, w).
     """
 
-    supports_batch_predict = True
-
     def __init__(self,
                  in_channels: Union[int, Sequence[int]],
                  num_keypoints: int,

@@ -106,8 +106,8 @@ class SAMKRHead(DEKRHead):
         branch (str): ``'per_keypoint'`` (K independent branches) or ``'shared'`` (one branch of
             c = m channels, a dense 1×1 output conv; the paper's Table 1 baseline).
         num_adaptive_blocks (int): DEKR adaptive activation blocks per branch. Defaults to 2.
-        ulsam_with_norm_act (bool): BN + ReLU inside ULSAM (public ULSAM code). Defaults to
-            ``False``, the paper's equation.
+        ulsam_with_norm_act (bool): BN + ReLU inside ULSAM (public ULSAM code, BN momentum
+            0.9 as that code passes it). Defaults to ``False``, the paper's equation.
         deform_conv_impl (str): the adaptive blocks' deformable conv: ``'auto'`` (``grid_sample``
             on CPU, mmcv's kernel on CUDA), ``'grid_sample'`` or ``'mmcv'`` (stock DEKR's).
             Numerically the same; only speed differs. Defaults to ``'auto'``.

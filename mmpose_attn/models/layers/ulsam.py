@@ -79,6 +79,14 @@ class ULSAM(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""
+        if torch.is_autocast_enabled(x.device.type):
+            # fp32 inside autocast: the softmax runs over all H·W positions (16,384 at 512²),
+            # whose weights ~1/(H·W) are below half precision's resolution next to 1
+            with torch.autocast(x.device.type, enabled=False):
+                return self._attend(x.float()).to(x.dtype)
+        return self._attend(x)
+
+    def _attend(self, x: Tensor) -> Tensor:
         B, C, H, W = x.shape
         G, s = self.num_subspaces, self.subspace_channels
         # The 1x1 convs as the per-channel affine / per-subspace weighted sum they are: on CPU

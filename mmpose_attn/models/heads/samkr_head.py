@@ -26,7 +26,8 @@ Extras over DEKR:
   computes them.
 * ``deform_conv_impl``: the adaptive blocks' deformable convolution runs as
   :class:`GridSampleDeformConv2d` (same weights and results as mmcv's ``DeformConv2d``; on CPU
-  ~8× faster than mmcv's single-threaded kernel, on CUDA mmcv's kernel by default).
+  ~8× faster than mmcv's single-threaded kernel; on CUDA mmcv's kernel when mmcv has its CUDA
+  ops).
 * ``predict`` decodes every image of a batch (DEKR asserts batch size 1). The network runs once per
   batch (plus once on the flipped batch); decoding reuses DEKR's per-image SPR decode. In a batch
   of differently sized images (padded right/bottom by the data preprocessor) centres inside an
@@ -108,8 +109,9 @@ class SAMKRHead(DEKRHead):
         num_adaptive_blocks (int): DEKR adaptive activation blocks per branch. Defaults to 2.
         ulsam_with_norm_act (bool): BN + ReLU inside ULSAM (public ULSAM code, BN momentum
             0.9 as that code passes it). Defaults to ``False``, the paper's equation.
-        deform_conv_impl (str): the adaptive blocks' deformable conv: ``'auto'`` (``grid_sample``
-            on CPU, mmcv's kernel on CUDA), ``'grid_sample'`` or ``'mmcv'`` (stock DEKR's).
+        deform_conv_impl (str): the adaptive blocks' deformable conv: ``'auto'`` (mmcv's kernel
+            on CUDA when the installed mmcv has its CUDA ops, else ``grid_sample``; logged
+            once), ``'grid_sample'`` or ``'mmcv'`` (stock DEKR's).
             Numerically the same; only speed differs. Defaults to ``'auto'``.
         with_scale_maps (bool): Predict K SWAHR scale maps for the loss with SWAHR's scale
             branch (s = 0 at initialisation). Defaults to ``False``.

@@ -141,3 +141,105 @@ def test_benchmark_pairs_with_equal_kernels(capsys, monkeypatch):
     kinds = {type(m).__name__ for m in dekr.modules()}
     assert type(dekr.head).__name__ == 'DEKRHead'
     assert 'GridSampleDeformConv2d' in kinds and 'DeformConv2d' not in kinds
+
+
+def _integer_position_grads(ref, new, H, W, offset):
+    torch.manual_seed(1)
+    x = torch.randn(1, ref.in_channels, H, W)
+    grads = []
+    for conv in (ref, new):
+        off = offset.clone().requires_grad_()
+        xi = x.clone().requires_grad_()
+        out = conv(xi, off)
+        # a random linear read-out, so every sampled pixel's gradient is distinct
+        torch.manual_seed(2)
+        out.mul(torch.randn_like(out)).sum().backward()
+        grads.append((out.detach(), xi.grad, off.grad))
+    return grads
+
+
+@pytest.mark.parametrize('W', [11, 160])
+@pytest.mark.parametrize('kind', ['zero', 'integer'])
+def test_integer_sampling_positions_follow_mmcvs_gradient_rule(W, kind):
+    """At exactly integer coordinates mmcv differentiates on the cell [p, p + 1] and returns 0 at
+    p = -1; for widths that are not powers of two grid_sample's (2p+1)/W - 1 round trip lands
+    at p - eps unless the input is padded to a power of two."""
+    H = 7
+    ref, new = _pair(2, 3, 3, padding=1, deform_groups=1)
+    if kind == 'zero':
+        offset = torch.zeros(1, 18, H, W)
+    else:
+        # whole-pixel offsets in [-3, 3]: many samples land exactly on -1, on the last pixel
+        # and outside the image
+        offset = torch.randint(-3, 4, (1, 18, H, W), generator=torch.Generator().manual_seed(0))
+        offset = offset.float()
+    (a, gxa, goa), (b, gxb, gob) = _integer_position_grads(ref, new, H, W, offset)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gxb, gxa, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gob, goa, rtol=1e-5, atol=1e-5)
+    # the positions that exercise the rule are present: zero offsets put the padding taps
+    # exactly at -1 (mmcv: zero gradient there)
+    assert (goa == 0).any() and (goa != 0).any()
+
+
+def test_without_the_padding_grid_sample_picks_the_lower_cell():
+    """The difference the padding removes is real: plain grid_sample at W = 160, zero offset."""
+    import torch.nn.functional as F
+    W = 160
+    p = torch.arange(W, dtype=torch.float32)
+    back = ((((2 * p + 1) / W - 1) + 1) * W - 1) / 2  # ATen's unnormalisation, align_corners=False
+    assert (back.floor() < p).any()
+    x = torch.randn(1, 1, 1, W)
+    gx = ((2 * p + 1) / W - 1).view(1, 1, W, 1)
+    grid = torch.cat((gx, torch.zeros_like(gx)), dim=-1).requires_grad_()
+    F.grid_sample(x, grid, align_corners=False).sum().backward()
+    forward_diff = torch.cat((x[0, 0, 0, 1:] - x[0, 0, 0, :-1], -x[0, 0, 0, -1:])) * W / 2
+    assert not torch.allclose(grid.grad[0, :, 0, 0], forward_diff, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('impl,is_cuda,ops,expected', [
+    ('auto', False, False, 'grid_sample'),
+    ('auto', False, True, 'grid_sample'),
+    ('auto', True, True, 'mmcv'),
+    ('auto', True, False, 'grid_sample'),  # a CPU-only mmcv on a GPU machine: no crash
+    ('grid_sample', True, True, 'grid_sample'),
+    ('mmcv', False, False, 'mmcv'),  # mmcv's CPU kernel
+    ('mmcv', True, True, 'mmcv'),
+])
+def test_choose_deform_conv_impl(impl, is_cuda, ops, expected):
+    from mmpose_attn.models.layers.grid_sample_deform_conv import choose_deform_conv_impl
+    assert choose_deform_conv_impl(impl, is_cuda, ops) == expected
+
+
+def test_choose_deform_conv_impl_errors():
+    from mmpose_attn.models.layers.grid_sample_deform_conv import choose_deform_conv_impl
+    with pytest.raises(RuntimeError, match="impl='mmcv' on CUDA needs mmcv built with its CUDA"):
+        choose_deform_conv_impl('mmcv', True, False)
+    with pytest.raises(ValueError, match="impl='cuda'"):
+        choose_deform_conv_impl('cuda', False, True)
+
+
+def test_auto_logs_its_choice_once():
+    from mmengine.logging import MMLogger
+
+    from mmpose_attn.models.layers import grid_sample_deform_conv as gsdc
+    gsdc._LOGGED.clear()
+    logger = MMLogger.get_current_instance()
+    records = []
+
+    class Keep(__import__('logging').Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        _, new = _pair(4, 4, 3, padding=1)
+        new.impl = 'auto'
+        x, offset = torch.randn(1, 4, 5, 5), torch.zeros(1, 18, 5, 5)
+        new(x, offset)
+        new(x, offset)
+    finally:
+        logger.removeHandler(handler)
+    msgs = [r for r in records if 'GridSampleDeformConv2d' in r]
+    assert msgs == ["GridSampleDeformConv2d: impl='auto' on cpu runs the grid_sample kernel"]

@@ -328,3 +328,20 @@ def test_ablation_config_builds_with_declared_structure(path):
     with torch.no_grad():
         heatmaps, displacements = head.forward((torch.randn(1, 480, 8, 8), ))
     assert heatmaps.shape == (1, 18, 8, 8) and displacements.shape == (1, 34, 8, 8)
+
+
+def test_ulsam_norm_act_bn_momentum_is_the_public_codes():
+    """The public ULSAM code builds ``nn.BatchNorm2d(nin, momentum=0.9)``: after one training
+    batch the running mean is 0.9 * batch mean (it starts at 0)."""
+    torch.manual_seed(0)
+    m = MODELS.build(dict(type='ULSAM', channels=4, num_subspaces=2, with_norm_act=True)).train()
+    bn_dw, bn_pw = m.dw_norm_act[0], m.pw_norm_act[0]
+    assert bn_dw.momentum == 0.9 and bn_pw.momentum == 0.9
+    x = torch.randn(3, 4, 5, 6) + 2
+    with torch.no_grad():
+        m(x)
+        dw = torch.addcmul(m.dw_conv.bias.view(1, 4, 1, 1), x, m.dw_conv.weight.view(1, 4, 1, 1))
+    torch.testing.assert_close(bn_dw.running_mean, 0.9 * dw.mean(dim=(0, 2, 3)))
+    plain = MODELS.build(dict(type='ULSAM', channels=4, num_subspaces=2, with_norm_act=True,
+                              norm_cfg=dict(type='BN')))
+    assert plain.dw_norm_act[0].momentum == 0.1

@@ -162,10 +162,66 @@ def test_w32_coco_training_step(repo_root):
     model.head.init_weights()  # DEKR's small head init (the backbone keeps torch's)
     model.train()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
-    scale_w = model.head.scale_conv.weight.detach().clone()
+    scale_w = model.head.scale_branch.depthwise.weight.detach().clone()
     log_vars = model.train_step(_generated_batch(codec), optim)
     for key in ('loss/heatmap', 'loss/scale', 'loss/displacement', 'loss'):
         assert key in log_vars and torch.isfinite(log_vars[key]), key
     assert log_vars['loss/heatmap'] > 0 and log_vars['loss/displacement'] > 0
     # the scale maps are trained through the loss
-    assert not torch.equal(scale_w, model.head.scale_conv.weight)
+    assert not torch.equal(scale_w, model.head.scale_branch.depthwise.weight)
+
+
+def _scale_head(**kw):
+    return MODELS.build(dict(type='SAMKRHead', in_channels=8, num_keypoints=3,
+                             num_displacement_filters_per_keypoint=4, num_subspaces=2,
+                             num_heatmap_filters=6, with_scale_maps=True,
+                             heatmap_loss=dict(type='SWAHRLoss', use_target_weight=True), **kw))
+
+
+def test_scale_branch_is_swahrs_and_starts_at_zero():
+    """1x1 conv (C->K) + BN + ReLU + 9x9 depthwise conv (K groups, padding 4, bias), last conv
+    zero-initialised: s = 0 exactly, at construction and after DEKR's init_weights."""
+    from torch import nn
+    torch.manual_seed(0)
+    head = _scale_head()
+    branch = head.scale_branch
+    conv1, bn = branch.reduce.conv, branch.reduce.bn
+    assert (conv1.in_channels, conv1.out_channels, conv1.kernel_size) == (6, 3, (1, 1))
+    assert isinstance(bn, nn.BatchNorm2d) and isinstance(branch.reduce.activate, nn.ReLU)
+    dw = branch.depthwise
+    assert (dw.in_channels, dw.out_channels, dw.kernel_size, dw.padding, dw.groups) == \
+        (3, 3, (9, 9), (4, 4), 3) and dw.bias is not None
+    x = (torch.randn(2, 8, 12, 10), )
+    for stage in ('built', 'init_weights'):
+        if stage == 'init_weights':
+            head.init_weights()  # DEKR's Normal(0.001) on every Conv2d, then the branch's zeros
+        head.train()
+        _, scales, _ = head.forward_train(x)
+        assert scales.shape == (2, 3, 12, 10)
+        assert torch.equal(scales, torch.zeros_like(scales)), stage
+        assert torch.equal(dw.weight, torch.zeros_like(dw.weight)) and \
+            torch.equal(dw.bias, torch.zeros_like(dw.bias))
+
+
+def test_scale_branch_gets_gradients():
+    torch.manual_seed(0)
+    head = _scale_head()
+    head.init_weights()
+    head.train()
+    x = (torch.randn(2, 8, 12, 10), )
+    gt = torch.rand(2, 4, 12, 10) * (torch.rand(2, 4, 12, 10) > 0.5)
+    _, scales, _ = head.forward_train(x)
+    heatmaps = torch.rand(2, 4, 12, 10)  # a prediction away from the target
+    loss = head.loss_module['heatmap'](heatmaps, gt, torch.ones(2, 4), scale=scales)
+    loss.backward()
+    dw = head.scale_branch.depthwise
+    # s = 0, yet dL/ds = dL/dT * H ln H != 0, so the zeroed conv learns; the first conv's
+    # gradient is 0 until the depthwise weights leave 0 (they multiply it)
+    assert dw.weight.grad.abs().sum() > 0 and dw.bias.grad.abs().sum() > 0
+    with torch.no_grad():
+        dw.weight -= 10 * dw.weight.grad
+    head.zero_grad()
+    _, scales, _ = head.forward_train(x)
+    assert scales.abs().sum() > 0
+    head.loss_module['heatmap'](heatmaps, gt, torch.ones(2, 4), scale=scales).backward()
+    assert head.scale_branch.reduce.conv.weight.grad.abs().sum() > 0

@@ -20,11 +20,14 @@ DEKR's two blocks is the one that matches. ``num_adaptive_blocks`` stays configu
 
 Extras over DEKR:
 
-* ``with_scale_maps``: a 1×1 conv on the heatmap branch's features predicts K SWAHR scale maps,
-  used only by the loss (:class:`SWAHRLoss`); inference never computes them.
+* ``with_scale_maps``: SWAHR's scale branch (:class:`SWAHRScaleBranch`: 1×1 conv + BN + ReLU +
+  9×9 depthwise conv, last conv zero-initialised so s = 0 at the start) on the heatmap branch's
+  features predicts K scale maps, used only by the loss (:class:`SWAHRLoss`); inference never
+  computes them.
 * ``deform_conv_impl``: the adaptive blocks' deformable convolution runs as
   :class:`GridSampleDeformConv2d` (same weights and results as mmcv's ``DeformConv2d``; on CPU
-  ~8× faster than mmcv's single-threaded kernel, on CUDA mmcv's kernel by default).
+  ~8× faster than mmcv's single-threaded kernel; on CUDA mmcv's kernel when mmcv has its CUDA
+  ops).
 * batched ``predict`` comes from :class:`BatchDEKRHead`.
 """
 from typing import Optional, Sequence, Tuple, Union
@@ -32,13 +35,14 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import Sequential
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
 from ..layers.grid_sample_deform_conv import IMPLS as DEFORM_IMPLS
 from ..layers.grid_sample_deform_conv import convert_deform_convs
+from ..layers.swahr_scale_branch import SWAHRScaleBranch
 from ..layers.ulsam import ULSAM
 from .batched_dekr_head import BatchDEKRHead
 
@@ -96,12 +100,14 @@ class SAMKRHead(BatchDEKRHead):
         branch (str): ``'per_keypoint'`` (K independent branches) or ``'shared'`` (one branch of
             c = m channels, a dense 1×1 output conv; the paper's Table 1 baseline).
         num_adaptive_blocks (int): DEKR adaptive activation blocks per branch. Defaults to 2.
-        ulsam_with_norm_act (bool): BN + ReLU inside ULSAM (public ULSAM code). Defaults to
-            ``False``, the paper's equation.
-        deform_conv_impl (str): the adaptive blocks' deformable conv: ``'auto'`` (``grid_sample``
-            on CPU, mmcv's kernel on CUDA), ``'grid_sample'`` or ``'mmcv'`` (stock DEKR's).
+        ulsam_with_norm_act (bool): BN + ReLU inside ULSAM (public ULSAM code, BN momentum
+            0.9 as that code passes it). Defaults to ``False``, the paper's equation.
+        deform_conv_impl (str): the adaptive blocks' deformable conv: ``'auto'`` (mmcv's kernel
+            on CUDA when the installed mmcv has its CUDA ops, else ``grid_sample``; logged
+            once), ``'grid_sample'`` or ``'mmcv'`` (stock DEKR's).
             Numerically the same; only speed differs. Defaults to ``'auto'``.
-        with_scale_maps (bool): Predict K SWAHR scale maps for the loss. Defaults to ``False``.
+        with_scale_maps (bool): Predict K SWAHR scale maps for the loss with SWAHR's scale
+            branch (s = 0 at initialisation). Defaults to ``False``.
         heatmap_loss, displacement_loss, decoder, rescore_cfg, init_cfg: as :class:`DEKRHead`.
             ``rescore_cfg`` takes ``init_cfg=dict(type='Pretrained', checkpoint=...)`` to load
             DEKR's official rescore weights; ``None`` runs without rescoring.
@@ -155,14 +161,15 @@ class SAMKRHead(BatchDEKRHead):
             init_cfg=init_cfg)
 
         self.with_scale_maps = with_scale_maps
-        self.scale_conv: Optional[nn.Module] = None
+        self.scale_branch: Optional[SWAHRScaleBranch] = None
         if with_scale_maps:
             if not hasattr(self.loss_module['heatmap'], 'loss_terms'):
                 raise ValueError(
                     f'SAMKRHead: with_scale_maps=True needs a heatmap_loss that uses scale maps '
                     f'(e.g. SWAHRLoss), got heatmap_loss type={heatmap_loss.get("type")!r}')
-            self.scale_conv = build_conv_layer(
-                dict(type='Conv2d'), num_heatmap_filters, num_keypoints, kernel_size=1)
+            # on the features the heatmap predictor reads, as SWAHR's branch sits beside
+            # HigherHRNet's final heatmap conv
+            self.scale_branch = SWAHRScaleBranch(num_heatmap_filters, num_keypoints)
 
     def _make_displacement_conv_layers(self, in_channels: int, out_channels: int,
                                        num_filters: int, groups: int) -> Sequential:
@@ -185,7 +192,7 @@ class SAMKRHead(BatchDEKRHead):
         """Forward for the loss: heatmaps (B, K+1, h, w), scale maps (B, K, h, w) or ``None``,
         displacements (B, 2K, h, w)."""
         x = feats[-1]
-        if self.scale_conv is None:
+        if self.scale_branch is None:
             heatmaps = self.heatmap_conv_layers(x)
             scales = None
         else:
@@ -193,7 +200,7 @@ class SAMKRHead(BatchDEKRHead):
             x_hm = x
             for layer in body:
                 x_hm = layer(x_hm)
-            heatmaps, scales = last(x_hm), self.scale_conv(x_hm)
+            heatmaps, scales = last(x_hm), self.scale_branch(x_hm)
         return heatmaps, scales, self.displacement_conv_layers(x)
 
     def loss(self,

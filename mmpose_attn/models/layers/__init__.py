@@ -1,4 +1,5 @@
 
 from .esam_attention import ChannelGate, SpatialGate, StageAttention  # noqa: F401
 from .grid_sample_deform_conv import GridSampleDeformConv2d, convert_deform_convs  # noqa: F401
+from .swahr_scale_branch import SWAHRScaleBranch  # noqa: F401
 from .ulsam import ULSAM  # noqa: F401

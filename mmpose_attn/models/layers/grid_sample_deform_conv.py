@@ -12,10 +12,23 @@ The sampling rule is mmcv's exactly: for output pixel (i, j) and kernel tap (u, 
 read at ``y = i·stride − pad + u·dilation + Δy``, ``x = j·stride − pad + v·dilation + Δx`` with
 bilinear interpolation, and neighbours outside the image count as zero (``grid_sample`` with
 ``padding_mode='zeros'``; ``align_corners=False`` with pixel-centre normalisation maps pixel
-index p to p exactly, also for a width of 1). Parameters and state-dict keys are those of
+index p to p, also for a width of 1). Parameters and state-dict keys are those of
 :class:`mmcv.ops.DeformConv2d`, so checkpoints move between the two implementations.
+
+Gradients follow mmcv's rule also where a sampling coordinate is exactly an integer p (zero and
+integer offsets are common at initialisation): bilinear interpolation is not differentiable
+there and mmcv takes the cell [p, p + 1] (``floor``), except at p = −1, where it returns 0.
+``grid_sample`` also floors, but it sees p through ``(2p + 1)/W − 1`` and back; for sizes that
+are not powers of two (11, 160, ...) that round trip can land at p − ε and pick [p − 1, p]. So
+when the offset needs a gradient the input is zero-padded (right/bottom) to power-of-two sizes,
+for which the round trip is exact (zero padding equals mmcv's zero outside the image, so values
+are unchanged), and coordinates exactly at −1 pass no gradient. Without an offset gradient
+(inference) nothing is padded: the values differ from the padded ones by rounding only.
+
+Under autocast both kernels run in fp32 (bilinear weights and d(offset), a difference of
+neighbouring pixels, lose too much in half precision); the output stays fp32.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -25,13 +38,57 @@ from torch import Tensor, nn
 IMPLS = ('auto', 'grid_sample', 'mmcv')
 
 
+def _next_pow2(n: int) -> int:
+    return 1 << (n - 1).bit_length()
+
+
+def mmcv_has_cuda_ops() -> bool:
+    """Whether the installed mmcv was built with its CUDA ops (``MMCV_WITH_CUDA``)."""
+    try:
+        from mmcv.ops import get_compiling_cuda_version
+        return get_compiling_cuda_version() not in ('not available', '')
+    except Exception:  # an mmcv without compiled ops at all
+        return False
+
+
+def choose_deform_conv_impl(impl: str, is_cuda: bool, mmcv_cuda_ops: bool) -> str:
+    """The kernel a ``GridSampleDeformConv2d`` runs: ``'mmcv'`` or ``'grid_sample'``.
+
+    ``'auto'`` takes mmcv's kernel for CUDA tensors when the installed mmcv has its CUDA ops,
+    else ``grid_sample`` (always on CPU, where it is faster). ``'mmcv'`` and ``'grid_sample'``
+    are taken as asked; ``'mmcv'`` on CUDA without mmcv's CUDA ops raises, naming the fix.
+    """
+    if impl not in IMPLS:
+        raise ValueError(f'GridSampleDeformConv2d: impl={impl!r} is not one of {IMPLS}')
+    if impl == 'auto':
+        return 'mmcv' if is_cuda and mmcv_cuda_ops else 'grid_sample'
+    if impl == 'mmcv' and is_cuda and not mmcv_cuda_ops:
+        raise RuntimeError("deform_conv_impl='mmcv' on CUDA needs mmcv built with its CUDA ops "
+                           "(MMCV_WITH_OPS=1 FORCE_CUDA=1); use 'auto' or 'grid_sample'")
+    return impl
+
+
+_LOGGED = set()
+
+
+def _log_choice_once(impl: str, device: str, chosen: str) -> None:
+    from mmengine.logging import print_log
+    key = (impl, device, chosen)
+    if key not in _LOGGED:
+        _LOGGED.add(key)
+        print_log(f"GridSampleDeformConv2d: impl={impl!r} on {device} runs the "
+                  f"{'mmcv DeformConv2d' if chosen == 'mmcv' else 'grid_sample'} kernel",
+                  logger='current')
+
+
 class GridSampleDeformConv2d(DeformConv2d):
     """:class:`mmcv.ops.DeformConv2d` computed with ``torch.nn.functional.grid_sample``.
 
     Args:
         *args, **kwargs: as :class:`mmcv.ops.DeformConv2d` (``bias`` must stay ``False``).
-        impl (str): ``'auto'`` (default: ``grid_sample`` on CPU, mmcv's kernel on CUDA),
-            ``'grid_sample'`` (always) or ``'mmcv'`` (always mmcv's kernel).
+        impl (str): ``'auto'`` (default: mmcv's kernel on CUDA when the installed mmcv has its
+            CUDA ops, else ``grid_sample``; logged once), ``'grid_sample'`` (always) or
+            ``'mmcv'`` (always mmcv's kernel). See :func:`choose_deform_conv_impl`.
 
     Shapes:
         x (B, C_in, H, W) and offset (B, 2·deform_groups·kh·kw, H_out, W_out), laid out as
@@ -44,8 +101,24 @@ class GridSampleDeformConv2d(DeformConv2d):
             raise ValueError(f'GridSampleDeformConv2d: impl={impl!r} is not one of {IMPLS}')
         self.impl = impl
 
+    _mmcv_cuda_ops: Optional[bool] = None  # probed once per process
+
     def forward(self, x: Tensor, offset: Tensor) -> Tensor:
-        if self.impl == 'mmcv' or (self.impl == 'auto' and x.is_cuda):
+        if x.is_cuda and GridSampleDeformConv2d._mmcv_cuda_ops is None:
+            GridSampleDeformConv2d._mmcv_cuda_ops = mmcv_has_cuda_ops()
+        chosen = choose_deform_conv_impl(self.impl, x.is_cuda,
+                                         bool(GridSampleDeformConv2d._mmcv_cuda_ops))
+        if self.impl == 'auto':
+            _log_choice_once(self.impl, x.device.type, chosen)
+        if torch.is_autocast_enabled(x.device.type):
+            # both kernels in fp32 under autocast: bilinear weights and the offset gradient
+            # (differences of neighbouring pixels) lose too much in half precision
+            with torch.autocast(x.device.type, enabled=False):
+                return self._run(chosen, x.float(), offset.float())
+        return self._run(chosen, x, offset)
+
+    def _run(self, chosen: str, x: Tensor, offset: Tensor) -> Tensor:
+        if chosen == 'mmcv':
             return super().forward(x, offset)
         return self._sampled_forward(x, offset)
 
@@ -70,10 +143,19 @@ class GridSampleDeformConv2d(DeformConv2d):
         kx = (torch.arange(kw, device=x.device, dtype=x.dtype) * self.dilation[1]).repeat(kh)
         py = off[:, :, :, 0] + (ky[:, None] + ys[None, :])[:, :, None]
         px = off[:, :, :, 1] + (kx[:, None] + xs[None, :])[:, None, :]
-        grid = torch.stack(((2 * px + 1) / W - 1, (2 * py + 1) / H - 1), dim=-1)
+        Hs, Ws = H, W
+        if torch.is_grad_enabled() and offset.requires_grad:
+            # mmcv's gradient rule at integer coordinates (module docstring): exact round
+            # trip on power-of-two sizes, and no gradient exactly at -1
+            Hs, Ws = _next_pow2(H), _next_pow2(W)
+            if (Hs, Ws) != (H, W):
+                x = F.pad(x, (0, Ws - W, 0, Hs - H))
+            py = torch.where(py == -1, py.detach(), py)
+            px = torch.where(px == -1, px.detach(), px)
+        grid = torch.stack(((2 * px + 1) / Ws - 1, (2 * py + 1) / Hs - 1), dim=-1)
         # one grid_sample per deform group: rows = kernel taps, columns = output pixels
         cols = F.grid_sample(
-            x.reshape(B * D, C // D, H, W), grid.view(B * D, K, Ho * Wo, 2),
+            x.reshape(B * D, C // D, Hs, Ws), grid.view(B * D, K, Ho * Wo, 2),
             mode='bilinear', padding_mode='zeros', align_corners=False)
         # (B·D, C/D, K, Ho·Wo) -> (B, G, C/G·K, Ho·Wo): channel-major as the weight's (C/G, kh, kw)
         cols = cols.view(B, G, (C // G) * K, Ho * Wo)

@@ -40,7 +40,10 @@ class ULSAM(BaseModule):
         num_subspaces (int): Number of subspaces G; must divide ``channels`` (s = C / G).
         with_norm_act (bool): Add BN + ReLU after the depthwise and the pointwise conv, as the
             public ULSAM code does. Defaults to ``False``, the paper's equation (and SAMKR's).
-        norm_cfg (dict): Norm layer used when ``with_norm_act``. Defaults to BN.
+        norm_cfg (dict): Norm layer used when ``with_norm_act``. Defaults to the public code's
+            ``BatchNorm2d(momentum=0.9)``: in PyTorch's convention the running statistics
+            become ``0.1·old + 0.9·batch`` (probably meant as a Keras-style 0.9 decay, but this
+            is what that code computes). Pass ``dict(type='BN')`` for PyTorch's usual 0.1.
         act_cfg (dict): Activation used when ``with_norm_act``. Defaults to ReLU.
         init_cfg (dict, optional): Initialisation config.
 
@@ -52,7 +55,7 @@ class ULSAM(BaseModule):
                  channels: int,
                  num_subspaces: int,
                  with_norm_act: bool = False,
-                 norm_cfg: ConfigType = dict(type='BN'),
+                 norm_cfg: ConfigType = dict(type='BN', momentum=0.9),
                  act_cfg: ConfigType = dict(type='ReLU'),
                  init_cfg: OptConfigType = None):
         super().__init__(init_cfg=init_cfg)
@@ -76,6 +79,14 @@ class ULSAM(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""
+        if torch.is_autocast_enabled(x.device.type):
+            # fp32 inside autocast: the softmax runs over all H·W positions (16,384 at 512²),
+            # whose weights ~1/(H·W) are below half precision's resolution next to 1
+            with torch.autocast(x.device.type, enabled=False):
+                return self._attend(x.float()).to(x.dtype)
+        return self._attend(x)
+
+    def _attend(self, x: Tensor) -> Tensor:
         B, C, H, W = x.shape
         G, s = self.num_subspaces, self.subspace_channels
         # The 1x1 convs as the per-channel affine / per-subspace weighted sum they are: on CPU

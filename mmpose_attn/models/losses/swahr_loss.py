@@ -73,8 +73,20 @@ class SWAHRLoss(KeypointMSELoss):
             scale (Tensor, optional): s, (B, C_s, h, w) with C_s ≤ C, for the first C_s channels.
 
         Returns:
-            dict: ``heatmap`` (L_hm) and ``scale`` (L_s, zero without ``scale``).
+            dict: ``heatmap`` (L_hm) and ``scale`` (L_s, zero without ``scale``), fp32 also
+            under autocast.
         """
+        device_type = output.device.type
+        if torch.is_autocast_enabled(device_type):
+            # fp32 inside autocast: ln H reaches -inf-like values at the Gaussians' tails
+            # (ln of 1e-4 is -9.2) and the target's second-order term squares it
+            with torch.autocast(device_type, enabled=False):
+                return self._loss_terms(*(None if t is None else t.float() for t in (
+                    output, target, target_weights, mask, scale)))
+        return self._loss_terms(output, target, target_weights, mask, scale)
+
+    def _loss_terms(self, output: Tensor, target: Tensor, target_weights: Optional[Tensor],
+                    mask: Optional[Tensor], scale: Optional[Tensor]) -> Dict[str, Tensor]:
         gt = target
         pos = gt > 0
         if scale is not None:

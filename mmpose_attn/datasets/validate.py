@@ -67,7 +67,8 @@ def check_image_file(path: str, decode: bool = False) -> Optional[str]:
 def validate_coco_annotations(ann_file: str,
                               img_dir: Optional[str] = None,
                               num_keypoints: Optional[int] = None,
-                              check_images: str = 'header') -> Dict[str, int]:
+                              check_images: str = 'header',
+                              require_annotations: bool = True) -> Dict[str, int]:
     """Check a COCO-format keypoint annotation file (COCO, CrowdPose, synthetic) and its images.
 
     Args:
@@ -100,6 +101,8 @@ def validate_coco_annotations(ann_file: str,
     if not isinstance(data, dict):
         _fail(ann_file, '(top level)', f'expected a JSON object, got {type(data).__name__}',
               'a COCO keypoint file is an object with "images", "annotations" and "categories".')
+    if not require_annotations:
+        data.setdefault('annotations', [])
     missing = [k for k in REQUIRED_FIELDS if not isinstance(data.get(k), list)]
     if missing:
         _fail(ann_file, ', '.join(f'"{k}"' for k in missing),

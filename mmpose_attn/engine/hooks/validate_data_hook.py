@@ -9,7 +9,7 @@ from mmpose.registry import HOOKS
 
 from ...datasets.validate import (DatasetValidationError, num_keypoints_of_head,
                                   validate_coco_annotations)
-from ...datasets.validated_coco_dataset import ValidatedCocoDataset
+from ...datasets.validated_mixin import ValidatedCocoStyleMixin
 
 
 def _leaf_datasets(dataset) -> Iterator:
@@ -75,7 +75,7 @@ class ValidateDataHook(Hook):
                     f'model.head.{attr}={model_k}.\n  Fix: set model.head.{attr}={ds_k} (and the '
                     f'codec/flip settings of that dataset), or use the dataset whose keypoints the '
                     f'model was built for.')
-            if (isinstance(ds, BaseCocoStyleDataset) and not isinstance(ds, ValidatedCocoDataset)
+            if (isinstance(ds, BaseCocoStyleDataset) and not isinstance(ds, ValidatedCocoStyleMixin)
                     and ann_file):  # test-mode datasets may run from a bbox_file alone
                 validate_coco_annotations(
                     ann_file, img_dir=ds.data_prefix.get('img'), num_keypoints=ds_k,

@@ -356,7 +356,7 @@ def check_coco_metric_fields(summary: Dict[str, object], ann_file: str, metric: 
         check('area', 'annotations', 'has use_area=True, which reads it for every person',
               f'add "area" (the person\'s segmentation area in pixels) to every annotation, or set '
               f'use_area=False in {metric.split(" ")[0]} (OKS then uses 0.53 * bbox width * height, '
-              f'as CrowdPose and PoseTrack18 evaluations do).')
+              f'as mmpose\'s CrowdPose configs do).')
     if iou_type == 'keypoints_crowd':
         check('num_keypoints', 'annotations', "has iou_type='keypoints_crowd', which reads it",
               'add "num_keypoints" (the number of labelled keypoints) to every annotation, or use '

@@ -88,7 +88,8 @@ def test_keypoints_of_wrong_length(data):
 
 
 def test_file_keypoint_count_differs_from_dataset(data):
-    with pytest.raises(DatasetValidationError, match='defines 17 keypoints .* use 14'):
+    with pytest.raises(DatasetValidationError,
+                       match=r'expected 3 \* 14 = 42 values .*has 51 \(17 keypoints\)'):
         _validate(data, num_keypoints=14)
 
 

@@ -160,6 +160,21 @@ def test_esam_resnet_stages_and_shapes():
     assert all(p.requires_grad for p in frozen.attn2.parameters())
 
 
+@pytest.mark.parametrize('num_stages', [1, 2, 3])
+def test_esam_resnet_fewer_stages_gets_one_attention_per_stage(num_stages):
+    # mmpose's ResNet takes one stride and dilation per stage as well
+    stages = dict(num_stages=num_stages, strides=(1, 2, 2)[:num_stages],
+                  dilations=(1, ) * num_stages, out_indices=(num_stages - 1, ))
+    net = ESAMResNet(depth=50, init_cfg=None, **stages)
+    assert net.attention_stages == (True, ) * num_stages
+    assert [name for name, _ in net.named_children() if name.startswith('attn')] == \
+        [f'attn{i + 1}' for i in range(num_stages)]
+    stock = MODELS.build(dict(type='ResNet', depth=50, **stages))
+    out, ref = net(torch.rand(1, 3, 64, 64)), stock(torch.rand(1, 3, 64, 64))
+    assert out[-1].shape == ref[-1].shape == (1, 256 * 2**(num_stages - 1), 16 // 2**(num_stages - 1),
+                                              16 // 2**(num_stages - 1))
+
+
 def test_stock_resnet_state_dict_loads_with_only_attention_missing():
     stock = MODELS.build(dict(type='ResNet', depth=50))
     net = ESAMResNet(depth=50)
@@ -229,6 +244,23 @@ def test_esam_head_layout_and_order():
         ESAMHead(2048, 17, upsample_order='deconv_first')
     with pytest.raises(ValueError, match='scale_factors'):
         ESAMHead(2048, 17, scale_factors=(2, 2))
+
+
+@pytest.mark.parametrize('blocks, factors', [(1, (8, )), (2, (2, 4)), (3, (2, 2, 2)),
+                                             (4, (1, 2, 2, 2)), (5, (1, 1, 2, 2, 2))])
+def test_esam_head_default_scale_factors_for_any_number_of_blocks(blocks, factors):
+    """Without scale_factors the blocks up-sample x8 in total (8x6 -> 64x48), as the 4-block default."""
+    head = ESAMHead(64, 17, upsample_out_channels=(16, ) * blocks,
+                    upsample_kernel_sizes=(3, ) * blocks)
+    assert head.scale_factors == factors
+    sizes, out = _record_conv_inputs(head, (torch.rand(2, 64, 8, 6), ))
+    assert out.shape == (2, 17, 64, 48)
+    expected, h, w = [], 8, 6
+    for f in factors:  # conv_first: each block's conv runs before its up-sampling
+        expected.append((h, w))
+        h, w = h * f, w * f
+    assert sizes == expected + [(64, 48)]
+    assert ESAMHead(2048, 17).scale_factors == (1, 2, 2, 2)
 
 
 def _data_samples(n):

@@ -1,5 +1,6 @@
 from .validate import DatasetValidationError, check_image_file, validate_coco_annotations
 from .validated_coco_dataset import ValidatedCocoDataset
+from .validated_crowdpose_dataset import ValidatedCrowdPoseDataset
 
 __all__ = ['DatasetValidationError', 'check_image_file', 'validate_coco_annotations',
-           'ValidatedCocoDataset']
+           'ValidatedCocoDataset', 'ValidatedCrowdPoseDataset']

@@ -1,5 +1,5 @@
 """ESAM backbone: mmpose's ResNet with a stage attention after (some of) its four stages."""
-from typing import Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 from mmpose.models.backbones import ResNet
 from mmpose.registry import MODELS
@@ -20,8 +20,8 @@ class ESAMResNet(ResNet):
 
     Args:
         depth (int): ResNet depth.
-        attention_stages (Sequence[bool]): one flag per stage: put a stage attention after it.
-            Defaults to ``(True, True, True, True)``.
+        attention_stages (Sequence[bool], optional): one flag per stage (``num_stages`` of them):
+            put a stage attention after it. Defaults to None: after every stage.
         reduction (int): CAM squeeze ratio r. Defaults to 16.
         sam_layout (str): SAM kernel layout, ``'serial3x3'`` (default) | ``'k7'`` |
             ``'parallel3x3'``; see :mod:`mmpose_attn.models.layers.esam_attention`.
@@ -33,11 +33,13 @@ class ESAMResNet(ResNet):
 
     def __init__(self,
                  depth: int,
-                 attention_stages: Sequence[bool] = (True, True, True, True),
+                 attention_stages: Optional[Sequence[bool]] = None,
                  reduction: int = 16,
                  sam_layout: str = 'serial3x3',
                  **kwargs):
         super().__init__(depth, **kwargs)
+        if attention_stages is None:
+            attention_stages = (True, ) * self.num_stages
         attention_stages = tuple(bool(a) for a in attention_stages)
         if len(attention_stages) != self.num_stages:
             raise ValueError(f'ESAMResNet: attention_stages needs one flag per stage '

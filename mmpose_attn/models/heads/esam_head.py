@@ -11,6 +11,16 @@ from torch import Tensor
 UPSAMPLE_ORDERS = ('conv_first', 'interp_first')
 
 
+def default_scale_factors(num_blocks: int) -> Tuple[int, ...]:
+    """Per-block up-sampling reaching x8 in total: x2 in the last three blocks, 1 before them.
+
+    Fewer than three blocks share the x8 as ``(2, 4)`` or ``(8, )``; no block gives ``()``.
+    """
+    if num_blocks >= 3:
+        return (1, ) * (num_blocks - 3) + (2, 2, 2)
+    return {0: (), 1: (8, ), 2: (2, 4)}[num_blocks]
+
+
 @MODELS.register_module()
 class ESAMHead(HeatmapHead):
     """:class:`HeatmapHead` whose up-sampling blocks pair a bilinear interpolation with
@@ -55,8 +65,11 @@ class ESAMHead(HeatmapHead):
             Defaults to ``(3, 3, 3, 3)``.
         upsample_order (str): ``'conv_first'`` (conv -> BN -> ReLU -> interpolate, default) or
             ``'interp_first'`` (interpolate -> conv -> BN -> ReLU).
-        scale_factors (int | Sequence[int]): bilinear up-sampling factor of each block; 1 makes a
-            plain conv block. Defaults to ``(1, 2, 2, 2)``.
+        scale_factors (int | Sequence[int], optional): bilinear up-sampling factor of each block; 1
+            makes a plain conv block. Defaults to None: a total of x8 (stride-32 features to the
+            stride-4 heatmaps of mmpose's top-down codecs) as x2 in the last three blocks and 1 in
+            the blocks before them, i.e. ``(1, 2, 2, 2)`` for four blocks, ``(1, 1, 2, 2, 2)`` for
+            five, ``(2, 2, 2)`` for three; ``(2, 4)`` for two blocks, ``(8, )`` for one.
         conv_out_channels (Sequence[int], optional): intermediate convs after the blocks, as in
             HeatmapHead. Defaults to None.
         conv_kernel_sizes (Sequence[int], optional): their kernels. Defaults to None.
@@ -76,7 +89,7 @@ class ESAMHead(HeatmapHead):
                  upsample_out_channels: Sequence[int] = (256, 256, 256, 256),
                  upsample_kernel_sizes: Sequence[int] = (3, 3, 3, 3),
                  upsample_order: str = 'conv_first',
-                 scale_factors: Union[int, Sequence[int]] = (1, 2, 2, 2),
+                 scale_factors: Union[int, Sequence[int], None] = None,
                  conv_out_channels: Optional[Sequence[int]] = None,
                  conv_kernel_sizes: Optional[Sequence[int]] = None,
                  final_layer: Optional[dict] = dict(kernel_size=1),
@@ -90,6 +103,8 @@ class ESAMHead(HeatmapHead):
             raise ValueError('ESAMHead: upsample_out_channels and upsample_kernel_sizes need the '
                              f'same length, got {upsample_out_channels} and '
                              f'{upsample_kernel_sizes}')
+        if scale_factors is None:
+            scale_factors = default_scale_factors(len(upsample_out_channels))
         if isinstance(scale_factors, int):
             scale_factors = (scale_factors, ) * len(upsample_out_channels)
         if len(scale_factors) != len(upsample_out_channels) or min(scale_factors, default=1) < 1:
@@ -111,6 +126,7 @@ class ESAMHead(HeatmapHead):
             init_cfg=init_cfg)
         del self.deconv_layers
         self.upsample_order = upsample_order
+        self.scale_factors = tuple(scale_factors)
 
         blocks = []
         channels = in_channels

@@ -161,4 +161,7 @@ class ESAMHead(HeatmapHead):
 
     def forward(self, feats: Tuple[Tensor]) -> Tensor:
         """(..., (N, C, h, w)) -> heatmaps (N, K, h * S, w * S), S = prod(scale_factors)."""
-        return self.final_layer(self.conv_layers(self.upsample_layers(feats[-1])))
+        heatmaps = self.final_layer(self.conv_layers(self.upsample_layers(feats[-1])))
+        # fp32 out of autocast: the MSE loss stays fp32, and mmpose's accuracy converts the
+        # heatmaps with numpy, which has no bfloat16 (a no-op without autocast)
+        return heatmaps.float()

@@ -1,6 +1,9 @@
 """mmpose_attn: an OpenMMLab plugin that registers ESAM and SAMKR into MMPose 1.x."""
+import os
 import os.path as osp
 import re
+import shutil
+import sys
 
 from setuptools import find_packages, setup
 
@@ -22,6 +25,37 @@ def read_requirements(name: str) -> list:
     return reqs
 
 
+def add_mim_extension() -> None:
+    """Put model-index.yml, its metafiles and the configs into ``mmpose_attn/.mim``.
+
+    ``mim search mmpose_attn`` reads ``<installed package>/.mim/model-index.yml`` (as for
+    mmpose); ``mim train mmpose_attn <name>`` finds configs there. Symlinks for a develop /
+    editable install (the checkout stays the only copy), copies for a regular install or wheel.
+    """
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        mode = 'symlink'
+    elif any(cmd in sys.argv for cmd in ('install', 'bdist_wheel', 'sdist', 'build', 'build_py')):
+        mode = 'copy'
+    else:
+        return
+    mim_path = osp.join(HERE, 'mmpose_attn', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+    for name in ('model-index.yml', 'configs'):
+        src, dst = osp.join(HERE, name), osp.join(mim_path, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim_path), dst)
+        elif osp.isdir(src):
+            shutil.copytree(src, dst)
+        else:
+            shutil.copyfile(src, dst)
+
+
+add_mim_extension()
+
 setup(
     name='mmpose_attn',
     version=read_version(),
@@ -30,6 +64,8 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
+    include_package_data=True,
+    package_data={'mmpose_attn': ['.mim/model-index.yml', '.mim/configs/**/*']},
     python_requires='>=3.9',
     # The OpenMMLab packages are installed by tools/install.sh with --no-deps (see that script):
     # declaring them here would make pip pull chumpy and opencv-python.

@@ -1,10 +1,11 @@
-"""tools/analysis/model_table.py, tools/analysis/benchmark.py, tools/deployment/export_onnx.py."""
+"""mmpose_attn.analysis (model table, metafiles), tools/analysis/benchmark.py,
+tools/deployment/export_onnx.py."""
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 ESAM = ROOT / 'configs/esam/coco'
@@ -16,7 +17,6 @@ W48 = str(SAMKR / 'samkr_hrnet-w48_8xb10-140e_coco-640x640.py')
 
 
 def _tool(path: str):
-    sys.path.insert(0, str((ROOT / path).parent))
     spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -26,13 +26,25 @@ def _tool(path: str):
 @pytest.fixture(scope='module')
 def model_table():
     torch.set_num_threads(2)
-    return _tool('tools/analysis/model_table.py')
+    from mmpose_attn.analysis import model_table
+    return model_table
 
 
-@pytest.mark.parametrize('config,paper', [(R50, 30.7), (R101, 49.7), (W32, 29.6), (W48, 65.7)])
-def test_params_reproduce_paper(model_table, config, paper):
+def _paper(name):
+    """The metafile entry of a config (read independently of the library, with plain yaml)."""
+    for rel in yaml.safe_load((ROOT / 'model-index.yml').read_text())['Import'] + \
+            ['configs/esam/baselines.yml']:
+        for m in yaml.safe_load((ROOT / rel).read_text())['Models']:
+            if m['Name'] == name:
+                return m
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize('config', [R50, R101, W32, W48])
+def test_params_reproduce_paper(model_table, config):
+    paper = _paper(Path(config).stem)['Metadata']['Parameters'] / 1e6
     row = model_table.analyse(config, flops=False)
-    assert row['paper'][1] == paper
+    assert row['paper']['params_m'] == paper
     assert abs(row['params_m'] / paper - 1) < model_table.PARAMS_RTOL, row['params_m']
     assert row['params_ratio'] == pytest.approx(row['params_m'] / paper)
 
@@ -54,19 +66,23 @@ def test_flops_and_structure(model_table):
 
 
 def test_markdown_and_ablation_structures(model_table, tmp_path):
-    ablation = sorted((ROOT / 'configs/samkr/ablation').glob('*g1-s16*.py'))[0]
+    ablation = ROOT / 'configs/samkr/ablation/samkr-t1-g1-c16_hrnet-w32_8xb10-140e_coco-512x512.py'
     rows = [model_table.analyse(c, flops=False) for c in (R50, str(ablation))]
     assert 'c=16 g=1 s=16' in rows[1]['structure']
+    # Table 1 row 2's AP (64) and table name come from the metafile
+    assert rows[1]['paper']['ap'] == 64.0 and 'Table 1 row 2' in rows[1]['paper']['table']
     text = model_table.format_table(rows, markdown=True)
     lines = text.splitlines()
     assert lines[0].startswith('| config | input | Params (M) | paper | ratio |')
     assert set(lines[1]) <= set('|-:')
     assert lines[2].startswith('| `td-hm_esam-res50_8xb64-270e_coco-256x192` | 256x192 | 30.70 | '
                                '30.7 | 1.000 |')
-    assert '| — |' in lines[3]  # no paper value for an ablation row
+    assert '| — | — |' in lines[3]  # the paper gives no params for an ablation row
+    assert lines[3].endswith('| 64.0 | SAMKR Table 1 row 2 (m 272, c 16, g 1, s 16) |')
     assert 'Not counted' in text
     out = tmp_path / 'model_table.md'
-    model_table.main([R50, '--no-flops', '--markdown', '--out', str(out)])
+    cli = _tool('tools/analysis/model_table.py')
+    cli.main([R50, '--no-flops', '--markdown', '--out', str(out)])
     assert '| `td-hm_esam-res50_8xb64-270e_coco-256x192` |' in out.read_text()
 
 

@@ -20,9 +20,9 @@ from synthetic_dataset import make_dataset  # noqa: E402
 
 TD = 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py'
 BU = 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'
-CP_SAMPLES = 'configs/samples/td-hm_esam-res18-w16_crowdpose-samples-128x96.py'
-COCO_SAMPLES = 'configs/samples/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py'
-COCO_SAMPLES_DET = 'configs/samples/td-hm_esam-res18-w16_1xb16-40e_coco-samples-det-128x96.py'
+CP_SAMPLES = 'tests/configs/td-hm_esam-res18-w16_crowdpose-samples-128x96.py'
+COCO_SAMPLES = 'tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py'
+COCO_SAMPLES_DET = 'tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-det-128x96.py'
 
 # ("coco/AP", "coco/AR") etc. as logged by mmengine: "coco/AP: 0.123456"
 METRIC = r'{}: (-?\d+\.\d+)'

@@ -2,19 +2,18 @@
 # README main job (tools/quickstart.sh) trains it from scratch on 2 CPU cores in a few minutes.
 # ESAM-R18 at a quarter of the width (base 16 channels, output stride 16), stage attention after all
 # four stages, an ESAMHead of a 3x3 conv block and two bilinear x2 blocks (8x6 -> 32x24).
-# Structure copied from mmpose's td-hm_res50_8xb64-210e_coco-256x192.py.
+# Everything not stated here is the ESAM-R50 COCO config's.
 #
 # Data: python tools/synthetic_dataset.py data/synthetic_coco --train-images 300 --val-images 60
 # Another location: --cfg-options train_dataloader.dataset.data_root=DIR
 #     val_dataloader.dataset.data_root=DIR test_dataloader.dataset.data_root=DIR
 # (the evaluator builds its ground truth from the val dataset, so it follows along).
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py']
 
-# runtime
 train_cfg = dict(max_epochs=6, val_interval=2)
 
 # optimizer: from scratch on small data a higher lr than the paper's 1e-3 converges faster
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=3e-3))
+optim_wrapper = dict(optimizer=dict(lr=3e-3))
 
 # learning policy
 param_scheduler = [
@@ -29,7 +28,7 @@ auto_scale_lr = dict(base_batch_size=32)
 # hooks
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5),
-    checkpoint=dict(interval=2, max_keep_ckpts=1, save_best='coco/AP', rule='greater'))
+    checkpoint=dict(interval=2, max_keep_ckpts=1))
 
 # codec settings: DARK decoding recovers sub-pixel positions from the coarse 32x24 heatmaps
 codec = dict(
@@ -37,45 +36,30 @@ codec = dict(
 
 # model settings
 model = dict(
-    type='TopdownPoseEstimator',
-    data_preprocessor=dict(
-        type='PoseDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
     backbone=dict(
-        type='ESAMResNet',
         depth=18,
         stem_channels=16,
         base_channels=16,
-        attention_stages=(True, True, True, True),
         reduction=4,  # 16 would leave 1-8 hidden units in the narrow CAMs
         # stride 16 (last stage not down-sampled): at this width a 4x3 map of 128 channels is too
         # small a bottleneck to carry precise positions (synthetic val AP after 4 epochs: 0.21 at
         # stride 32, 0.64 at stride 16, with slightly larger joint blobs)
         strides=(1, 2, 2, 1),
-        sam_layout='serial3x3',
         init_cfg=None,  # no pretrained weights exist at this width; trained from scratch
     ),
     head=dict(
-        type='ESAMHead',
         in_channels=128,
-        out_channels=17,
         # the ESAM layout (a channel-reducing conv block, then bilinear x2 blocks) at a quarter of
         # the width, from stride 16: 8x6 -> 8x6 -> 16x12 -> 32x24
         upsample_out_channels=(64, 64, 64),
         upsample_kernel_sizes=(3, 3, 3),
         scale_factors=(1, 2, 2),
-        upsample_order='conv_first',
-        loss=dict(type='KeypointMSELoss', use_target_weight=True),
         decoder=codec),
     # no flip test: the synthetic people have blue left and red right limbs, a mirror image would
     # show a person whose colours contradict the swapped labels
-    test_cfg=dict(flip_test=False))
+    test_cfg=dict(_delete_=True, flip_test=False))
 
 # base dataset settings
-dataset_type = 'CocoDataset'
-data_mode = 'topdown'
 data_root = 'data/synthetic_coco/'
 
 # pipelines: no RandomFlip (see test_cfg); scale/rotation/shift augmentation as in mmpose
@@ -98,26 +82,19 @@ val_pipeline = [
 train_dataloader = dict(
     batch_size=32,
     num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
         data_root=data_root,
-        data_mode=data_mode,
         ann_file='annotations/train.json',
         data_prefix=dict(img='images/'),
         pipeline=train_pipeline,
     ))
 val_dataloader = dict(
-    batch_size=32,
     num_workers=1,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
     dataset=dict(
-        type=dataset_type,
+        _delete_=True,  # no bbox_file: ground-truth boxes
+        type='ValidatedCocoDataset',
         data_root=data_root,
-        data_mode=data_mode,
+        data_mode='topdown',
         ann_file='annotations/val.json',
         data_prefix=dict(img='images/'),
         test_mode=True,
@@ -127,5 +104,5 @@ test_dataloader = val_dataloader
 
 # evaluators: ann_file=None builds the COCO ground truth from the dataset's own annotations, so
 # overriding the dataloaders' data_root is enough to evaluate elsewhere
-val_evaluator = dict(type='CocoMetric', ann_file=None)
+val_evaluator = dict(ann_file=None)
 test_evaluator = val_evaluator

@@ -7,7 +7,7 @@ default_hooks = dict(checkpoint=dict(save_best='crowdpose/AP'))
 
 model = dict(head=dict(out_channels=14))
 
-dataset_type = 'CrowdPoseDataset'
+dataset_type = 'ValidatedCrowdPoseDataset'
 data_root = 'data/synthetic_crowdpose/'
 train_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))
 val_dataloader = dict(dataset=dict(type=dataset_type, data_root=data_root))

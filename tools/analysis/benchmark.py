@@ -33,7 +33,6 @@ batch 1, and splits each into network and decoding time.
 import argparse
 import os.path as osp
 import statistics
-import sys
 import time
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -41,10 +40,8 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 import numpy as np
 import torch
 
+from mmpose_attn.analysis.model_table import REPO_ROOT, build_model, input_hw
 from mmpose_attn.utils import load_config
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from model_table import REPO_ROOT, build_model, input_hw  # noqa: E402
 
 MMPOSE_TD = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
 MMPOSE_DEKR = 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py'

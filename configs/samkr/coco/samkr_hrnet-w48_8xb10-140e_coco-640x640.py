@@ -1,5 +1,5 @@
 # SAMKR-W48, COCO: HRNet-W48 + DEKR head whose displacement branch adds ULSAM subspace attention
-# (m = K*c = 272, c = 16, g = 8, s = 2). As in the paper, W48 keeps DEKR's heatmap loss (no SWAHR).
+# (c = 16, g = 8). As in the paper, W48 keeps DEKR's heatmap loss (no SWAHR).
 # Everything else (schedule, head structure, data, evaluation) is the W32 config's; mmpose's
 # dekr_hrnet-w48_8xb10-140e_coco-640x640.py differs from its W32 config in the same values.
 # 65.71 M parameters (DEKR-W48: 65.68 M).

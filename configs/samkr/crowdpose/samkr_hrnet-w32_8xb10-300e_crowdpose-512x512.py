@@ -1,5 +1,6 @@
 # SAMKR-W32, CrowdPose (K = 14): HRNet-W32 + DEKR head whose displacement branch adds ULSAM
-# subspace attention (m = K*c = 224, c = 16, g = 8, s = 2), trained with the SWAHR heatmap loss.
+# subspace attention (c = 16, g = 8; the head computes m = K*c = 224, s = 2), trained with the
+# SWAHR heatmap loss.
 # Everything else is the COCO W32 config's; what differs (schedule, K, displacement loss weight,
 # dataset, no heatmap-mask step, crowd evaluation) is mmpose's
 # dekr_hrnet-w32_8xb10-300e_crowdpose-512x512.py, which differs from its COCO config the same way.
@@ -28,7 +29,6 @@ default_hooks = dict(checkpoint=dict(save_best='crowdpose/AP'))
 model = dict(
     head=dict(
         num_keypoints=14,
-        num_displacement_filters=224,
         displacement_loss=dict(loss_weight=0.004),
         # No rescore net by default, so the config runs offline. To use DEKR's official
         # CrowdPose rescore weights, download
@@ -42,7 +42,7 @@ model = dict(
     ))
 
 # base dataset settings
-dataset_type = 'CrowdPoseDataset'
+dataset_type = 'ValidatedCrowdPoseDataset'
 data_root = 'data/crowdpose/'
 
 # pipelines: the COCO config's without BottomupGetHeatmapMask, as mmpose's CrowdPose DEKR

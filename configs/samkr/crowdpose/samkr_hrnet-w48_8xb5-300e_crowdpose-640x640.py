@@ -1,5 +1,5 @@
 # SAMKR-W48, CrowdPose (K = 14): HRNet-W48 + DEKR head whose displacement branch adds ULSAM
-# subspace attention (m = K*c = 224, c = 16, g = 8, s = 2); DEKR's heatmap loss (no SWAHR).
+# subspace attention (c = 16, g = 8); DEKR's heatmap loss (no SWAHR).
 # Everything else is the W32 CrowdPose config's, with mmpose's W48 batch (8 x 5); mmpose's
 # dekr_hrnet-w48_8xb5-300e_crowdpose-640x640.py differs from its W32 config in the same values.
 _base_ = ['./samkr_hrnet-w32_8xb10-300e_crowdpose-512x512.py']

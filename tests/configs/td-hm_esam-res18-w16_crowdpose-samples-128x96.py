@@ -4,9 +4,9 @@
 # AP(E)/AP(M)/AP(H). A model trained on stick figures scores near 0 on photographs: this config
 # checks the data path and the metric, not accuracy.
 #
-#   mim test mmpose configs/samples/td-hm_esam-res18-w16_crowdpose-samples-128x96.py \
+#   mim test mmpose tests/configs/td-hm_esam-res18-w16_crowdpose-samples-128x96.py \
 #       --checkpoint CKPT
-_base_ = ['../synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-crowdpose-128x96.py']
+_base_ = ['../../configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-crowdpose-128x96.py']
 
 data_root = '../shared/data/crowdpose/'
 val_dataloader = dict(

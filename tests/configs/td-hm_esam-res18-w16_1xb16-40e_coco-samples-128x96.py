@@ -3,8 +3,8 @@
 # boxes. Reaching AP >= 0.9 shows that the learning machinery, the codec and the COCO evaluation
 # work on real photographs (tests/test_runners.py). It is not a generalisation result.
 #
-#   mim train mmpose configs/samples/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py
-_base_ = ['../synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py']
+#   mim train mmpose tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py
+_base_ = ['../../configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py']
 
 train_cfg = dict(max_epochs=40, val_interval=40)
 optim_wrapper = dict(optimizer=dict(lr=3e-3))

@@ -2,7 +2,7 @@
 # at the provided person detections (COCO detection-result json, as with mmpose's
 # COCO_val2017_detections_AP_H_56_person.json) instead of the ground-truth boxes.
 #
-#   mim test mmpose configs/samples/td-hm_esam-res18-w16_1xb16-40e_coco-samples-det-128x96.py \
+#   mim test mmpose tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-det-128x96.py \
 #       --checkpoint work_dirs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96/epoch_40.pth
 _base_ = ['./td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py']
 

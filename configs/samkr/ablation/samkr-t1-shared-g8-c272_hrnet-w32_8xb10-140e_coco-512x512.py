@@ -1,0 +1,6 @@
+# SAMKR-W32 ablation, Table 1 row 1: one shared branch (m = c = 272), g = 8, s = 34. Everything
+# else is the main W32 config (= Table 1 row 4 and Table 2 row 8_SAMKR_16).
+_base_ = ['../coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py']
+
+model = dict(
+    head=dict(branch='shared', num_displacement_filters_per_keypoint=272, num_subspaces=8))

@@ -1,0 +1,5 @@
+# SAMKR-W32 ablation, Table 2 row 4_SAMKR_16: g = 4, c = 16, s = 4. Everything else is the main W32
+# config (= Table 1 row 4 and Table 2 row 8_SAMKR_16).
+_base_ = ['../coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py']
+
+model = dict(head=dict(num_displacement_filters_per_keypoint=16, num_subspaces=4))

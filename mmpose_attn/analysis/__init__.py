@@ -1,0 +1,5 @@
+"""Analysis helpers (paper numbers from the metafiles, parameter/FLOP tables).
+
+Submodules are imported on use (``from mmpose_attn.analysis import model_table``) so that
+importing this package stays light.
+"""

@@ -1,0 +1,221 @@
+"""Params (M) and GFLOPs of configs, next to the papers' numbers from the metafiles.
+
+Usage::
+
+    python tools/analysis/model_table.py                          # all of configs/**/*.py
+    python tools/analysis/model_table.py 'configs/esam/**/*.py'   # a glob, or several paths
+    python tools/analysis/model_table.py --markdown --out docs/model_table.md
+    python tools/analysis/model_table.py mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py
+
+Counting (mmengine's :class:`FlopAnalyzer`, one fused multiply-add = one FLOP, batch 1, the tensor
+forward only: no data preprocessor, no flip test, no decoding). Besides mmengine's own handles
+(conv, matmul/linear, BN, bilinear up-sampling, adaptive pooling) this counts mmcv's deformable
+conv as the dense conv it evaluates (out · C_in/groups · k²; the bilinear sampling of its
+offsets is not counted). NOT counted: softmax, sigmoid, ReLU, element-wise add/mul/addcmul,
+max/avg pooling, mean, and the grouped conv's im2col — each tool counts these differently, which
+is why papers' FLOPs can differ by a few percent. Models are built with every ``init_cfg=None``,
+so nothing is downloaded.
+"""
+import glob
+import os.path as osp
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import init_default_scope
+from torch import Tensor, nn
+
+from mmpose_attn.analysis.metafile import REPO_ROOT, paper_numbers
+from mmpose_attn.utils import load_config, remove_init_cfg
+
+DEFAULT_CONFIGS = osp.join(REPO_ROOT, 'configs', '**', '*.py')
+
+#: Relative tolerance within which a config reproduces the paper's parameter count.
+PARAMS_RTOL = 0.01
+
+
+def build_model(cfg: Config, device: str = 'cpu') -> nn.Module:
+    """Build ``cfg.model`` in eval mode with every ``init_cfg=None`` (no weights downloaded)."""
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    model_cfg = cfg.model.to_dict()
+    remove_init_cfg(model_cfg)
+    model = MODELS.build(ConfigDict(model_cfg))
+    return model.to(device).eval()
+
+
+def input_hw(cfg: Config) -> Tuple[int, int]:
+    """(H, W) of the network input from the config's ``codec.input_size`` (given as (W, H))."""
+    codec = cfg.get('codec')
+    if isinstance(codec, (list, tuple)):  # e.g. RTMPose-style lists of codecs
+        codec = codec[0]
+    size = codec.get('input_size') if codec else None
+    if size is None:
+        raise ValueError(f'{cfg.filename}: no codec.input_size to take the input shape from; '
+                         'pass --shape H W')
+    return int(size[1]), int(size[0])
+
+
+class TensorForward(nn.Module):
+    """``model(x, mode='tensor')`` as a one-input module, so it can be traced.
+
+    Shapes: (B, 3, H, W) -> the head's raw outputs (heatmaps, or (heatmaps, displacements)).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor):
+        return self.model._forward(x)
+
+
+def _deform_conv_flops(inputs: List[Any], outputs: List[Any]) -> int:
+    """mmcv ``DeformConv2dFunction`` (input, offset, weight, ...): MACs of the equivalent conv."""
+    from mmengine.analysis.jit_handles import get_shape
+    out_shape = get_shape(outputs[0])
+    weight_shape = get_shape(inputs[2])  # (C_out, C_in / groups, kh, kw)
+    c_in_per_group, kh, kw = weight_shape[1:]
+    num_out = 1
+    for d in out_shape:
+        num_out *= d
+    return num_out * c_in_per_group * kh * kw
+
+
+def count_flops(model: nn.Module, shape: Tuple[int, int, int, int]) -> Tuple[int, Dict[str, int]]:
+    """FLOPs (fused multiply-add = 1) of the tensor forward and the ops that were not counted.
+
+    Sets every :class:`GridSampleDeformConv2d` of ``model`` to mmcv's kernel (same results).
+
+    Returns:
+        tuple: total FLOPs, ``{op name: occurrences}`` of uncounted ops.
+    """
+    from mmpose_attn.models.layers import GridSampleDeformConv2d
+    for m in model.modules():
+        # trace mmcv's op, counted by the handle below, so that the count does not depend on
+        # which kernel (grid_sample or mmcv) computes the deformable conv
+        if isinstance(m, GridSampleDeformConv2d):
+            m.impl = 'mmcv'
+    analyzer = FlopAnalyzer(TensorForward(model), (torch.randn(*shape), ))
+    analyzer.set_op_handle('prim::PythonOp.DeformConv2dFunction', _deform_conv_flops)
+    analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analyzer.tracer_warnings('none')
+    with torch.no_grad():
+        total = analyzer.total()
+        unsupported = dict(analyzer.unsupported_ops())
+    return total, unsupported
+
+
+def structure(model: nn.Module) -> str:
+    """SAMKR (branch, m, c, g, s) or ESAM (SAM layout, r, stages) of a built model; '' else."""
+    head, backbone = getattr(model, 'head', None), getattr(model, 'backbone', None)
+    parts = []
+    if backbone is not None and hasattr(backbone, 'attention_stages'):
+        stages = ''.join(str(i + 1) for i, a in enumerate(backbone.attention_stages) if a)
+        sam = backbone.attn1 if hasattr(backbone, 'attn1') else None
+        layout = getattr(getattr(sam, 'spatial_gate', None), 'layout', '?')
+        reduction = getattr(backbone, 'reduction', None)
+        if reduction is None and sam is not None:
+            fc1 = sam.channel_gate.fc1
+            reduction = fc1.in_channels // fc1.out_channels
+        parts.append(f'SAM {layout}, CAM r={reduction}, stages {stages or "none"}')
+    if head is not None and hasattr(head, 'structure'):
+        st = head.structure
+        parts.append(f"{st['branch']} m={st['m']} c={st['c']} g={st['g']} s={st['s']}")
+    if head is not None and hasattr(head, 'num_adaptive_blocks'):
+        parts.append(f'{head.num_adaptive_blocks} adaptive blocks')
+    if head is not None and hasattr(head, 'upsample_order'):
+        parts.append(f'bilinear head ({head.upsample_order})')
+    return '; '.join(parts)
+
+
+def analyse(config: str, shape: Optional[Tuple[int, int]] = None, flops: bool = True) -> dict:
+    """One row of the table.
+
+    Args:
+        config: config path or ``pkg::path``.
+        shape: (H, W) input override; defaults to the config's ``codec.input_size``.
+        flops: also trace the model for GFLOPs (seconds per config); params alone are instant.
+
+    Returns:
+        dict with ``name``, ``config``, ``input`` (H, W), ``params_m``, ``gflops`` (or None),
+        ``uncounted`` (op -> count), ``structure``, ``paper`` (the metafile's numbers, see
+        :func:`mmpose_attn.analysis.metafile.paper_numbers`, or None), ``params_ratio`` / ``gflops_ratio`` (ours / paper, or None).
+    """
+    cfg = load_config(config)
+    name = osp.splitext(osp.basename(config))[0]
+    model = build_model(cfg)
+    h, w = shape if shape is not None else input_hw(cfg)
+    params = parameter_count(model)[''] / 1e6
+    gflops, uncounted = None, {}
+    if flops:
+        total, uncounted = count_flops(model, (1, 3, h, w))
+        gflops = total / 1e9
+    paper = paper_numbers().get(name)
+    row = dict(name=name, config=config, input=(h, w), params_m=params, gflops=gflops,
+               uncounted=uncounted, structure=structure(model), paper=paper,
+               params_ratio=None, gflops_ratio=None)
+    if paper is not None:
+        if paper['params_m'] is not None:
+            row['params_ratio'] = params / paper['params_m']
+        if paper['gflops'] is not None and gflops is not None:
+            row['gflops_ratio'] = gflops / paper['gflops']
+    return row
+
+
+def _fmt(value: Optional[float], spec: str) -> str:
+    return '—' if value is None else format(value, spec)
+
+
+def format_table(rows: Sequence[dict], markdown: bool = False) -> str:
+    """Rows from :func:`analyse` as a markdown table or aligned plain text, plus a footnote on
+    what the FLOP counter leaves out."""
+    header = ['config', 'input', 'Params (M)', 'paper', 'ratio', 'GFLOPs', 'paper', 'ratio',
+              'structure', 'paper AP', 'paper table']
+    body = []
+    for r in rows:
+        paper = r['paper'] or dict(params_m=None, gflops=None, ap=None, table='')
+        body.append([
+            f'`{r["name"]}`' if markdown else r['name'],
+            f'{r["input"][0]}x{r["input"][1]}',
+            f'{r["params_m"]:.2f}',
+            _fmt(paper['params_m'], '.1f'),
+            _fmt(r['params_ratio'], '.3f'),
+            _fmt(r['gflops'], '.2f'),
+            _fmt(paper['gflops'], '.1f'),
+            _fmt(r['gflops_ratio'], '.3f'),
+            r['structure'] or '—',
+            _fmt(paper['ap'], '.1f'),
+            paper['table'] or '—',
+        ])
+    uncounted = sorted({op for r in rows for op in r['uncounted']})
+    note = ('GFLOPs: mmengine FlopAnalyzer, batch 1, tensor forward (1 multiply-add = 1 FLOP); '
+            'mmcv deformable conv counted as its dense conv. Not counted: '
+            + (', '.join(op.replace('aten::', '') for op in uncounted) or 'nothing')
+            + f'. Params within {PARAMS_RTOL:.0%} of the paper count as reproduced. Paper values '
+            '(params, GFLOPs, AP of the first table named) from the metafiles '
+            '(model-index.yml, configs/*/*.yml).')
+    if markdown:
+        lines = ['| ' + ' | '.join(header) + ' |',
+                 '|' + '|'.join(['---'] + ['---:'] * 7 + ['---', '---:', '---']) + '|']
+        lines += ['| ' + ' | '.join(cells) + ' |' for cells in body]
+        return '\n'.join(lines) + '\n\n' + note + '\n'
+    widths = [max(len(str(x[i])) for x in [header] + body) for i in range(len(header))]
+    lines = ['  '.join(str(c).ljust(wd) for c, wd in zip(cells, widths)).rstrip()
+             for cells in [header] + body]
+    lines.insert(1, '-' * len(lines[0]))
+    return '\n'.join(lines) + '\n\n' + note + '\n'
+
+
+def expand(patterns: Sequence[str]) -> List[str]:
+    """Config paths from globs / paths / ``pkg::`` names, in order, without duplicates; files
+    under ``_base_`` (runtime fragments without a model) are skipped, as mmpose's tools do."""
+    paths: List[str] = []
+    for pattern in patterns or [DEFAULT_CONFIGS]:
+        found = [pattern] if '::' in pattern else sorted(glob.glob(pattern, recursive=True))
+        if not found:
+            raise FileNotFoundError(f'no config matches {pattern!r}')
+        paths += [p for p in found if p not in paths and not osp.basename(p).startswith('_')
+                  and '_base_' not in p.split(osp.sep)]
+    return paths

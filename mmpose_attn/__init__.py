@@ -1,12 +1,40 @@
 """mmpose_attn: ESAM and SAMKR for MMPose 1.x.
 
-Importing the package (configs do it via ``custom_imports=dict(imports=['mmpose_attn'])``) registers
-the models in ``mmpose.registry.MODELS`` and makes mmengine load checkpoints under torch >= 2.6.
+Importing the package (configs do it via ``custom_imports=dict(imports=['mmpose_attn'])``) checks
+the installed mmcv / mmengine / mmpose versions, registers the models, datasets and hooks in
+mmpose's registries and makes mmengine load checkpoints under torch >= 2.6.
 """
-from . import checkpoint  # noqa: F401  (registers the local checkpoint loader)
-from . import models  # noqa: F401  (registers models)
-from . import visualization_compat  # noqa: F401  (mmpose's visualizer under numpy >= 2.3)
-from . import datasets, engine  # noqa: F401  (datasets, hooks, atomic checkpoints, CPU DDP)
+import mmcv
+import mmengine
+import mmpose
+from mmengine.utils import digit_version
+
 from .version import __version__
+
+# The versions this plugin is written and tested against (mmyolo-style guard: fail at import with
+# the fix, not later with an obscure registry or signature error).
+mmcv_minimum_version = '2.0.0'
+mmcv_maximum_version = '2.2.0'
+mmengine_minimum_version = '0.10.0'
+mmengine_maximum_version = '1.0.0'
+mmpose_minimum_version = '1.3.0'
+mmpose_maximum_version = '1.4.0'
+
+
+def _check(name: str, version: str, minimum: str, maximum: str) -> None:
+    if not digit_version(minimum) <= digit_version(version) < digit_version(maximum):
+        raise AssertionError(
+            f'mmpose_attn needs {name}>={minimum}, <{maximum}, but {name}=={version} is installed. '
+            f'Install a supported version, e.g. `mim install "{name}>={minimum},<{maximum}"`.')
+
+
+_check('mmcv', mmcv.__version__, mmcv_minimum_version, mmcv_maximum_version)
+_check('mmengine', mmengine.__version__, mmengine_minimum_version, mmengine_maximum_version)
+_check('mmpose', mmpose.__version__, mmpose_minimum_version, mmpose_maximum_version)
+
+from . import checkpoint  # noqa: E402,F401  (registers the local checkpoint loader)
+from . import models  # noqa: E402,F401  (registers models)
+from . import visualization_compat  # noqa: E402,F401  (mmpose's visualizer under numpy >= 2.3)
+from . import datasets, engine  # noqa: E402,F401  (datasets, hooks, atomic checkpoints, CPU DDP)
 
 __all__ = ['__version__']

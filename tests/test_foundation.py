@@ -169,3 +169,15 @@ def test_stock_simplebaseline_builds_and_runs_on_cpu():
     with torch.no_grad():
         preds = model(x[:1], [sample], mode='predict')
     assert preds[0].pred_instances.keypoints.shape == (1, 17, 2)
+
+
+def test_version_check_names_package_and_fix():
+    import mmpose_attn
+    with pytest.raises(AssertionError, match=r'mmpose_attn needs mmpose>=1\.3\.0, <1\.4\.0, but '
+                                             r'mmpose==1\.2\.0 is installed.*mim install'):
+        mmpose_attn._check('mmpose', '1.2.0', mmpose_attn.mmpose_minimum_version,
+                           mmpose_attn.mmpose_maximum_version)
+    for name, module in (('mmcv', 'mmcv'), ('mmengine', 'mmengine'), ('mmpose', 'mmpose')):
+        installed = __import__(module).__version__
+        mmpose_attn._check(name, installed, getattr(mmpose_attn, f'{name}_minimum_version'),
+                           getattr(mmpose_attn, f'{name}_maximum_version'))

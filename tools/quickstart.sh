@@ -15,6 +15,8 @@ CONFIG=configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py
 # One compute thread: the data-loading worker takes the other core, and on a shared machine
 # several OpenMP threads per process wait for each other at every op (measured 3-10x slower).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+# mmengine and mim import the deprecated pkg_resources; its warning says nothing about this run.
+export PYTHONWARNINGS=${PYTHONWARNINGS:-"ignore:pkg_resources is deprecated:UserWarning"}
 
 DATA_OPTS=(train_dataloader.dataset.data_root="$DATA/" val_dataloader.dataset.data_root="$DATA/"
            test_dataloader.dataset.data_root="$DATA/")
@@ -24,22 +26,37 @@ if [[ -n "${EPOCHS:-}" ]]; then
                 param_scheduler.1.T_max="$EPOCHS")
 fi
 
+# Each step's full output (environment and config dumps, warnings) goes to a log file; the
+# terminal gets the step names, the validation lines and, if a step fails, its log's tail.
+mkdir -p "$OUT"
+run_logged() {
+    local log=$1; shift
+    if ! "$@" > "$log" 2>&1; then
+        echo "FAILED: $* -- last lines of $log:"
+        tail -n 40 "$log"
+        exit 1
+    fi
+}
+
 start=$SECONDS
 echo "== 1/4 generating synthetic COCO-format data in $DATA"
-python tools/synthetic_dataset.py "$DATA" --dataset coco --train-images "${TRAIN_IMAGES:-300}" \
-    --val-images "${VAL_IMAGES:-60}" --seed "${SEED:-0}"
+run_logged "$OUT/data.log" python tools/synthetic_dataset.py "$DATA" --dataset coco \
+    --train-images "${TRAIN_IMAGES:-300}" --val-images "${VAL_IMAGES:-60}" --seed "${SEED:-0}"
+sed 's/^/   /' "$OUT/data.log"
 
-echo "== 2/4 training $CONFIG (mim train)"
-mim train mmpose "$CONFIG" --work-dir "$OUT/train" --cfg-options "${DATA_OPTS[@]}" "${EXTRA_OPTS[@]}"
+echo "== 2/4 training $CONFIG (mim train; log: $OUT/train.log)"
+run_logged "$OUT/train.log" mim train mmpose "$CONFIG" --work-dir "$OUT/train" \
+    --cfg-options "${DATA_OPTS[@]}" "${EXTRA_OPTS[@]}"
+grep -o 'Epoch(val) \[[0-9]*\]\[[0-9/]*\] *coco/AP: [0-9.]*' "$OUT/train.log" | sed 's/^/   /' || true
 CKPT=$(ls -t "$OUT"/train/epoch_*.pth | head -n 1)
 
-echo "== 3/4 testing $CKPT (mim test)"
-mim test mmpose "$CONFIG" --checkpoint "$CKPT" --work-dir "$OUT/test" --out "$OUT/test/metrics.json" \
-    --cfg-options "${DATA_OPTS[@]}"
+echo "== 3/4 testing $CKPT (mim test; log: $OUT/test.log)"
+run_logged "$OUT/test.log" mim test mmpose "$CONFIG" --checkpoint "$CKPT" --work-dir "$OUT/test" \
+    --out "$OUT/test/metrics.json" --cfg-options "${DATA_OPTS[@]}"
 
 echo "== 4/4 drawing predictions"
-python tools/visualize_predictions.py "$CONFIG" "$CKPT" "$DATA/annotations/val.json" \
-    "$DATA/images" "$OUT/vis" --num 6 > /dev/null
+run_logged "$OUT/vis.log" python tools/visualize_predictions.py "$CONFIG" "$CKPT" \
+    "$DATA/annotations/val.json" "$DATA/images" "$OUT/vis" --num 6
 
 python - "$OUT/test/metrics.json" <<'EOF'
 import json, sys
@@ -48,6 +65,8 @@ print('COCO keypoint metrics on the synthetic val set:')
 for k in ('AP', 'AP .5', 'AP .75', 'AR', 'AR .5', 'AR .75'):
     print(f'  {k:7s} {m["coco/" + k]:.3f}')
 EOF
+echo "metrics:     $OUT/test/metrics.json"
+echo "logs:        $OUT/data.log, $OUT/train.log, $OUT/test.log, $OUT/vis.log (mmengine's own: $OUT/train/<timestamp>/)"
 echo "checkpoint:  $CKPT"
 echo "predictions: $OUT/vis/ ($(ls "$OUT/vis" | wc -l) images)"
 echo "total time:  $((SECONDS - start)) s"

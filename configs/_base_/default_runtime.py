@@ -8,8 +8,11 @@ custom_imports = dict(imports=['mmpose_attn'], allow_failed_imports=False)
 # CheckpointFitHook: load_from / --checkpoint / --resume of a checkpoint whose keys or shapes do not
 # fit the model stops with CheckpointMismatchError, unless allow_partial_load = True (then the
 # loaded / new / shape-mismatched keys are logged);
+# DieWithParentHook: DataLoader workers die with the trainer, and a trainer started by `mim` dies
+# with mim (kill -9 of either leaves no orphan);
 # ValidateDataHook: bad annotations/images fail before the first iteration, naming file and field.
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'),
-                     checkpoint_fit=dict(type='CheckpointFitHook'))
+                     checkpoint_fit=dict(type='CheckpointFitHook'),
+                     die_with_parent=dict(type='DieWithParentHook'))
 allow_partial_load = False
 custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]

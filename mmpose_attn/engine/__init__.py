@@ -3,8 +3,10 @@ from . import dist  # noqa: F401  (CPU DDP: rebinds two names in mmengine.runner
 from .atomic_io import AtomicLocalBackend, atomic_write
 from .checkpoint_fit import CheckpointFit, CheckpointMismatchError, check_state_dict_fits
 from .dist import DeviceAwareDistributedDataParallel
-from .hooks import AtomicCheckpointHook, CheckpointFitHook, ValidateDataHook
+from .hooks import (AtomicCheckpointHook, CheckpointFitHook, DieWithParentHook,
+                    ValidateDataHook)
+from .lifetime import die_with_parent
 
 __all__ = ['AtomicLocalBackend', 'atomic_write', 'CheckpointFit', 'CheckpointMismatchError',
            'check_state_dict_fits', 'DeviceAwareDistributedDataParallel', 'AtomicCheckpointHook',
-           'CheckpointFitHook', 'ValidateDataHook']
+           'CheckpointFitHook', 'DieWithParentHook', 'ValidateDataHook', 'die_with_parent']

@@ -26,7 +26,8 @@ hits both alike. Reported per model: median, min and max wall time; per pair: th
 medians, of the mins, and the median of the per-round ratios A_i / B_i with their spread (the
 noise). ``torch.set_num_threads(--threads)``; on CUDA every call is synchronised.
 
-``--predict-batch N`` also times SAMKR's whole ``test_step`` (data preprocessor, flip test as in
+``--predict-batch N`` (default 8 when a SAMKR pair is selected, else off) also times SAMKR's whole
+``test_step`` (data preprocessor, flip test as in
 its config, SPR decoding, pose NMS) on N random images: one call with a batch of N vs N calls of
 batch 1, and splits each into network and decoding time.
 """
@@ -272,8 +273,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--threads', type=int, default=2, help='torch.set_num_threads')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--predict-batch', type=int, default=8,
-                        help='images for the bottom-up predict timing (0: skip)')
+    parser.add_argument('--predict-batch', type=int, default=None,
+                        help='images for the SAMKR predict timing (0: skip; default: 8 when a '
+                        'bottom-up pair is selected, else skipped)')
     parser.add_argument('--predict-repeats', type=int, default=3)
     return parser.parse_args(argv)
 
@@ -295,8 +297,12 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         out['forward'] += bench_pair(p, args.td_batches if td else args.bu_batches,
                                      args.repeats, args.warmup, args.device,
                                      tuple(shape) if shape else None)
-    if args.predict_batch > 0:
-        out['predict'] = bench_predict(args.predict_batch, args.predict_repeats, args.warmup,
+    predict_batch = args.predict_batch
+    if predict_batch is None:
+        # the predict timing is SAMKR's: only --pairs that include a bottom-up pair ask for it
+        predict_batch = 8 if any(not PAIRS[p].top_down for p in pairs) else 0
+    if predict_batch > 0:
+        out['predict'] = bench_predict(predict_batch, args.predict_repeats, args.warmup,
                                        args.device,
                                        tuple(args.bu_shape) if args.bu_shape else None)
         print(format_predict(out['predict']), flush=True)

@@ -1,8 +1,9 @@
-"""CheckpointHook whose files survive being killed mid-write."""
+"""CheckpointHook whose files survive being killed at any moment, and whose --resume always finds one."""
 import glob
 import os
 import os.path as osp
-from typing import Optional
+import re
+from typing import List, Optional, Tuple
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
@@ -13,14 +14,20 @@ from ..atomic_io import atomic_write
 
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
-    """:class:`mmengine.hooks.CheckpointHook` with atomic ``epoch_N.pth`` and ``last_checkpoint`` writes.
+    """:class:`mmengine.hooks.CheckpointHook` that a kill at any moment cannot leave without a checkpoint.
 
-    ``--resume`` reads ``work_dir/last_checkpoint`` and loads the file it names. The stock hook writes
-    the checkpoint with a truncating ``open('wb')`` and then rewrites ``last_checkpoint`` in place, so a
-    kill at the wrong moment leaves an empty ``last_checkpoint`` or a truncated checkpoint. Here both go
-    through :func:`~mmpose_attn.engine.atomic_io.atomic_write` (temp file + fsync + ``os.replace``), and
-    ``last_checkpoint`` is only updated after the checkpoint is complete on disk, so it always names a
-    whole file. Leftover ``.*.tmp`` files from a killed write are removed at the next start.
+    mmengine's hook deletes the oldest kept checkpoint *before* writing the new one, writes the
+    checkpoint with a truncating ``open('wb')`` and rewrites ``last_checkpoint`` in place; a kill at
+    the wrong moment leaves no complete checkpoint, a truncated one, or none named by
+    ``last_checkpoint`` (then ``--resume`` silently starts from scratch). Here:
+
+    * the checkpoint is written to a temp file, fsynced and renamed into place (the
+      ``'atomic_local'`` file backend), so every ``epoch_N.pth`` / ``iter_N.pth`` on disk is complete;
+    * ``last_checkpoint`` is then rewritten atomically, and only after that are checkpoints beyond
+      ``max_keep_ckpts`` deleted (the parent runs with ``max_keep_ckpts=-1`` and never deletes);
+    * with ``--resume`` and no usable ``last_checkpoint`` (missing, empty, or naming a file that is
+      gone), it is pointed at the newest complete checkpoint in the work dir before mmengine reads it;
+    * leftover ``.*.tmp`` files of a killed write are removed at the next start.
 
     Use it in a config exactly like the stock hook::
 
@@ -28,57 +35,89 @@ class AtomicCheckpointHook(CheckpointHook):
 
     All arguments are those of :class:`~mmengine.hooks.CheckpointHook`. For a local ``out_dir`` the
     default ``backend_args`` select the ``'atomic_local'`` file backend; explicit ``backend_args`` (e.g.
-    for object storage, whose uploads are atomic anyway) are respected.
+    for object storage, whose uploads are atomic anyway) are respected, and the resume fallback and
+    the deletion of old checkpoints then only apply to local directories.
     """
 
-    def __init__(self, *args, out_dir: Optional[str] = None, file_client_args: Optional[dict] = None,
-                 backend_args: Optional[dict] = None, **kwargs) -> None:
-        is_local = out_dir is None or '://' not in str(out_dir)
-        if backend_args is None and file_client_args is None and is_local:
+    def __init__(self, *args, out_dir: Optional[str] = None, max_keep_ckpts: int = -1,
+                 file_client_args: Optional[dict] = None, backend_args: Optional[dict] = None,
+                 **kwargs) -> None:
+        self._local = out_dir is None or '://' not in str(out_dir)
+        if backend_args is None and file_client_args is None and self._local:
             backend_args = dict(backend='atomic_local')
-        super().__init__(*args, out_dir=out_dir, file_client_args=file_client_args,
-                         backend_args=backend_args, **kwargs)
+        super().__init__(*args, out_dir=out_dir, max_keep_ckpts=-1,
+                         file_client_args=file_client_args, backend_args=backend_args, **kwargs)
+        self.keep_latest = max_keep_ckpts
+        self._user_out_dir = out_dir
 
+    # ----------------------------------------------------------------- resume fallback
+    def _checkpoint_dir(self, runner) -> str:
+        if self._user_out_dir is None:
+            return runner.work_dir
+        # mmengine's CheckpointHook appends the work dir's name to an explicit out_dir
+        return osp.join(str(self._user_out_dir), osp.basename(osp.normpath(runner.work_dir)))
+
+    def _complete_checkpoints(self, ckpt_dir: str) -> List[Tuple[int, str]]:
+        """``(step, path)`` of the published ``filename_tmpl`` checkpoints in ``ckpt_dir``, oldest first."""
+        head, _, tail = self.filename_tmpl.partition('{}')
+        pattern = re.compile(re.escape(head) + r'(\d+)' + re.escape(tail) + '$')
+        found = []
+        for name in os.listdir(ckpt_dir) if osp.isdir(ckpt_dir) else []:
+            match = pattern.match(name)
+            if match and osp.isfile(osp.join(ckpt_dir, name)):
+                found.append((int(match.group(1)), osp.join(ckpt_dir, name)))
+        return sorted(found)
+
+    def before_run(self, runner) -> None:
+        super().before_run(runner)
+        if not (self._local and runner.cfg.get('resume') is True and not runner.cfg.get('load_from')):
+            return
+        pointer = osp.join(runner.work_dir, 'last_checkpoint')
+        named = open(pointer).read().strip() if osp.isfile(pointer) else ''
+        if named and osp.isfile(named):
+            return
+        found = self._complete_checkpoints(self._checkpoint_dir(runner))
+        if not found:
+            return
+        newest = found[-1][1]
+        runner.logger.warning(
+            f'{pointer} is missing or names no file ({named!r}), as a job killed between saving a '
+            f'checkpoint and recording it leaves it; resuming from the newest complete checkpoint '
+            f'{newest}.')
+        if is_main_process():
+            atomic_write(newest, pointer)
+
+    # ----------------------------------------------------------------- saving
     def before_train(self, runner) -> None:
         super().before_train(runner)
-        if is_main_process() and '://' not in str(self.out_dir):
+        if is_main_process() and self._local:
             # Only our own temp-file pattern (see atomic_write) is removed, never a checkpoint.
             for tmp in glob.glob(osp.join(str(self.out_dir), '.*.tmp')):
                 os.remove(tmp)
                 runner.logger.info(f'Removed {tmp} left by an interrupted checkpoint write.')
 
-    def _save_checkpoint_with_step(self, runner, step, meta) -> None:
-        # Same as mmengine 0.10.7's CheckpointHook._save_checkpoint_with_step except that
-        # `last_checkpoint` is written atomically (the parent rewrites it in place with open('w')).
-        if self.max_keep_ckpts > 0:
-            if not (len(self.keep_ckpt_ids) > 0 and self.keep_ckpt_ids[-1] == step):
-                if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-                    _step = self.keep_ckpt_ids.popleft()
-                    if is_main_process():
-                        ckpt_path = self.file_backend.join_path(self.out_dir,
-                                                                self.filename_tmpl.format(_step))
-                        if self.file_backend.isfile(ckpt_path):
-                            self.file_backend.remove(ckpt_path)
-                        elif self.file_backend.isdir(ckpt_path):
-                            self.file_backend.rmtree(ckpt_path)
-                self.keep_ckpt_ids.append(step)
-                runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
-
-        ckpt_filename = self.filename_tmpl.format(step)
-        self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
-        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-
-        runner.save_checkpoint(
-            self.out_dir,
-            ckpt_filename,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
-
-        if not is_main_process():
+    def _after_possible_save(self, runner, previous: Optional[str]) -> None:
+        if self.last_ckpt is None or self.last_ckpt == previous or not is_main_process():
             return
+        # the parent wrote last_checkpoint in place; rewrite it atomically (a kill during the
+        # parent's write is repaired by before_run on --resume)
         atomic_write(self.last_ckpt, osp.join(runner.work_dir, 'last_checkpoint'))
+        if self.keep_latest > 0 and self._local:
+            for _, path in self._complete_checkpoints(str(self.out_dir))[:-self.keep_latest]:
+                if path != self.last_ckpt:
+                    os.remove(path)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        previous = self.last_ckpt
+        super().after_train_iter(runner, batch_idx, data_batch, outputs)
+        self._after_possible_save(runner, previous)
+
+    def after_train_epoch(self, runner) -> None:
+        previous = self.last_ckpt
+        super().after_train_epoch(runner)
+        self._after_possible_save(runner, previous)
+
+    def after_val_epoch(self, runner, metrics) -> None:
+        previous = self.last_ckpt
+        super().after_val_epoch(runner, metrics)
+        self._after_possible_save(runner, previous)

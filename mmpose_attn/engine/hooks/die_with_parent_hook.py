@@ -1,0 +1,52 @@
+"""Make the trainer die with ``mim`` and DataLoader workers die with the trainer."""
+import os
+
+from mmengine.hooks import Hook
+from mmpose.registry import HOOKS
+
+from ..lifetime import DieWithParentWorkerInit, die_with_parent, parent_command
+
+
+@HOOKS.register_module()
+class DieWithParentHook(Hook):
+    """Stop orphans: a killed ``mim`` takes its trainer along, a killed trainer its DataLoader workers.
+
+    * DataLoader workers (train, val, test loaders): their ``worker_init_fn`` is wrapped in
+      :class:`~mmpose_attn.engine.lifetime.DieWithParentWorkerInit` before the loaders start them,
+      so every worker gets SIGKILL when the trainer process exits, however it exits.
+    * The trainer itself: only when its parent is the ``mim`` command (``mim train``/``mim test``
+      run mmpose's tools as a child and do nothing else), or when ``MMPOSE_ATTN_DIE_WITH_PARENT=1``.
+      A trainer started from a shell (``nohup python tools/train.py ... &``) is left alone, so it
+      keeps running after the terminal closes. ``MMPOSE_ATTN_DIE_WITH_PARENT=0`` turns both off.
+
+    Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere it does nothing. The base runtime registers
+    it: ``default_hooks = dict(die_with_parent=dict(type='DieWithParentHook'))``.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self.mode = os.environ.get('MMPOSE_ATTN_DIE_WITH_PARENT', '')
+
+    def before_run(self, runner) -> None:
+        if self.mode == '0':
+            return
+        argv = parent_command().split()
+        from_mim = any(os.path.basename(a) == 'mim' for a in argv[:2])
+        if (self.mode == '1' or from_mim) and die_with_parent():
+            runner.logger.info('The trainer stops when its parent process (mim) is killed.')
+
+    def _wrap(self, loader) -> None:
+        if self.mode == '0' or loader is None or getattr(loader, 'num_workers', 0) == 0:
+            return
+        if not isinstance(loader.worker_init_fn, DieWithParentWorkerInit):
+            loader.worker_init_fn = DieWithParentWorkerInit(loader.worker_init_fn)
+
+    def before_train(self, runner) -> None:
+        self._wrap(runner.train_dataloader)
+
+    def before_val(self, runner) -> None:
+        self._wrap(runner.val_dataloader)
+
+    def before_test(self, runner) -> None:
+        self._wrap(runner.test_dataloader)

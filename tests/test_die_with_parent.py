@@ -1,0 +1,89 @@
+"""kill -9 of `mim train` or of the trainer leaves no orphaned trainer or DataLoader worker."""
+import os
+import signal
+import subprocess
+import time
+from typing import List
+
+import pytest
+
+from _tiny_train import GN_OPTIONS, TINY_CONFIG, job_env, session_root, train_command
+
+# a run long enough to be killed while it trains, with one persistent DataLoader worker
+LONG_RUN = GN_OPTIONS + ['train_cfg.max_epochs=1000', 'train_cfg.val_interval=1000',
+                         'default_hooks.checkpoint.interval=1000',
+                         'train_dataloader.num_workers=1', 'train_dataloader.persistent_workers=True']
+
+
+def _stat(pid: int) -> List[str]:
+    with open(f'/proc/{pid}/stat') as f:
+        text = f.read()
+    return text[text.rindex(')') + 2:].split()  # [state, ppid, ...]
+
+
+def _children(pid: int) -> List[int]:
+    found = []
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            try:
+                if int(_stat(int(name))[1]) == pid:
+                    found.append(int(name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return _stat(pid)[0] != 'Z'  # a zombie has exited, only its exit status is left
+    except OSError:
+        return False
+
+
+def _wait_for(pred, what: str, timeout: float = 240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f'timed out waiting for {what}')
+
+
+def _trainer_and_worker(top: int, via_mim: bool):
+    def find():
+        trainers = _children(top) if via_mim else [top]
+        for trainer in trainers:
+            workers = _children(trainer)
+            if workers:
+                return trainer, workers
+        return None
+    return _wait_for(find, 'the trainer to start its DataLoader worker')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('kill', ['mim', 'trainer'])
+def test_kill9_leaves_no_orphan(kill):
+    root = session_root()
+    work = root / 'work'
+    if kill == 'mim':
+        cmd = ['mim', 'train', 'mmpose', str(TINY_CONFIG), '--work-dir', str(work),
+               '--cfg-options', *LONG_RUN]
+    else:
+        cmd = train_command(TINY_CONFIG, work, cfg_options=LONG_RUN)
+    with open(root / 'job.log', 'w') as log:
+        proc = subprocess.Popen(cmd, env=job_env(root / 'data'), stdout=log,
+                                stderr=subprocess.STDOUT)
+    pids = []
+    try:
+        trainer, workers = _trainer_and_worker(proc.pid, via_mim=(kill == 'mim'))
+        pids = [trainer, *workers]
+        os.kill(proc.pid if kill == 'mim' else trainer, signal.SIGKILL)
+        proc.wait()
+        _wait_for(lambda: not any(_alive(p) for p in pids), 'the orphans to exit', timeout=30)
+    finally:
+        proc.kill()
+        for pid in pids:  # never leave a runaway trainer behind a failed assertion
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not any(_alive(p) for p in pids)

@@ -1,18 +1,6 @@
-# The runtime every mmpose_attn config builds on: mmpose's default runtime, plus the plugin's
-# import (which registers its models, datasets and hooks) and its hooks.
-_base_ = ['mmpose::_base_/default_runtime.py']
+# mmpose's default runtime plus the plugin's (configs/_base_/plugin.py), for configs that do not
+# start from an mmpose model config.
+_base_ = ['mmpose::_base_/default_runtime.py', './plugin.py']
 
-custom_imports = dict(imports=['mmpose_attn'], allow_failed_imports=False)
-
-# AtomicCheckpointHook: a killed job never leaves a truncated checkpoint for --resume;
-# CheckpointFitHook: load_from / --checkpoint / --resume of a checkpoint whose keys or shapes do not
-# fit the model stops with CheckpointMismatchError, unless allow_partial_load = True (then the
-# loaded / new / shape-mismatched keys are logged);
-# DieWithParentHook: DataLoader workers die with the trainer, and a trainer started by `mim` dies
-# with mim (kill -9 of either leaves no orphan);
-# ValidateDataHook: bad annotations/images fail before the first iteration, naming file and field.
-default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'),
-                     checkpoint_fit=dict(type='CheckpointFitHook'),
-                     die_with_parent=dict(type='DieWithParentHook'))
-allow_partial_load = False
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
+default_hooks = {{_base_.plugin_default_hooks}}
+custom_hooks = {{_base_.plugin_custom_hooks}}

@@ -1,13 +1,11 @@
 # ESAM-R50 (main model), COCO: mmpose's SimpleBaseline-R50 with stage attention (CAM r=16, SAM two
 # serial 3x3 convs) after all four stages and a bilinear up-sampling head (ESAM Table 2 "Our + new
 # AM"); schedule and augmentation from the ESAM paper. Paper readings: configs/esam/README.md.
-_base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py']
+_base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
+          '../../_base_/plugin.py']
 
-# the plugin's runtime: mmengine refuses two bases that share keys (mmpose's config already
-# carries mmpose's runtime), so these are the keys of configs/_base_/default_runtime.py.
-custom_imports = dict(imports=['mmpose_attn'], allow_failed_imports=False)
-default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
+default_hooks = {{_base_.plugin_default_hooks}}
+custom_hooks = {{_base_.plugin_custom_hooks}}
 
 # paper: 270 epochs, Adam lr 1e-3, x0.1 at epochs 170 and 200
 train_cfg = dict(max_epochs=270)

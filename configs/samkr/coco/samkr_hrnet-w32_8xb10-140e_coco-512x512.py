@@ -1,13 +1,11 @@
 # SAMKR-W32 (main model), COCO: mmpose's DEKR-W32 whose displacement branch adds ULSAM subspace
 # attention (c = 16, g = 8, hence m = K*c = 272, s = c/g = 2; SAMKR Tables 1-2 row 8_SAMKR_16),
 # trained with the SWAHR heatmap loss as in the paper. Paper readings: configs/samkr/README.md.
-_base_ = ['mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py']
+_base_ = ['mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py',
+          '../../_base_/plugin.py']
 
-# the plugin's runtime: mmengine refuses two bases that share keys (mmpose's config already
-# carries mmpose's runtime), so these are the keys of configs/_base_/default_runtime.py.
-custom_imports = dict(imports=['mmpose_attn'], allow_failed_imports=False)
-default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ValidateDataHook')]
+default_hooks = {{_base_.plugin_default_hooks}}
+custom_hooks = {{_base_.plugin_custom_hooks}}
 
 model = dict(
     head=dict(

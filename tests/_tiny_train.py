@@ -6,7 +6,6 @@ Jobs run in subprocesses (as users run them: tools/train.py, tools/dist_train.sh
 """
 import atexit
 import functools
-import importlib.util
 import os
 import shutil
 import socket
@@ -18,6 +17,8 @@ from typing import Dict, List, Optional
 
 import torch
 
+from mmpose_attn.datasets.synthetic import make_dataset
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / 'tests' / 'configs' / 'td-hm_res18-tiny_1xb4-3e_synthetic-64x48.py'
 # 8 train images with 16 people -> 4 iterations of 4 per epoch, 3 epochs.
@@ -27,16 +28,8 @@ TOTAL_ITERS = 12
 GN_OPTIONS = ['model.backbone.norm_cfg.type=GN', 'model.backbone.norm_cfg.num_groups=8']
 
 
-def load_synthetic_module():
-    spec = importlib.util.spec_from_file_location('synthetic_dataset',
-                                                  REPO / 'tools' / 'synthetic_dataset.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def make_tiny_data(root: Path) -> Path:
-    load_synthetic_module().make_dataset(str(root), dataset='coco', train_images=8, val_images=4,
+    make_dataset(str(root), dataset='coco', train_images=8, val_images=4,
                                          seed=0)
     return root
 

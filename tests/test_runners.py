@@ -14,9 +14,9 @@ from typing import List
 
 import pytest
 
+from mmpose_attn.datasets.synthetic import make_dataset
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / 'tools'))
-from synthetic_dataset import make_dataset  # noqa: E402
 
 TD = 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py'
 BU = 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'

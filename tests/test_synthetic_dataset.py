@@ -1,6 +1,5 @@
-"""tools/synthetic_dataset.py: deterministic, exact COCO / CrowdPose keypoint formats."""
+"""mmpose_attn.datasets.synthetic and its CLI: deterministic, exact COCO / CrowdPose keypoint formats."""
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,11 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmpose_attn.datasets import synthetic as synthetic_dataset
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location('synthetic_dataset',
-                                               REPO_ROOT / 'tools' / 'synthetic_dataset.py')
-synthetic_dataset = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(synthetic_dataset)
 
 
 def _digest(root: Path) -> str:

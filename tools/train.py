@@ -8,13 +8,10 @@ the plugin available to configs that do not.
 """
 import os.path as osp
 import runpy
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # repo root, if not installed
+import mmpose
 
-import mmpose  # noqa: E402
-
-import mmpose_attn  # noqa: E402,F401
+import mmpose_attn  # noqa: F401
 
 if __name__ == '__main__':
     runpy.run_path(osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', 'train.py'), run_name='__main__')

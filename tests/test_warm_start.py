@@ -77,6 +77,10 @@ def _params_after_training(cfg: Config) -> dict:
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 2
+    if cfg.load_from:  # the runtime's checkpoint-fit report of the rewritten checkpoint
+        log = next(Path(cfg.work_dir).glob('*/*.log')).read_text()
+        assert 'allow_partial_load = True: partial load of the checkpoint' in log
+        assert ' new (not in the checkpoint)' in log and 'shape-mismatched' in log
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert torch.isfinite(torch.tensor(loss)), loss
     return {k: v.detach().clone() for k, v in runner.model.named_parameters()}

@@ -10,8 +10,9 @@ new, the ones that match (e.g. the adaptive blocks' transform-matrix biases, the
 
 Used the mmengine way: ``load_from = <stock checkpoint>`` with :class:`WarmStartHook` in the config,
 which rewrites the checkpoint's keys in ``after_load_checkpoint`` before the runner loads them, and
-``allow_partial_load = True`` since new and shape-mismatched tensors are expected. Keys the model
-cannot use (the stock deconv head, ESAM's case) are dropped from the checkpoint.
+``allow_partial_load = True`` since new and shape-mismatched tensors are expected; the runtime's
+``CheckpointFitHook`` then logs the loaded / new / shape-mismatched keys of the rewritten
+checkpoint. Keys the model cannot use (the stock deconv head, ESAM's case) are dropped from it.
 """
 import re
 from typing import Dict, List, Mapping, Tuple
@@ -83,7 +84,8 @@ class WarmStartHook(Hook):
         source (str): The stock family of ``load_from``: ``'simplebaseline'`` or ``'dekr'``.
     """
 
-    priority = 'VERY_HIGH'  # before any other after_load_checkpoint hook sees the keys
+    # before any other after_load_checkpoint hook (CheckpointFitHook, VERY_HIGH) sees the keys
+    priority = 'HIGHEST'
 
     def __init__(self, source: str) -> None:
         if source not in SOURCES:

@@ -1,4 +1,4 @@
-"""Inference tools (issue 5): the top-down demo with an mmdet detector and with --bbox-file, the
+"""Inference tools: the top-down demo with an mmdet detector and with --bbox-file, the
 batched bottom-up demo over a folder and a video, MMPoseInferencer with our configs, and the
 error cases. Models run with the checkpoint ``none`` (random weights, offline); the inputs are
 shrunk (no flip test, bottom-up at 64 px) to keep the file well under a minute and a half."""
@@ -14,12 +14,10 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 
-from mmpose_attn.apis import (BottomupPredictor, CocoDetections, RandomWeightsWarning,
-                              build_detector, build_pose_model, build_visualizer, read_image,
-                              run_inference, select_person_boxes)
-from mmpose_attn.apis import inference as inference_module
+from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, RandomWeightsWarning,
+                              build_pose_model, prepare_det_config, read_image,
+                              select_person_boxes)
 
 torch.set_num_threads(2)
 
@@ -180,11 +178,12 @@ def test_bottomup_folder_batched(shared_data, tmp_path):
 
     # 785 and 40083 resize to the batch's largest input (128x64); 196141 (96x64) is
     # zero-padded in the batch, which changes its border responses slightly
+    from mmpose.apis import inference_bottomup
     torch.manual_seed(0)
     model = build_pose_model(SAMKR, 'none', device='cpu', cfg_options=BOTTOMUP_FAST_DICT)
     names = ['000000000785.jpg', '000000040083.jpg']
-    imgs = [read_image(str(folder / name)) for name in names]
-    for name, single in zip(names, BottomupPredictor(model, batch_size=1)(imgs, names)):
+    for name in names:
+        (single, ) = inference_bottomup(model, str(folder / name))
         batched = _load_json(out / f'results_{Path(name).stem}.json')['instance_info']
         np.testing.assert_allclose([i['keypoints'] for i in batched],
                                    single.pred_instances.keypoints, atol=1e-2)
@@ -192,22 +191,47 @@ def test_bottomup_folder_batched(shared_data, tmp_path):
                                    single.pred_instances.keypoint_scores, atol=1e-4)
 
 
-def test_bottomup_falls_back_to_batch_one(monkeypatch):
-    """A head that asserts batch size 1 (mmpose's DEKRHead) makes the predictor continue one
-    image at a time, results still in input order."""
-    calls = []
+class _RecordingInferencer(AttnPoseInferencer):
+    """Records the batch sizes reaching the model-forward step (the backend extension point)."""
 
-    def one_at_a_time(model, imgs):
-        calls.append(len(imgs))
-        assert len(imgs) == 1, 'DEKRHead only supports prediction with batch_size 1'
-        return [int(imgs[0][0, 0, 0])]
+    def predict_batch(self, data):
+        self.batch_sizes.append(len(data['inputs']))
+        return super().predict_batch(data)
 
-    monkeypatch.setattr(inference_module, 'inference_bottomup_batch', one_at_a_time)
-    predictor = BottomupPredictor(torch.nn.Module(), batch_size=4)
-    imgs = [np.full((4, 4, 3), i, np.uint8) for i in range(3)]
-    assert predictor(imgs, ['a', 'b', 'c']) == [0, 1, 2]
-    assert calls == [3, 1, 1, 1] and predictor.batch_size == 1
-    assert predictor(imgs[:2], ['a', 'b']) == [0, 1] and calls[4:] == [1, 1]
+
+@pytest.fixture(scope='module')
+def samkr_inferencer():
+    torch.manual_seed(0)
+    inferencer = _RecordingInferencer(SAMKR, 'none', device='cpu',
+                                      cfg_options=BOTTOMUP_FAST_DICT)
+    inferencer.batch_sizes = []
+    return inferencer
+
+
+def test_bottomup_batches_only_when_the_head_supports_it(samkr_inferencer, tmp_path):
+    """SAMKRHead.supports_batch_predict: 3 images at --batch-size 2 are one forward of 2 and
+    one of 1; a head without it (mmpose's DEKRHead asserts batch size 1) gets one image per
+    forward, the same predictions in input order."""
+    rng = np.random.default_rng(0)
+    for i in range(3):  # one size: no padding in the batch, so batched == one at a time
+        cv2.imwrite(str(tmp_path / f'{i}.png'), rng.integers(0, 255, (64, 64, 3), np.uint8))
+    inferencer, head = samkr_inferencer, samkr_inferencer.model.head
+    assert type(head).supports_batch_predict is True
+    inferencer.batch_sizes = []
+    batched = [r['predictions'] for r in inferencer(str(tmp_path), batch_size=2)]
+    assert inferencer.batch_sizes == [2, 1] and [len(r) for r in batched] == [2, 1]
+    head.supports_batch_predict = False  # on this instance only
+    try:
+        inferencer.batch_sizes = []
+        single = [r['predictions'][0] for r in inferencer(str(tmp_path), batch_size=2)]
+    finally:
+        del head.supports_batch_predict
+    assert inferencer.batch_sizes == [1, 1, 1]
+    flat = [p for r in batched for p in r]
+    assert len(flat) == len(single) == 3
+    for b, s in zip(flat, single):
+        np.testing.assert_allclose([i['keypoints'] for i in b], [i['keypoints'] for i in s],
+                                   atol=1e-3)
 
 
 def test_bottomup_video(shared_data, tmp_path):
@@ -239,13 +263,11 @@ def test_visualizer_draws_keypoints():
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
     from mmpose.structures import PoseDataSample
 
-    from mmpose_attn.apis import draw_pose
+    from mmpose.registry import VISUALIZERS
 
-    model = torch.nn.Module()
-    model.cfg = Config(dict(default_scope='mmpose', visualizer=dict(
-        type='PoseLocalVisualizer', name='test_inference_visualizer')))
-    model.dataset_meta = parse_pose_metainfo(dict(from_file='configs/_base_/datasets/coco.py'))
-    visualizer = build_visualizer(model, radius=3)
+    dataset_meta = parse_pose_metainfo(dict(from_file='configs/_base_/datasets/coco.py'))
+    visualizer = VISUALIZERS.build(dict(type='PoseLocalVisualizer', radius=3,
+                                        name='test_inference_visualizer'))
     img = np.zeros((120, 160, 3), np.uint8)
     kpts = np.stack([np.linspace(20, 140, 17), np.full(17, 60.)], axis=1)[None]
     scores = np.array([[1.] * 9 + [0.] * 8], dtype=np.float32)
@@ -253,8 +275,10 @@ def test_visualizer_draws_keypoints():
     sample.pred_instances = InstanceData(keypoints=kpts, keypoint_scores=scores,
                                          keypoints_visible=scores)
     for style in ('mmpose', 'openpose'):
-        visualizer.set_dataset_meta(model.dataset_meta, skeleton_style=style)
-        drawn = draw_pose(visualizer, img, sample, kpt_thr=0.3, skeleton_style=style)
+        visualizer.set_dataset_meta(dataset_meta, skeleton_style=style)
+        drawn = mmcv.rgb2bgr(visualizer.add_datasample(
+            'result', mmcv.bgr2rgb(img), data_sample=sample, draw_gt=False, kpt_thr=0.3,
+            skeleton_style=style))
         assert drawn.shape == img.shape
         for (x, y), score in zip(kpts[0].astype(int), scores[0]):
             assert (drawn[y, x].sum() > 0) == (score > 0.3), (style, x, score)
@@ -300,25 +324,26 @@ def test_missing_input_path(tmp_path):
                                                '--output-root', str(tmp_path)])
 
 
-def _never_called(imgs, paths):
-    raise AssertionError('predict must not run on bad input')
-
-
-def test_unreadable_image(tmp_path):
+def test_unreadable_image(samkr_inferencer, tmp_path):
+    """A single unreadable image is an error naming it, and nothing is written (in a folder
+    with readable images it is skipped: tests/test_inference_inputs.py)."""
     bad = tmp_path / 'broken.jpg'
     bad.write_bytes(b'this is not a jpeg')
+    samkr_inferencer.batch_sizes = []
     with pytest.raises(ValueError, match=r'cannot read image .*broken\.jpg'):
-        run_inference(str(bad), _never_called, None, {}, output_root=str(tmp_path / 'out'))
-    # in a folder too
+        samkr_inferencer.run(str(bad), output_root=str(tmp_path / 'out'))
+    # a folder of nothing readable too
     with pytest.raises(ValueError, match=r'cannot read image .*broken\.jpg'):
-        run_inference(str(tmp_path), _never_called, None, {}, output_root=str(tmp_path / 'o'))
+        samkr_inferencer.run(str(tmp_path), output_root=str(tmp_path / 'o'))
+    assert samkr_inferencer.batch_sizes == []
+    assert list((tmp_path / 'out').iterdir()) == [] and list((tmp_path / 'o').iterdir()) == []
 
 
-def test_unopenable_video(tmp_path):
+def test_unopenable_video(samkr_inferencer, tmp_path):
     bad = tmp_path / 'broken.mp4'
     bad.write_bytes(b'this is not a video')
     with pytest.raises(ValueError, match=r'cannot open video .*broken\.mp4.*ffmpeg'):
-        run_inference(str(bad), _never_called, None, {}, output_root=str(tmp_path / 'out'))
+        samkr_inferencer.run(str(bad), output_root=str(tmp_path / 'out'))
 
 
 def test_not_a_pose_config(shared_data, tmp_path):
@@ -334,14 +359,14 @@ def test_not_a_pose_config(shared_data, tmp_path):
         _tool('bottomup_demo').main([ESAM, 'none', '--input', img, '--output-root',
                                      str(tmp_path)])
     with pytest.raises(ValueError, match='DET_CONFIG .* is an mmpose pose config'):
-        build_detector(ESAM, 'none')
+        prepare_det_config(ESAM, 'none')
 
 
 def test_bad_config_checkpoint_and_bbox_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"POSE_CONFIG .*nope\.py' does not exist"):
         build_pose_model(str(tmp_path / 'nope.py'), 'none')
     with pytest.raises(FileNotFoundError, match='DET_CONFIG .*not found in the installed'):
-        build_detector('mmdet::rtmdet/no_such_config.py', 'none')
+        prepare_det_config('mmdet::rtmdet/no_such_config.py', 'none')
     with pytest.raises(FileNotFoundError, match=r'POSE_CHECKPOINT .*missing\.pth.*"none"'):
         build_pose_model(ESAM, str(tmp_path / 'missing.pth'))
     dets = tmp_path / 'dets.json'

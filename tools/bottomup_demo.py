@@ -1,8 +1,9 @@
 """Bottom-up pose estimation (SAMKR, DEKR, ...) on an image, a video or a folder of images.
 
 Same interface as mmpose's ``demo/bottomup_demo.py`` plus ``--batch-size`` (images per forward
-pass over a folder; heads that only predict batch size 1 fall back to it), folders, ``mmpose::``
-configs, ``--cfg-options`` and the checkpoint ``none`` (random weights, smoke tests only).
+pass, for heads with ``supports_batch_predict``; others run one image at a time), folders,
+``mmpose::`` configs, ``--cfg-options``, the checkpoint ``none`` (random weights, smoke tests
+only) and ``--strict``. A thin CLI over :class:`mmpose_attn.apis.AttnPoseInferencer`.
 
 Example::
 
@@ -15,8 +16,7 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-from mmpose_attn.apis import (BottomupPredictor, build_pose_model, build_visualizer,
-                              input_kind, run_inference)
+from mmpose_attn.apis import AttnPoseInferencer, input_kind, resolve_device
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -29,7 +29,8 @@ def parse_args(argv: Optional[List[str]] = None):
                         help='folder for the drawings (and the jsons)')
     parser.add_argument('--save-predictions', action='store_true',
                         help='write results_<name>.json per input image/video')
-    parser.add_argument('--device', default='cuda:0', help='e.g. cpu or cuda:0')
+    parser.add_argument('--device', default=None,
+                        help='e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)')
     parser.add_argument('--batch-size', type=int, default=1,
                         help='images (or frames) per forward pass')
     parser.add_argument('--draw-heatmap', action='store_true', help='draw predicted heatmaps')
@@ -39,6 +40,8 @@ def parse_args(argv: Optional[List[str]] = None):
     parser.add_argument('--radius', type=int, default=3, help='keypoint radius')
     parser.add_argument('--thickness', type=int, default=1, help='link thickness')
     parser.add_argument('--show-interval', type=float, default=0, help='seconds per frame')
+    parser.add_argument('--strict', action='store_true',
+                        help='stop at the first unreadable image (default: skip and report it)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. model.test_cfg.flip_test=False')
     return parser.parse_args(argv)
@@ -46,17 +49,18 @@ def parse_args(argv: Optional[List[str]] = None):
 
 def main(argv: Optional[List[str]] = None) -> List[str]:
     args = parse_args(argv)
-    input_kind(args.input)  # fail on a bad --input before building the model
-    pose_model = build_pose_model(args.config, args.checkpoint, device=args.device,
-                                  cfg_options=args.cfg_options, expect='bottomup',
-                                  output_heatmaps=args.draw_heatmap)
-    visualizer = build_visualizer(pose_model, args.radius, args.thickness)
-    predictor = BottomupPredictor(pose_model, args.batch_size)
-    return run_inference(
-        args.input, predictor, visualizer, pose_model.dataset_meta,
-        output_root=args.output_root, save_predictions_json=args.save_predictions,
-        show=args.show, show_interval=args.show_interval, kpt_thr=args.kpt_thr,
-        draw_bbox=False, draw_heatmap=args.draw_heatmap, show_kpt_idx=args.show_kpt_idx)
+    # fail on a bad --input or --device before building the model
+    input_kind(args.input)
+    device = resolve_device(args.device)
+    inferencer = AttnPoseInferencer(args.config, args.checkpoint, device=device,
+                                    cfg_options=args.cfg_options,
+                                    output_heatmaps=args.draw_heatmap, expect='bottomup')
+    return inferencer.run(
+        args.input, output_root=args.output_root, save_predictions=args.save_predictions,
+        show=args.show, show_interval=args.show_interval, batch_size=args.batch_size,
+        strict=args.strict, kpt_thr=args.kpt_thr, radius=args.radius,
+        thickness=args.thickness, draw_bbox=False, draw_heatmap=args.draw_heatmap,
+        show_kpt_idx=args.show_kpt_idx)
 
 
 if __name__ == '__main__':

@@ -2,7 +2,8 @@
 
 Same interface as mmpose's ``demo/topdown_demo_with_mmdet.py``; in addition ``--input`` may be a
 folder of images, a config may be an ``mmdet::``/``mmpose::`` path, a checkpoint may be ``none``
-(random weights, smoke tests only) and ``--bbox-file`` replaces the detector.
+(random weights, smoke tests only), ``--bbox-file`` replaces the detector and ``--strict`` stops
+at the first unreadable image. A thin CLI over :class:`mmpose_attn.apis.AttnPoseInferencer`.
 
 Example::
 
@@ -16,8 +17,7 @@ from typing import List, Optional
 
 from mmengine.config import DictAction
 
-from mmpose_attn.apis import (CocoDetections, TopdownPredictor, build_detector,
-                              build_pose_model, build_visualizer, input_kind, run_inference)
+from mmpose_attn.apis import AttnPoseInferencer, CocoDetections, input_kind, resolve_device
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -33,7 +33,8 @@ def parse_args(argv: Optional[List[str]] = None):
                         help='folder for the drawings (and the jsons)')
     parser.add_argument('--save-predictions', action='store_true',
                         help='write results_<name>.json per input image/video')
-    parser.add_argument('--device', default='cuda:0', help='e.g. cpu or cuda:0')
+    parser.add_argument('--device', default=None,
+                        help='e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)')
     parser.add_argument('--det-cat-id', type=int, default=0,
                         help='person class index of the detector')
     parser.add_argument('--bbox-thr', type=float, default=0.3,
@@ -46,8 +47,9 @@ def parse_args(argv: Optional[List[str]] = None):
                         help='COCO detection-result json with the person boxes; no detector '
                         'is built (pass anything, e.g. "-", as DET_CONFIG/DET_CHECKPOINT)')
     parser.add_argument('--ann-file', default=None,
-                        help='COCO annotation json mapping file names to the image ids of '
-                        '--bbox-file (default: the id is the file name, 000000000785.jpg)')
+                        help='COCO annotation json whose images[].file_name (relative path) '
+                        'maps the input images to the image ids of --bbox-file (default: the '
+                        'id is the file name, 000000000785.jpg, when that is unambiguous)')
     parser.add_argument('--draw-heatmap', action='store_true', help='draw predicted heatmaps')
     parser.add_argument('--show-kpt-idx', action='store_true', help='draw keypoint indices')
     parser.add_argument('--skeleton-style', default='mmpose', choices=['mmpose', 'openpose'])
@@ -56,6 +58,8 @@ def parse_args(argv: Optional[List[str]] = None):
     parser.add_argument('--show-interval', type=float, default=0, help='seconds per frame')
     parser.add_argument('--alpha', type=float, default=0.8, help='bbox transparency')
     parser.add_argument('--draw-bbox', action='store_true', help='draw the person boxes')
+    parser.add_argument('--strict', action='store_true',
+                        help='stop at the first unreadable image (default: skip and report it)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override pose config settings, e.g. '
                         'model.test_cfg.flip_test=False')
@@ -64,26 +68,26 @@ def parse_args(argv: Optional[List[str]] = None):
 
 def main(argv: Optional[List[str]] = None) -> List[str]:
     args = parse_args(argv)
-    kind = input_kind(args.input)  # fail on a bad --input before building models
+    # fail on a bad --input, --device or --bbox-file before building models
+    kind = input_kind(args.input)
+    device = resolve_device(args.device)
+    detections = None
     if args.bbox_file is not None:
         if kind == 'video':
             raise ValueError('--bbox-file holds boxes per COCO image_id; use it with an image '
                              'or a folder of images, not a video.')
-        detector, detections = None, CocoDetections(args.bbox_file, args.ann_file)
-    else:
-        detector = build_detector(args.det_config, args.det_checkpoint, device=args.device)
-        detections = None
-    pose_model = build_pose_model(args.pose_config, args.pose_checkpoint, device=args.device,
-                                  cfg_options=args.cfg_options, expect='topdown',
-                                  output_heatmaps=args.draw_heatmap)
-    visualizer = build_visualizer(pose_model, args.radius, args.thickness, args.alpha,
-                                  args.skeleton_style)
-    predictor = TopdownPredictor(pose_model, detector, detections, args.det_cat_id,
-                                 args.bbox_thr, args.nms_thr)
-    return run_inference(
-        args.input, predictor, visualizer, pose_model.dataset_meta,
-        output_root=args.output_root, save_predictions_json=args.save_predictions,
-        show=args.show, show_interval=args.show_interval, kpt_thr=args.kpt_thr,
+        detections = CocoDetections(args.bbox_file, args.ann_file)
+    inferencer = AttnPoseInferencer(
+        args.pose_config, args.pose_checkpoint, device=device,
+        det_model=None if detections else args.det_config,
+        det_weights=None if detections else args.det_checkpoint,
+        det_cat_ids=args.det_cat_id, detections=detections, cfg_options=args.cfg_options,
+        output_heatmaps=args.draw_heatmap, expect='topdown')
+    return inferencer.run(
+        args.input, output_root=args.output_root, save_predictions=args.save_predictions,
+        show=args.show, show_interval=args.show_interval, strict=args.strict,
+        bbox_thr=args.bbox_thr, nms_thr=args.nms_thr, kpt_thr=args.kpt_thr,
+        radius=args.radius, thickness=args.thickness, alpha=args.alpha,
         draw_bbox=args.draw_bbox, draw_heatmap=args.draw_heatmap,
         show_kpt_idx=args.show_kpt_idx, skeleton_style=args.skeleton_style)
 

@@ -1,18 +1,16 @@
-"""Inference helpers for the demo tools (not imported by ``import mmpose_attn``: they pull in
-mmdet lazily and are only needed for inference)."""
-from .inference import (NONE_CHECKPOINT, BottomupPredictor, CocoDetections,
-                        RandomWeightsWarning, TopdownPredictor, build_detector,
-                        build_pose_model, build_visualizer, check_pose_config, detect_persons,
-                        draw_pose, inference_bottomup_batch, input_kind, list_images,
-                        load_config, open_video, predict_topdown, read_image, remove_init_cfg,
-                        resolve_checkpoint, run_inference, save_predictions,
-                        select_person_boxes)
+"""Inference API behind the demo tools (not imported by ``import mmpose_attn``: it pulls in
+mmpose's inferencers and, for a detector, mmdet)."""
+from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
+from .inferencer import (AttnPoseInferencer, SkippedInputsWarning, input_kind, list_images,
+                         open_video, read_image, result_names, save_predictions)
+from .models import (NONE_CHECKPOINT, RandomWeightsWarning, build_pose_model,
+                     check_pose_config, pose_estimator_kind, prepare_det_config,
+                     prepare_pose_config, resolve_checkpoint, resolve_device)
 
 __all__ = [
-    'NONE_CHECKPOINT', 'BottomupPredictor', 'CocoDetections', 'RandomWeightsWarning',
-    'TopdownPredictor', 'build_detector', 'build_pose_model', 'build_visualizer',
-    'check_pose_config', 'detect_persons', 'draw_pose', 'inference_bottomup_batch', 'input_kind',
-    'list_images', 'load_config', 'open_video', 'predict_topdown', 'read_image',
-    'remove_init_cfg', 'resolve_checkpoint', 'run_inference', 'save_predictions',
-    'select_person_boxes'
+    'AttnPoseInferencer', 'CocoDetections', 'NONE_CHECKPOINT', 'NoDetectionsWarning',
+    'RandomWeightsWarning', 'SkippedInputsWarning', 'build_pose_model', 'check_pose_config',
+    'input_kind', 'list_images', 'open_video', 'pose_estimator_kind', 'prepare_det_config',
+    'prepare_pose_config', 'read_image', 'resolve_checkpoint', 'resolve_device',
+    'result_names', 'save_predictions', 'select_person_boxes'
 ]

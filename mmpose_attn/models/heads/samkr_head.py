@@ -118,6 +118,8 @@ class SAMKRHead(DEKRHead):
         (K keypoints then the centre) and displacements (B, 2K, h, w).
     """
 
+    supports_batch_predict = True
+
     def __init__(self,
                  in_channels: Union[int, Sequence[int]],
                  num_keypoints: int,

@@ -1,0 +1,410 @@
+"""mmpose's 2D pose inferencer with what the demos add to it.
+
+:class:`AttnPoseInferencer` is a :class:`mmpose.apis.Pose2DInferencer`: mmpose's input listing,
+video reading and writing, drawing (``visualize``) and kwargs dispatch are used as they are. It
+adds batched bottom-up prediction (when the head says it can, ``supports_batch_predict``),
+person boxes from a COCO detection-result file, unreadable images skipped and reported, the
+checkpoint refused when it does not fit the model, and the demos' output files
+(``results_<name>.json`` with ``meta_info``/``instance_info``, as mmpose's ``demo/`` scripts).
+"""
+import logging
+import mimetypes
+import os
+import os.path as osp
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import json_tricks
+import mmcv
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+from mmpose.apis.inferencers import Pose2DInferencer
+from mmpose.registry import INFERENCERS
+from mmpose.structures import PoseDataSample, merge_data_samples, split_instances
+from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
+from .models import prepare_det_config, prepare_pose_config, resolve_device
+
+try:  # provided by mmpose_attn.engine (branch engine); until then mmpose's loading as is
+    from ..engine.checkpoint_fit import check_state_dict_fits
+except ImportError:
+    check_state_dict_fits = None
+
+
+class SkippedInputsWarning(UserWarning):
+    """Raised at the end of a run that skipped unreadable inputs."""
+
+
+# ------------------------------------------------------------------------------------- inputs
+def input_kind(path: str) -> str:
+    """``'folder'``, ``'image'`` or ``'video'``; a clear error for anything else."""
+    if not osp.exists(path):
+        raise FileNotFoundError(f'--input {path!r} does not exist. Pass an image, a video or a '
+                                'folder of images.')
+    if osp.isdir(path):
+        return 'folder'
+    mime = (mimetypes.guess_type(path)[0] or '').split('/')[0]
+    if mime not in ('image', 'video'):
+        raise ValueError(f'--input {path!r} is neither an image nor a video (by its extension); '
+                         'pass an image (.jpg, .png, ...), a video (.mp4, .avi, ...) or a folder.')
+    return mime
+
+
+def list_images(folder: str) -> List[str]:
+    """Image files (by extension) directly inside ``folder``, sorted by name."""
+    images = sorted(
+        osp.join(folder, name) for name in os.listdir(folder)
+        if (mimetypes.guess_type(name)[0] or '').startswith('image/')
+        and osp.isfile(osp.join(folder, name)))
+    if not images:
+        raise ValueError(f'--input folder {folder!r} contains no image files (.jpg, .png, ...).')
+    return images
+
+
+def read_image(path: str) -> np.ndarray:
+    """Read an image as (H, W, 3) BGR; a clear error when it cannot be decoded."""
+    try:
+        img = mmcv.imread(path)
+    except Exception as e:  # OpenCV raises on an empty buffer (a 0-byte file)
+        raise ValueError(f'cannot read image {path!r}: {e.__class__.__name__} from OpenCV '
+                         f'({osp.getsize(path)} bytes). Remove it from the input or replace '
+                         'it.') from e
+    if img is None:
+        raise ValueError(f'cannot read image {path!r}: the file is not a decodable image '
+                         '(corrupt, truncated or unsupported format). Remove it from the input '
+                         'or convert it to JPEG/PNG.')
+    return img
+
+
+def open_video(path: str) -> mmcv.VideoReader:
+    """Open a video with mmcv; a clear error when OpenCV cannot decode it."""
+    reader = mmcv.VideoReader(path)
+    if not reader.opened or reader.width == 0 or reader.frame_cnt == 0:
+        raise ValueError(f'cannot open video {path!r}: OpenCV cannot decode it (corrupt file '
+                         'or unsupported codec). Re-encode it, e.g. `ffmpeg -i IN -c:v libx264 '
+                         'OUT.mp4`, or pass its frames as a folder of images.')
+    return reader
+
+
+def result_names(paths: Sequence[str]) -> Dict[str, str]:
+    """``results_<stem>.json`` per input; inputs whose stems collide (``x.jpg``, ``x.png``)
+    keep their extension instead (``results_x.jpg.json``) so no file overwrites another."""
+    stems: Dict[str, int] = {}
+    for p in paths:
+        stem = osp.splitext(osp.basename(p))[0]
+        stems[stem] = stems.get(stem, 0) + 1
+    names, taken = {}, set()
+    for p in paths:
+        base, stem = osp.basename(p), osp.splitext(osp.basename(p))[0]
+        name = f'results_{stem}.json' if stems[stem] == 1 else f'results_{base}.json'
+        n = 1
+        while name in taken:  # a name like x.jpg.png would meet x.jpg's
+            n += 1
+            name = f'results_{base}.{n}.json'
+        taken.add(name)
+        names[p] = name
+    return names
+
+
+def save_predictions(path: str, dataset_meta: dict, instance_info: list) -> None:
+    """Write predictions in the format of mmpose's demos (json_tricks, numpy-aware)."""
+    with open(path, 'w') as f:
+        json_tricks.dump(dict(meta_info=dataset_meta, instance_info=instance_info), f,
+                         indent='\t')
+
+
+# --------------------------------------------------------------------------------- inferencer
+@INFERENCERS.register_module()
+class AttnPoseInferencer(Pose2DInferencer):
+    """:class:`~mmpose.apis.Pose2DInferencer` with batched bottom-up prediction, boxes from a
+    COCO detection file and unreadable inputs skipped.
+
+    Args:
+        model (str | Config): Pose config (file, ``mmpose::`` path or :class:`Config`).
+        weights (str, optional): Pose checkpoint, or ``'none'`` (random weights, warned).
+        device (str, optional): ``None`` picks ``cuda:0`` when available, else ``cpu``.
+        det_model (str | Config, optional): mmdet config of the person detector (top-down
+            without ``detections``).
+        det_weights (str, optional): Detector checkpoint, or ``'none'``.
+        det_cat_ids (int): Person class index of the detector. Defaults to 0.
+        detections (CocoDetections, optional): Person boxes from ``--bbox-file`` instead of a
+            detector; used as they are (no NMS), scores above ``bbox_thr``.
+        cfg_options (dict, optional): Overrides merged into the pose config.
+        output_heatmaps (bool): Keep heatmaps in the predictions (to draw them).
+        expect (str, optional): ``'topdown'`` or ``'bottomup'``; the other kind is refused.
+    """
+
+    preprocess_kwargs: set = Pose2DInferencer.preprocess_kwargs | {'strict'}
+    visualize_kwargs: set = Pose2DInferencer.visualize_kwargs | {'show_kpt_idx'}
+
+    def __init__(self,
+                 model: Union[str, Config],
+                 weights: Optional[str] = None,
+                 device: Optional[str] = None,
+                 det_model: Optional[Union[str, Config]] = None,
+                 det_weights: Optional[str] = None,
+                 det_cat_ids: int = 0,
+                 detections: Optional[CocoDetections] = None,
+                 cfg_options: Optional[dict] = None,
+                 output_heatmaps: bool = False,
+                 expect: Optional[str] = None) -> None:
+        device = resolve_device(device)
+        cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
+                                           output_heatmaps)
+        self.detections = detections
+        self._weights_source = weights
+        self.skipped: List[Tuple[str, str]] = []
+        self.no_detections: List[str] = []
+        self.written: List[str] = []
+        super().__init__(cfg, weights, device=device, scope=cfg.get('default_scope', 'mmpose'),
+                         det_model=det_model, det_weights=det_weights,
+                         det_cat_ids=det_cat_ids)
+
+    # ------------------------------------------------------------------------ building
+    def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
+                               cfg: Optional[ConfigDict]) -> None:
+        """Refuse a checkpoint whose keys or shapes do not fit the model (unless the config
+        sets ``allow_partial_load = True``), then load it and its ``dataset_meta`` as mmpose
+        does."""
+        if checkpoint is not None and check_state_dict_fits is not None:
+            state_dict = checkpoint.get('state_dict', checkpoint)
+            # the runner's key for a deliberate partial load (--cfg-options allow_partial_load=True)
+            check_state_dict_fits(model, state_dict, source=str(self._weights_source),
+                                  allow_partial=bool((cfg or {}).get('allow_partial_load',
+                                                                     False)))
+        super()._load_weights_to_model(model, checkpoint, cfg)
+
+    def _init_detector(self, det_model=None, det_weights=None, det_cat_ids=0, device=None):
+        """mmdet's ``DetInferencer`` for the person boxes, unless they come from a file."""
+        self.det_cat_ids = tuple(det_cat_ids) if isinstance(det_cat_ids,
+                                                            (tuple, list)) else (det_cat_ids, )
+        self.detector = None
+        if self.detections is not None:
+            return
+        if det_model is None:
+            raise ValueError('top-down prediction needs a detector config (DET_CONFIG) or a '
+                             '--bbox-file.')
+        from mmdet.apis import DetInferencer
+        det_cfg, det_weights = prepare_det_config(det_model, det_weights)
+        self.detector = DetInferencer(det_cfg, det_weights, device=device, scope='mmdet',
+                                      show_progress=False)
+
+    # --------------------------------------------------------------------------- inputs
+    def _inputs_to_list(self, inputs):
+        """mmpose's listing, with clear errors for a missing or unreadable input, a
+        folder listed without choking on files of unknown type, and the output names."""
+        self._video_input = False
+        self._result_names: Dict[str, str] = {}
+        self._image_ids: Dict[str, int] = {}
+        if not isinstance(inputs, str):
+            return super()._inputs_to_list(inputs)
+        kind = input_kind(inputs)
+        if kind == 'video':
+            open_video(inputs)
+            listed = super()._inputs_to_list(inputs)
+            self.video_info['result_name'] = result_names([inputs])[inputs]
+            self.video_info['name'] = osp.splitext(osp.basename(inputs))[0] + '.mp4'
+            return listed
+        paths = [inputs] if kind == 'image' else list_images(inputs)
+        self._result_names = result_names(paths)
+        if self.cfg.data_mode == 'topdown' and self.detections is not None:
+            self._image_ids = self.detections.match(paths)
+        return paths
+
+    def preprocess(self, inputs, batch_size: int = 1, bboxes=None, bbox_thr: float = 0.3,
+                   nms_thr: float = 0.3, strict: bool = False, **kwargs):
+        """Read, box and pipeline the inputs; yield ``((data, metas), images)`` per batch.
+
+        Bottom-up inputs go ``batch_size`` at a time when the head supports batched
+        prediction; top-down ones one image (all its boxes) at a time. An unreadable image is
+        skipped with a line naming it (``strict``: the error is raised).
+        """
+        batch_size = self._effective_batch_size(batch_size)
+        batch, imgs = [], []
+        for i, item in enumerate(inputs):
+            if isinstance(item, str):
+                try:
+                    img = read_image(item)
+                except ValueError as e:
+                    if strict:
+                        raise
+                    self.skipped.append((item, str(e)))
+                    print_log(f'skipping {e}', logger='current', level=logging.WARNING)
+                    continue
+                path = item
+            else:
+                img = item
+                path = (self.video_info['name'] if self._video_input else
+                        f'{i}.jpg'.rjust(10, '0'))
+            info = dict(img=img, img_path=path, ori_shape=img.shape[:2])
+            info.update(self.model.dataset_meta)
+            if self.cfg.data_mode == 'topdown':
+                boxes = self.person_boxes(img, path, bbox_thr, nms_thr)
+                data = [self.pipeline(dict(info, bbox=b[None, :4], bbox_score=b[4:5]))
+                        for b in boxes]
+                yield ((self.collate_fn(data) if data else None, [info]), [img])
+                continue
+            batch.append(self.pipeline(info))
+            imgs.append(img)
+            if len(batch) == batch_size:
+                yield (self.collate_fn(batch), None), imgs
+                batch, imgs = [], []
+        if batch:
+            yield (self.collate_fn(batch), None), imgs
+
+    def _effective_batch_size(self, batch_size: int) -> int:
+        if batch_size < 1:
+            raise ValueError(f'--batch-size must be >= 1, got {batch_size}.')
+        if batch_size == 1 or self.cfg.data_mode == 'topdown':
+            return 1
+        head = getattr(self.model, 'head', None)
+        multiscale = (getattr(head, 'test_cfg', None) or {}).get('multiscale_test', False)
+        if not getattr(head, 'supports_batch_predict', False) or multiscale:
+            why = 'with multiscale_test' if multiscale else 'batched'
+            print_log(f'{type(head).__name__} cannot predict {why}; using batch size 1 '
+                      f'instead of {batch_size}.', logger='current', level=logging.WARNING)
+            return 1
+        return batch_size
+
+    def person_boxes(self, img: np.ndarray, path: str, bbox_thr: float = 0.3,
+                     nms_thr: float = 0.3) -> np.ndarray:
+        """(M, 5) xyxy+score person boxes of one image (detector or detection file)."""
+        if self.detections is not None:
+            image_id = (self._image_ids[path] if path in self._image_ids else
+                        self.detections.image_id(path))
+            if not self.detections.has_entry(image_id):
+                self.no_detections.append(path)
+                print_log(f'{path}: no entry for image_id {image_id} in --bbox-file '
+                          f'{self.detections.bbox_file}; it gets no person.',
+                          logger='current', level=logging.WARNING)
+            boxes = self.detections.boxes_of_id(image_id)
+            return boxes[boxes[:, 4] > bbox_thr]
+        pred = self.detector(img, return_datasamples=True)['predictions'][0]
+        pred = pred.pred_instances.cpu().numpy()
+        labels = np.isin(pred.labels, self.det_cat_ids).astype(int) - 1  # 0: a person class
+        return select_person_boxes(pred.bboxes, pred.scores, labels, 0, bbox_thr, nms_thr)
+
+    # -------------------------------------------------------------------------- forward
+    @torch.no_grad()
+    def forward(self, inputs, merge_results: bool = True, bbox_thr: float = -1,
+                pose_based_nms: bool = False) -> List[PoseDataSample]:
+        """One data sample per image; an image without person boxes gets no instance (not a
+        whole-image box as in mmpose's inferencer)."""
+        data, metas = inputs
+        if data is None:
+            meta = metas[0]
+            return [PoseDataSample(metainfo=dict(img_path=meta['img_path'],
+                                                 ori_shape=meta['ori_shape'],
+                                                 img_shape=meta['ori_shape']))]
+        samples = self.predict_batch(data)
+        if self.cfg.data_mode == 'topdown' and merge_results:
+            samples = [merge_data_samples(samples)]
+        return samples
+
+    def predict_batch(self, data: dict) -> List[PoseDataSample]:
+        """The model-forward step: collated pipeline outputs -> one data sample per input.
+
+        A backend (e.g. ONNX Runtime) replaces this method.
+        """
+        return self.model.test_step(data)
+
+    # ---------------------------------------------------------------------- visualize
+    def update_model_visualizer_settings(self, draw_heatmap: bool = False,
+                                         skeleton_style: str = 'mmpose', **kwargs) -> None:
+        super().update_model_visualizer_settings(draw_heatmap, skeleton_style)
+        # mmpose sets the openpose style only; switch back for a later mmpose-style call
+        if skeleton_style == 'mmpose':
+            self.visualizer.set_dataset_meta(self.model.dataset_meta, skeleton_style)
+
+    def save_visualization(self, visualization, vis_out_dir, img_name=None):
+        super().save_visualization(visualization, vis_out_dir, img_name)
+        if not self._video_input:
+            self.written.append(osp.join(vis_out_dir, img_name))
+
+    # --------------------------------------------------------------------- postprocess
+    def postprocess(self, preds: List[PoseDataSample], visualization, return_datasample=None,
+                    return_datasamples: bool = False, pred_out_dir: str = '') -> dict:
+        """The predictions (instances, or data samples), and with ``pred_out_dir``
+        ``results_<name>.json`` per image (per video: one entry per frame, from 1)."""
+        instances = [split_instances(p.get('pred_instances', None)) for p in preds]
+        if pred_out_dir:
+            for pred, insts in zip(preds, instances):
+                if self._video_input:
+                    self.video_info['predictions'].append(insts)
+                    continue
+                path = pred.metainfo['img_path']
+                out = osp.join(pred_out_dir, self._result_names.get(
+                    path, f'results_{osp.splitext(osp.basename(path))[0]}.json'))
+                save_predictions(out, self.model.dataset_meta, insts)
+                self.written.append(out)
+        return dict(visualization=visualization,
+                    predictions=preds if return_datasamples else instances)
+
+    def _finalize_video_processing(self, pred_out_dir: str = ''):
+        if not self.video_info['predictions'] and self.video_info['writer'] is None:
+            raise ValueError(f'cannot read any frame of video {self.video_info["name"]!r}; '
+                             're-encode it.')
+        if self.video_info['writer'] is not None:
+            self.video_info['writer'].release()
+            self.written.append(self.video_info['output_file'])
+        if pred_out_dir:
+            out = osp.join(pred_out_dir, self.video_info['result_name'])
+            save_predictions(out, self.model.dataset_meta, [
+                dict(frame_id=i, instances=insts)
+                for i, insts in enumerate(self.video_info['predictions'], start=1)])
+            self.written.append(out)
+
+    # --------------------------------------------------------------------------- run
+    def run(self, inputs: str, output_root: str = '', save_predictions: bool = False,
+            show: bool = False, show_interval: float = 0, batch_size: int = 1,
+            strict: bool = False, alpha: float = 0.8, **kwargs) -> List[str]:
+        """Predict, draw and save over an image, a video or a folder of images, as the demos.
+
+        Writes ``output_root/<input name>`` (the drawing; ``<stem>.mp4`` for a video) and,
+        with ``save_predictions``, ``output_root/results_<input stem>.json`` per image or
+        video. Skipped inputs and images without detections are reported at the end.
+
+        Args:
+            kwargs: Passed on to :meth:`__call__` (bbox_thr, nms_thr, kpt_thr, draw_bbox,
+                draw_heatmap, skeleton_style, radius, thickness, show_kpt_idx).
+
+        Returns:
+            The paths written.
+        """
+        if not output_root and not show:
+            raise ValueError('nothing to do: pass --output-root DIR (and/or --show).')
+        if save_predictions and not output_root:
+            raise ValueError('--save-predictions needs --output-root DIR to write the json to.')
+        input_kind(inputs)
+        if output_root:
+            os.makedirs(output_root, exist_ok=True)
+        self.skipped, self.no_detections, self.written = [], [], []
+        self.visualizer.alpha = alpha  # the box fill; mmpose's inferencer has no argument
+        for _ in self(inputs, batch_size=batch_size, strict=strict, show=show,
+                      wait_time=show_interval, vis_out_dir=output_root,
+                      pred_out_dir=output_root if save_predictions else '', **kwargs):
+            pass
+        for path in self.written:
+            print_log(f'saved {path}', logger='current', level=logging.INFO)
+        self._report()
+        return list(self.written)
+
+    def _report(self) -> None:
+        if self.no_detections:
+            msg = (f'{len(self.no_detections)} input image(s) have no entry in --bbox-file '
+                   f'{self.detections.bbox_file} and got no person: '
+                   + ', '.join(self.no_detections[:10])
+                   + (' ...' if len(self.no_detections) > 10 else ''))
+            print_log(msg, logger='current', level=logging.WARNING)
+            warnings.warn(msg, NoDetectionsWarning, stacklevel=3)
+        if self.skipped:
+            msg = (f'skipped {len(self.skipped)} unreadable input(s) (pass --strict to stop at '
+                   'the first): ' + '; '.join(p for p, _ in self.skipped))
+            print_log(msg, logger='current', level=logging.WARNING)
+            if not self.written and not self._video_input:
+                raise ValueError(self.skipped[0][1] if len(self.skipped) == 1 else
+                                 'no input could be read: ' + msg)
+            warnings.warn(msg, SkippedInputsWarning, stacklevel=3)

@@ -111,3 +111,42 @@ def test_use_onnxruntime_refuses_topdown(tmp_path):
     with pytest.raises(ValueError, match='not a DEKR-style bottom-up model'):
         dx.use_onnxruntime(model, str(tmp_path / 'x.onnx'))
     assert not osp.exists(tmp_path / 'x.onnx')
+
+
+def test_bottomup_demo_onnxruntime_backend_matches_pytorch(tmp_path):
+    import json
+
+    import cv2
+    from test_analysis import _tool
+    cfg, model = _synthetic_model()
+    ckpt = str(tmp_path / 'samkr.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    out = str(tmp_path / 'samkr.onnx')
+    # the demo resizes a square image to the codec input size, 256x256
+    _tool('tools/deployment/export_onnx.py').main(
+        [SYNTH, '--checkpoint', ckpt, '--out', out, '--check-batch', '1', '--repeats', '1',
+         '--threads', '1'])
+    img = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / 'img.png'), img)
+    demo = _tool('tools/bottomup_demo.py')
+    results = {}
+    for backend in ('pytorch', 'onnxruntime'):
+        root = tmp_path / backend
+        extra = ['--backend', 'onnxruntime', '--onnx', out] if backend == 'onnxruntime' else []
+        demo.main([SYNTH, ckpt if backend == 'pytorch' else 'none', '--input',
+                   str(tmp_path / 'img.png'), '--output-root', str(root), '--save-predictions',
+                   '--device', 'cpu'] + extra)
+        results[backend] = json.loads(next(root.rglob('results_img.json')).read_text())
+    ref, got = (r['instance_info'] for r in (results['pytorch'], results['onnxruntime']))
+    assert len(ref) == len(got) > 0
+    for r, g in zip(ref, got):
+        np.testing.assert_allclose(g['keypoints'], r['keypoints'], atol=1e-2)
+        np.testing.assert_allclose(g['keypoint_scores'], r['keypoint_scores'], atol=1e-4)
+
+
+def test_bottomup_demo_onnxruntime_needs_onnx_file(tmp_path):
+    from test_analysis import _tool
+    demo = _tool('tools/bottomup_demo.py')
+    with pytest.raises(SystemExit, match='--backend onnxruntime needs --onnx FILE'):
+        demo.main([SYNTH, 'none', '--input', str(ROOT / 'tests'), '--backend', 'onnxruntime',
+                   '--onnx', str(tmp_path / 'missing.onnx')])

@@ -116,9 +116,25 @@ def test_onnx_export_parity(config, tmp_path):
     tool = _tool('tools/deployment/export_onnx.py')
     out = tmp_path / 'model.onnx'
     # exported at batch 1, checked at batch 2: the batch axis is dynamic
-    res = tool.main([config, '--out', str(out), '--shape', '64', '64', '--check-batch', '2',
-                     '--repeats', '1'])
+    with pytest.warns(UserWarning, match='RANDOM WEIGHTS: no --checkpoint was given'):
+        res = tool.main([config, '--out', str(out), '--shape', '64', '64', '--check-batch', '2',
+                         '--repeats', '1'])
     assert out.is_file() and res['ok']
-    assert res['shape'] == (2, 17, 16, 16)
-    assert res['max_abs_diff'] < 1e-4
+    hm = res['outputs']['heatmaps']
+    assert hm['shape'] == (2, 17, 16, 16)
+    assert hm['max_abs_diff'] < 1e-4
     assert res['ort_ms'] > 0 and res['torch_ms'] > 0
+
+
+def test_onnx_export_checkpoint_none_bottomup(tmp_path):
+    pytest.importorskip('onnx')
+    pytest.importorskip('onnxruntime')
+    tool = _tool('tools/deployment/export_onnx.py')
+    out = tmp_path / 'samkr.onnx'
+    config = str(ROOT / 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py')
+    with pytest.warns(UserWarning, match='--checkpoint none: the model has random weights'):
+        res = tool.main([config, '--checkpoint', 'none', '--out', str(out), '--shape', '64', '64',
+                         '--repeats', '1', '--threads', '1'])
+    assert out.is_file() and res['ok']
+    assert res['outputs']['heatmaps']['shape'] == (2, 18, 16, 16)
+    assert res['outputs']['displacements']['shape'] == (2, 34, 16, 16)

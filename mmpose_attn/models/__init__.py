@@ -1,1 +1,1 @@
-from . import backbones, heads, layers, losses  # noqa: F401
+from . import backbones, heads, layers, losses, warm_start  # noqa: F401

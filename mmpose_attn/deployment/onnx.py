@@ -1,0 +1,322 @@
+"""ONNX export of a pose model's tensor forward, and ONNX Runtime as its backend.
+
+The graph is ``backbone -> neck -> head.forward`` (what ``model(x, mode='tensor')`` returns): input
+``input`` (N, 3, H, W), already normalised by the data preprocessor; outputs ``heatmaps``
+(N, K, h, w) for a top-down heatmap model, or ``heatmaps`` (N, K+1, h, w) and ``displacements``
+(N, 2K, h, w) for a DEKR-style bottom-up model (DEKR, SAMKR). The batch axis is dynamic; height and
+width are fixed at export (mmpose's neck resizes the HRNet branches to a size it turns into Python
+ints, which the tracer records as constants), so a bottom-up model is exported at the input size
+it will see. Preprocessing, flip test and decoding stay outside the graph: they are mmpose's.
+
+Deformable convolutions (DEKR's and SAMKR's adaptive activation blocks) are exported as
+:class:`GridSampleDeformConv2d`'s ``grid_sample`` + ``matmul`` (``GridSample`` is standard ONNX
+from opset 16), so stock ONNX Runtime runs the models without mmcv's custom ops; the weights and
+outputs are those of :class:`mmcv.ops.DeformConv2d`.
+
+:func:`use_onnxruntime` puts an exported file under an mmpose bottom-up estimator: the session
+replaces the network and everything else (``test_step``, flip test, ``head.predict``, SPR decoding,
+rescoring, pose NMS, mapping back to the image) runs unchanged.
+"""
+import statistics
+import time
+import warnings
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.registry import init_default_scope
+from torch import Tensor, nn
+
+from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, convert_deform_convs
+from ..utils import load_config, remove_init_cfg
+
+#: Lowest opset with ``GridSample`` (needed by deformable convolutions).
+MIN_OPSET = 16
+
+#: Default ORT-vs-PyTorch tolerance: max |ORT - PyTorch| <= ATOL + RTOL * max |PyTorch|, per output.
+#: Both run float32 through different convolution/matmul kernels, whose summation orders differ;
+#: the rounding differences grow with depth and with the magnitude of the output, hence a
+#: relative term (displacements are in heatmap pixels, heatmaps in [0, 1]).
+ATOL = 1e-4
+RTOL = 1e-4
+
+RANDOM_WEIGHTS_WARNING = (
+    'exporting with RANDOM WEIGHTS: no --checkpoint was given, so the ONNX file does not contain '
+    'a trained model (fine for checking the export; pass --checkpoint FILE for a real model, or '
+    '--checkpoint none to say that random weights are intended).')
+
+
+def require_onnx():
+    """Import ``onnx`` and ``onnxruntime`` or fail with how to install them."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as e:
+        raise ImportError(
+            f'ONNX export needs the optional extras onnx and onnxruntime ({e}); install them with '
+            '`pip install -r requirements/optional.txt`') from e
+    return onnx, onnxruntime
+
+
+def is_bottomup(model: nn.Module) -> bool:
+    """True for a DEKR-style head (heatmap and displacement branches)."""
+    head = getattr(model, 'head', None)
+    return hasattr(head, 'heatmap_conv_layers') and hasattr(head, 'displacement_conv_layers')
+
+
+def output_names(model: nn.Module) -> List[str]:
+    return ['heatmaps', 'displacements'] if is_bottomup(model) else ['heatmaps']
+
+
+def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
+                device: str = 'cpu') -> nn.Module:
+    """Build a config's model in eval mode, with its weights from ``checkpoint``.
+
+    Every ``init_cfg`` is removed first, so nothing is downloaded.
+
+    Args:
+        config: Config file, ``mmpose::...`` bundled config or :class:`Config`.
+        checkpoint: A checkpoint file; ``'none'`` for random weights on purpose (warns); ``None``
+            for random weights by omission (warns loudly, see :data:`RANDOM_WEIGHTS_WARNING`).
+    """
+    from mmpose.registry import MODELS
+    cfg = load_config(config)
+    init_default_scope('mmpose')
+    model_cfg = cfg.model.to_dict()
+    remove_init_cfg(model_cfg)
+    model = MODELS.build(ConfigDict(model_cfg))
+    if checkpoint is None:
+        warnings.warn(RANDOM_WEIGHTS_WARNING, stacklevel=2)
+    elif checkpoint.lower() == 'none':
+        warnings.warn('--checkpoint none: the model has random weights.', stacklevel=2)
+    else:
+        from mmengine.runner import load_checkpoint
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    return model.to(device).eval()
+
+
+def input_hw(cfg: Config) -> Tuple[int, int]:
+    """(H, W) of the network input from the config's ``codec.input_size`` (given as (W, H))."""
+    codec = cfg.get('codec')
+    if isinstance(codec, (list, tuple)):
+        codec = codec[0]
+    size = codec.get('input_size') if codec else None
+    if size is None:
+        raise ValueError(f'{cfg.filename}: no codec.input_size to take the input shape from; '
+                         'pass --shape H W')
+    return int(size[1]), int(size[0])
+
+
+class TensorForward(nn.Module):
+    """``model._forward`` as a one-input module returning a tuple of tensors, for tracing.
+
+    Shapes: (N, 3, H, W) -> the head outputs, see the module docstring.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        out = self.model._forward(x)
+        return tuple(out) if isinstance(out, (list, tuple)) else (out, )
+
+
+def prepare_for_export(model: nn.Module) -> nn.Module:
+    """Put every deformable convolution on the ``grid_sample`` kernel, in place.
+
+    mmcv's ``DeformConv2d`` (stock DEKR) is swapped for :class:`GridSampleDeformConv2d` with the
+    same weight, and a :class:`GridSampleDeformConv2d` on mmcv's kernel (``impl='mmcv'``, or
+    ``'auto'`` on CUDA) is switched to ``'grid_sample'``: mmcv's op has no standard ONNX form.
+    """
+    convert_deform_convs(model, impl='grid_sample')
+    for m in model.modules():
+        if isinstance(m, GridSampleDeformConv2d):
+            m.impl = 'grid_sample'
+    return model
+
+
+def export_onnx(model: nn.Module, out: str, shape: Tuple[int, int], opset: int = 17,
+                dynamic_hw: bool = False) -> str:
+    """Export ``model``'s tensor forward, traced at input (1, 3, H, W), and check the file.
+
+    Args:
+        model: A built pose estimator (its deformable convs are put on the ``grid_sample``
+            kernel, in place, see :func:`prepare_for_export`).
+        out: The ONNX file to write.
+        shape: (H, W) of the traced input.
+        opset: ONNX opset, at least :data:`MIN_OPSET`.
+        dynamic_hw: Declare height and width dynamic; defaults to False (see the module
+            docstring: the HRNet models' graphs keep the traced size).
+    """
+    onnx, _ = require_onnx()
+    if opset < MIN_OPSET:
+        raise ValueError(f'opset {opset}: need >= {MIN_OPSET} (GridSample for deformable convs)')
+    names = output_names(model)
+    wrapper = TensorForward(prepare_for_export(model.eval())).eval()
+    axes = {0: 'batch', 2: 'height', 3: 'width'} if dynamic_hw else {0: 'batch'}
+    out_axes = {0: 'batch', 2: 'out_height', 3: 'out_width'} if dynamic_hw else {0: 'batch'}
+    dynamic_axes = {'input': axes, **{n: out_axes for n in names}}
+    dummy = torch.randn(1, 3, *shape)
+    with warnings.catch_warnings():
+        # the tracer warns about Python ints taken from shapes; with dynamic axes these become
+        # Shape ops, which the parity check at another size confirms
+        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+        # the TorchScript exporter: the dynamo one needs onnxscript, which is not a dependency
+        torch.onnx.export(
+            wrapper, (dummy, ), out, input_names=['input'], output_names=names,
+            dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True,
+            dynamo=False)
+    onnx.checker.check_model(onnx.load(out))
+    return out
+
+
+def ort_session(onnx_file: str, threads: int = 2):
+    """A CPU ONNX Runtime session with ``threads`` intra-op threads (and one inter-op thread)."""
+    _, ort = require_onnx()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(onnx_file, opts, providers=['CPUExecutionProvider'])
+
+
+def parity(model: nn.Module, session, x: Tensor, atol: float = ATOL,
+           rtol: float = RTOL) -> Dict[str, dict]:
+    """Compare ONNX Runtime with PyTorch on input ``x``, output by output.
+
+    Returns:
+        dict: per output name, ``max_abs_diff``, ``max_abs_ref``, ``tol``
+        (``atol + rtol * max_abs_ref``), ``ok`` and ``shape`` (of the ORT output).
+    """
+    with torch.no_grad():
+        refs = TensorForward(model)(x)
+    names = [o.name for o in session.get_outputs()]
+    gots = session.run(names, {'input': x.numpy()})
+    res = {}
+    for name, ref, got in zip(names, refs, gots):
+        ref = ref.numpy()
+        diff = float(np.abs(got - ref).max())
+        scale = float(np.abs(ref).max())
+        tol = atol + rtol * scale
+        res[name] = dict(max_abs_diff=diff, max_abs_ref=scale, tol=tol, ok=diff <= tol,
+                         shape=tuple(got.shape))
+    return res
+
+
+def median_latency(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def compare_latency(model: nn.Module, session, x: Tensor, repeats: int = 5,
+                    warmup: int = 1) -> Dict[str, List[float]]:
+    """Time PyTorch's tensor forward and the ORT session on ``x``, interleaved round by round.
+
+    Interleaving (PyTorch, ORT, PyTorch, ORT, ...) lets load from other processes hit both
+    alike. The caller sets the thread counts (``torch.set_num_threads``, :func:`ort_session`).
+
+    Returns:
+        dict: ``torch`` and ``ort``, the per-round wall times in seconds.
+    """
+    feed = {'input': x.numpy()}
+    fwd = TensorForward(model)
+
+    def run_torch():
+        with torch.no_grad():
+            fwd(x)
+
+    def run_ort():
+        session.run(None, feed)
+
+    for _ in range(warmup):
+        run_torch()
+        run_ort()
+    times = dict(torch=[], ort=[])
+    for _ in range(repeats):
+        for key, fn in (('torch', run_torch), ('ort', run_ort)):
+            t0 = time.perf_counter()
+            fn()
+            times[key].append(time.perf_counter() - t0)
+    return times
+
+
+class OnnxRuntimeForward(nn.Module):
+    """Runs an exported bottom-up model in ONNX Runtime; stands in for the backbone.
+
+    Returns the head outputs packed as the head's single feature map, so that
+    :class:`SelectOutput` modules in place of the head's two branches hand them on and
+    ``head.forward`` / ``head.predict`` run unchanged.
+
+    Args:
+        onnx_file (str): File written by :func:`export_onnx` (outputs ``heatmaps``,
+            ``displacements``).
+        threads (int): ONNX Runtime intra-op threads.
+
+    Shapes:
+        (N, 3, H, W) -> ``((heatmaps (N, K+1, h, w), displacements (N, 2K, h, w)), )``.
+    """
+
+    def __init__(self, onnx_file: str, threads: int = 2):
+        super().__init__()
+        self.onnx_file = onnx_file
+        self.session = ort_session(onnx_file, threads)
+        names = [o.name for o in self.session.get_outputs()]
+        self.input_shape = tuple(self.session.get_inputs()[0].shape)
+        if names != ['heatmaps', 'displacements']:
+            raise ValueError(f'{onnx_file}: outputs {names}, expected [heatmaps, displacements] '
+                             '(a bottom-up model exported by tools/deployment/export_onnx.py)')
+
+    def forward(self, x: Tensor) -> Tuple[Tuple[Tensor, Tensor]]:
+        fixed = self.input_shape[1:]
+        if any(isinstance(d, int) and d != s for d, s in zip(fixed, x.shape[1:])):
+            raise ValueError(
+                f'{self.onnx_file} was exported for input (batch, {", ".join(map(str, fixed[1:]))})'
+                f' (C, H, W = {fixed}), got {tuple(x.shape)}: export it again with --shape '
+                f'{x.shape[2]} {x.shape[3]} (bottom-up inputs are resized to the codec input size '
+                'rounded up to a multiple of 32 in the aspect of the image)')
+        outs = self.session.run(None, {'input': x.detach().cpu().float().numpy()})
+        return (tuple(torch.from_numpy(o).to(x.device) for o in outs), )
+
+
+class SelectOutput(nn.Module):
+    """Picks output ``index`` from the tuple :class:`OnnxRuntimeForward` packs."""
+
+    def __init__(self, index: int):
+        super().__init__()
+        self.index = index
+
+    def forward(self, outputs: Sequence[Tensor]) -> Tensor:
+        return outputs[self.index]
+
+
+def use_onnxruntime(model: nn.Module, onnx_file: str, threads: int = 2) -> nn.Module:
+    """Run a bottom-up estimator's network in ONNX Runtime, keeping mmpose's decoding, in place.
+
+    The backbone becomes an :class:`OnnxRuntimeForward`, the neck is removed, and the head's
+    heatmap and displacement branches become :class:`SelectOutput` (0 and 1), so
+    ``DEKRHead.forward`` returns the session's outputs. ``model.test_step`` / ``predict``, the
+    flip test (the session runs on the flipped batch too), ``head.predict``, the codec, rescore
+    net and pose NMS are untouched. The model must be built from the config the file was
+    exported from (its head settings and codec decode the outputs).
+
+    Returns:
+        nn.Module: ``model``, now for inference only (its network weights are gone).
+    """
+    if not is_bottomup(model):
+        raise ValueError(f'use_onnxruntime: {type(model).__name__} with head '
+                         f'{type(getattr(model, "head", None)).__name__} is not a DEKR-style '
+                         'bottom-up model (heatmap_conv_layers + displacement_conv_layers)')
+    model.backbone = OnnxRuntimeForward(onnx_file, threads)
+    if getattr(model, 'neck', None) is not None:
+        model.neck = None
+    model.head.heatmap_conv_layers = SelectOutput(0)
+    model.head.displacement_conv_layers = SelectOutput(1)
+    return model.eval()

@@ -72,6 +72,9 @@ if ! all_installed "$REQ/build.txt"; then
 fi
 
 MMCV_PIN="$(pin mmcv "$REQ/mmcv.txt")"
+# nvcc on PATH or under CUDA_HOME: with a visible GPU, mmcv gets its CUDA ops (see the mmcv step).
+MMPOSE_ATTN_NVCC="$(command -v nvcc || { [ -x "${CUDA_HOME:-/nonexistent}/bin/nvcc" ] && echo "$CUDA_HOME/bin/nvcc"; } || true)"
+export MMPOSE_ATTN_NVCC
 MMCV_VER="${MMCV_PIN#mmcv==}"
 # One interpreter start probes every import check (importing torch dominates a no-op re-run).
 PROBE="$("$PY" - "$ROOT" "$MMCV_VER" <<'EOF' 2>/dev/null || true
@@ -92,6 +95,12 @@ def torch_pair():
 def mmcv_ops():
     import mmcv._ext
     from mmcv.ops import DeformConv2d
+    import torch
+    if torch.cuda.is_available() and os.environ.get('MMPOSE_ATTN_NVCC'):
+        # a GPU and nvcc: an mmcv built without CUDA ops is rebuilt with them
+        from mmcv.ops import get_compiling_cuda_version
+        if get_compiling_cuda_version() == 'not available':
+            return False
     return m.version('mmcv') == mmcv_ver
 def xtcocotools():
     from xtcocotools.cocoeval import COCOeval
@@ -138,7 +147,15 @@ fi
 
 mmcv_ok() {
   has_version mmcv "$MMCV_VER" &&
-    "$PY" -c 'import mmcv._ext; from mmcv.ops import DeformConv2d' 2>/dev/null
+    "$PY" - <<'EOF' 2>/dev/null
+import os, sys
+import mmcv._ext
+from mmcv.ops import DeformConv2d, get_compiling_cuda_version
+import torch
+# with a GPU and nvcc, an mmcv without CUDA ops does not count (mmcv's kernels are the fast path)
+sys.exit(1 if torch.cuda.is_available() and os.environ.get('MMPOSE_ATTN_NVCC')
+         and get_compiling_cuda_version() == 'not available' else 0)
+EOF
 }
 step "$MMCV_PIN with compiled ops"
 # A torch installed by this run invalidates the probe: mmcv's ops must import against the new torch.
@@ -162,9 +179,18 @@ else
     sed -i 's/-std=c++17/-std=c++20/g' "$MMCV_SRC/setup.py"
     grep -q -- '-std=c++20' "$MMCV_SRC/setup.py" ||
       fail "mmcv patch" "mmcv's setup.py no longer contains -std=c++17; check the pinned version"
+    # GPU + nvcc: CUDA ops for this GPU's architecture only, pip's CUDA headers on CPATH
+    # (mmpose_attn/analysis/cuda_build.py; TORCH_CUDA_ARCH_LIST / MAX_JOBS you set are kept).
+    CUDA_ENV="$("$PY" "$ROOT/mmpose_attn/analysis/cuda_build.py")" ||
+      fail "mmcv CUDA setup" "torch failed to report the GPU; see the error above"
+    if [ -n "$CUDA_ENV" ]; then
+      eval "$CUDA_ENV"
+      echo "  building with CUDA ops: TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST MAX_JOBS=$MAX_JOBS nvcc=$MMPOSE_ATTN_NVCC"
+      echo "  CPATH=${CPATH:-} (pip's CUDA headers, for cusparse.h)"
+    fi
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
       "${PIP[@]}" install --no-deps --no-build-isolation --no-cache-dir "$MMCV_SRC" ||
-      fail "mmcv build" "needs g++ with C++20 and the Python headers; see the compiler error above"
+      fail "mmcv build" "needs g++ with C++20 and the Python headers (with CUDA: nvcc matching torch's CUDA major version); see the compiler error above"
     mmcv_ok || fail "mmcv check" "mmcv built but 'import mmcv._ext' fails: rebuild against the installed torch"
   fi
 fi

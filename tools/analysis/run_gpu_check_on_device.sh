@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The GPU check on a lent GPU machine (the device kit's Python, no package index), writing to $OUT.
+# Prepare beforehand, on the machine that has ../shared:
+#   cp -r ../shared/device-kit .kit && echo /.kit/ >> .git/info/exclude
+# then run this from the checkout root on the GPU machine (with .kit carried along):
+#   bash tools/analysis/run_gpu_check_on_device.sh
+# GPU_CHECK_ARGS adds arguments (e.g. "--device cpu --quick" to try this script on a CPU).
+set -uo pipefail
+OUT="${OUT:-$PWD/gpu_check_out}"
+mkdir -p "$OUT"
+if [ -f .kit/install.sh ]; then
+  # shellcheck disable=SC1091
+  source .kit/install.sh > "$OUT/kit_install.log" 2>&1 || { echo "kit install failed, see $OUT/kit_install.log"; exit 1; }
+fi
+PY="$(command -v python3 || command -v python)"
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
+# 8 minutes for the check itself; the JSON is written at the end, the table is in the log
+timeout "${GPU_CHECK_TIMEOUT:-480}" "$PY" tools/analysis/gpu_check.py --out "$OUT/gpu_check.json" \
+  ${GPU_CHECK_ARGS:-} 2>&1 | tee "$OUT/gpu_check.log"
+rc=${PIPESTATUS[0]}
+echo "gpu_check rc=$rc; results in $OUT"
+exit "$rc"

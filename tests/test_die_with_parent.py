@@ -76,6 +76,9 @@ def test_kill9_leaves_no_orphan(kill):
                                 stderr=subprocess.STDOUT)
     pids = []
     try:
+        # killed while it trains: the worker has run its worker_init_fn by the first logged iteration
+        _wait_for(lambda: 'Epoch(train)' in (root / f'orphan_{kill}.log').read_text(),
+                  'the first training iteration')
         trainer, workers = _trainer_and_worker(proc.pid, via_mim=(kill == 'mim'))
         pids = [trainer, *workers]
         os.kill(proc.pid if kill == 'mim' else trainer, signal.SIGKILL)

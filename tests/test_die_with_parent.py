@@ -65,17 +65,20 @@ def _trainer_and_worker(top: int, via_mim: bool):
 @pytest.mark.parametrize('kill', ['mim', 'trainer'])
 def test_kill9_leaves_no_orphan(kill):
     root = session_root()
-    work = root / 'work'
+    work = root / f'orphan_{kill}'  # session_root() is shared within a session
     if kill == 'mim':
         cmd = ['mim', 'train', 'mmpose', str(TINY_CONFIG), '--work-dir', str(work),
                '--cfg-options', *LONG_RUN]
     else:
         cmd = train_command(TINY_CONFIG, work, cfg_options=LONG_RUN)
-    with open(root / 'job.log', 'w') as log:
+    with open(root / f'orphan_{kill}.log', 'w') as log:
         proc = subprocess.Popen(cmd, env=job_env(root / 'data'), stdout=log,
                                 stderr=subprocess.STDOUT)
     pids = []
     try:
+        # killed while it trains: the worker has run its worker_init_fn by the first logged iteration
+        _wait_for(lambda: 'Epoch(train)' in (root / f'orphan_{kill}.log').read_text(),
+                  'the first training iteration')
         trainer, workers = _trainer_and_worker(proc.pid, via_mim=(kill == 'mim'))
         pids = [trainer, *workers]
         os.kill(proc.pid if kill == 'mim' else trainer, signal.SIGKILL)

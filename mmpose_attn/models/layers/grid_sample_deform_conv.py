@@ -144,9 +144,10 @@ class GridSampleDeformConv2d(DeformConv2d):
         py = off[:, :, :, 0] + (ky[:, None] + ys[None, :])[:, :, None]
         px = off[:, :, :, 1] + (kx[:, None] + xs[None, :])[:, None, :]
         Hs, Ws = H, W
-        if torch.is_grad_enabled() and offset.requires_grad:
+        if torch.is_grad_enabled() and offset.requires_grad and not torch.jit.is_tracing():
             # mmcv's gradient rule at integer coordinates (module docstring): exact round
-            # trip on power-of-two sizes, and no gradient exactly at -1
+            # trip on power-of-two sizes, and no gradient exactly at -1 (only for training:
+            # an exported graph is for inference and keeps its sizes symbolic)
             Hs, Ws = _next_pow2(H), _next_pow2(W)
             if (Hs, Ws) != (H, W):
                 x = F.pad(x, (0, Ws - W, 0, Hs - H))

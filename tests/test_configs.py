@@ -81,8 +81,9 @@ def test_metafiles_cover_every_shipped_paper_config():
         assert (ROOT / m['Config']).is_file(), m['Config']
         assert m['Name'] == Path(m['Config']).stem
         assert m['Metadata']['Paper Table'] and all(r['Paper Table'] for r in m['Results'])
+    # warm-start variants train the same structure from another checkpoint: no paper numbers
     shipped = {str(p.relative_to(ROOT)) for d in ('esam', 'samkr')
-               for p in (ROOT / 'configs' / d).rglob('*.py')}
+               for p in (ROOT / 'configs' / d).rglob('*.py') if '_warm-' not in p.name}
     assert shipped == configs
     ap = {m['Name']: m['Results'][0]['Metrics']['AP'] for m in models}
     assert ap['samkr-t2-g12-c24_hrnet-w32_8xb10-140e_coco-512x512'] == 0.657
@@ -94,6 +95,6 @@ def test_every_shipped_config_inherits():
         if '_base_' in path.parts:
             continue
         text = path.read_text()
-        base = re.search(r"^_base_ = \['([^']+)'\]", text, re.M)
+        base = re.search(r"^_base_ = \['([^']+)'", text, re.M)
         assert base, path
         assert base.group(1).startswith(('mmpose::body_2d_keypoint/', './', '../')), path

@@ -150,10 +150,9 @@ def test_more_category_names_than_metainfo_is_accepted_and_evaluated(data, tmp_p
 
 
 def test_crowdpose_dataset_accepts_14_keypoints_and_rejects_17(tmp_path):
-    from _tiny_train import load_synthetic_module
+    from mmpose_attn.datasets.synthetic import make_dataset
     root = tmp_path / 'cp'
-    load_synthetic_module().make_dataset(str(root), dataset='crowdpose', train_images=2,
-                                         val_images=0, seed=0)
+    make_dataset(str(root), dataset='crowdpose', train_images=2, val_images=0, seed=0)
     ds = DATASETS.build(_dataset_cfg(root, 'ValidatedCrowdPoseDataset'))
     assert ds.metainfo['num_keypoints'] == 14 and ds.validation_summary['num_keypoints'] == 14
     _edit(root / 'annotations' / 'train.json',

@@ -122,7 +122,7 @@ def test_crowdpose_samples_report_easy_medium_hard(tmp_path, shared_data):
 
     import mmpose_attn  # noqa: F401
     cfg = Config.fromfile(str(REPO_ROOT / CP_SAMPLES))
-    assert cfg.test_dataloader.dataset.type == 'CrowdPoseDataset'
+    assert cfg.test_dataloader.dataset.type == 'ValidatedCrowdPoseDataset'
     model = init_model(cfg, device='cpu')
     ckpt = tmp_path / 'untrained.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)

@@ -1,9 +1,11 @@
-"""Config helpers shared by the inference API, the tools and the tests."""
+"""Config and model helpers shared by the inference API, the analysis and deployment code, the
+tools and the tests."""
 import copy
 import os.path as osp
-from typing import Union
+from typing import Tuple, Union
 
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
+from torch import Tensor, nn
 
 
 def load_config(config: Union[str, Config], role: str = 'config') -> Config:
@@ -57,3 +59,41 @@ def remove_init_cfg(cfg: Union[dict, list]) -> None:
     elif isinstance(cfg, (list, tuple)):
         for item in cfg:
             remove_init_cfg(item)
+
+
+def build_offline_model(cfg: Config, device: str = 'cpu') -> nn.Module:
+    """Build ``cfg.model`` in eval mode with every ``init_cfg=None`` (no weights downloaded)."""
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    model_cfg = cfg.model.to_dict()
+    remove_init_cfg(model_cfg)
+    return MODELS.build(ConfigDict(model_cfg)).to(device).eval()
+
+
+def input_hw(cfg: Config) -> Tuple[int, int]:
+    """(H, W) of the network input from the config's ``codec.input_size`` (given as (W, H))."""
+    codec = cfg.get('codec')
+    if isinstance(codec, (list, tuple)):  # e.g. RTMPose-style lists of codecs
+        codec = codec[0]
+    size = codec.get('input_size') if codec else None
+    if size is None:
+        raise ValueError(f'{cfg.filename}: no codec.input_size to take the input shape from; '
+                         'pass --shape H W')
+    return int(size[1]), int(size[0])
+
+
+class TensorForward(nn.Module):
+    """``model._forward`` as a one-input module returning a tuple of tensors, for tracing
+    (FLOP counting, ONNX export).
+
+    Shapes: (N, 3, H, W) -> the head's raw outputs: (heatmaps, ) or (heatmaps, displacements).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        out = self.model._forward(x)
+        return tuple(out) if isinstance(out, (list, tuple)) else (out, )

@@ -22,12 +22,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
-from mmengine.config import Config, ConfigDict
-from mmengine.registry import init_default_scope
-from torch import Tensor, nn
+from mmengine.config import Config
+from torch import nn
 
 from mmpose_attn.analysis.metafile import REPO_ROOT, paper_numbers
-from mmpose_attn.utils import load_config, remove_init_cfg
+from mmpose_attn.utils import TensorForward, build_offline_model, input_hw, load_config
 
 DEFAULT_CONFIGS = osp.join(REPO_ROOT, 'configs', '**', '*.py')
 
@@ -37,38 +36,7 @@ PARAMS_RTOL = 0.01
 
 def build_model(cfg: Config, device: str = 'cpu') -> nn.Module:
     """Build ``cfg.model`` in eval mode with every ``init_cfg=None`` (no weights downloaded)."""
-    from mmpose.registry import MODELS
-    init_default_scope('mmpose')
-    model_cfg = cfg.model.to_dict()
-    remove_init_cfg(model_cfg)
-    model = MODELS.build(ConfigDict(model_cfg))
-    return model.to(device).eval()
-
-
-def input_hw(cfg: Config) -> Tuple[int, int]:
-    """(H, W) of the network input from the config's ``codec.input_size`` (given as (W, H))."""
-    codec = cfg.get('codec')
-    if isinstance(codec, (list, tuple)):  # e.g. RTMPose-style lists of codecs
-        codec = codec[0]
-    size = codec.get('input_size') if codec else None
-    if size is None:
-        raise ValueError(f'{cfg.filename}: no codec.input_size to take the input shape from; '
-                         'pass --shape H W')
-    return int(size[1]), int(size[0])
-
-
-class TensorForward(nn.Module):
-    """``model(x, mode='tensor')`` as a one-input module, so it can be traced.
-
-    Shapes: (B, 3, H, W) -> the head's raw outputs (heatmaps, or (heatmaps, displacements)).
-    """
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: Tensor):
-        return self.model._forward(x)
+    return build_offline_model(cfg, device)
 
 
 def _deform_conv_flops(inputs: List[Any], outputs: List[Any]) -> int:

@@ -24,12 +24,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
-from mmengine.config import Config, ConfigDict
-from mmengine.registry import init_default_scope
+from mmengine.config import Config
 from torch import Tensor, nn
 
 from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, convert_deform_convs
-from ..utils import load_config, remove_init_cfg
+from ..utils import TensorForward, build_offline_model, load_config
 
 #: Lowest opset with ``GridSample`` (needed by deformable convolutions).
 MIN_OPSET = 16
@@ -80,12 +79,7 @@ def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         checkpoint: A checkpoint file; ``'none'`` for random weights on purpose (warns); ``None``
             for random weights by omission (warns loudly, see :data:`RANDOM_WEIGHTS_WARNING`).
     """
-    from mmpose.registry import MODELS
-    cfg = load_config(config)
-    init_default_scope('mmpose')
-    model_cfg = cfg.model.to_dict()
-    remove_init_cfg(model_cfg)
-    model = MODELS.build(ConfigDict(model_cfg))
+    model = build_offline_model(load_config(config))
     if checkpoint is None:
         warnings.warn(RANDOM_WEIGHTS_WARNING, stacklevel=2)
     elif checkpoint.lower() == 'none':
@@ -94,33 +88,6 @@ def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         from mmengine.runner import load_checkpoint
         load_checkpoint(model, checkpoint, map_location='cpu')
     return model.to(device).eval()
-
-
-def input_hw(cfg: Config) -> Tuple[int, int]:
-    """(H, W) of the network input from the config's ``codec.input_size`` (given as (W, H))."""
-    codec = cfg.get('codec')
-    if isinstance(codec, (list, tuple)):
-        codec = codec[0]
-    size = codec.get('input_size') if codec else None
-    if size is None:
-        raise ValueError(f'{cfg.filename}: no codec.input_size to take the input shape from; '
-                         'pass --shape H W')
-    return int(size[1]), int(size[0])
-
-
-class TensorForward(nn.Module):
-    """``model._forward`` as a one-input module returning a tuple of tensors, for tracing.
-
-    Shapes: (N, 3, H, W) -> the head outputs, see the module docstring.
-    """
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        out = self.model._forward(x)
-        return tuple(out) if isinstance(out, (list, tuple)) else (out, )
 
 
 def prepare_for_export(model: nn.Module) -> nn.Module:

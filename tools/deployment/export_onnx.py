@@ -22,7 +22,8 @@ from typing import Optional, Sequence
 import torch
 
 from mmpose_attn.deployment.onnx import (ATOL, RTOL, build_model, compare_latency, export_onnx,
-                                         input_hw, ort_session, parity, require_onnx)
+                                         ort_session, parity, require_onnx)
+from mmpose_attn.utils import input_hw
 from mmpose_attn.utils import load_config
 
 

@@ -30,9 +30,13 @@ from mmpose_attn.utils import load_config, remove_init_cfg
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCHMARK = osp.join(REPO_ROOT, 'tools', 'analysis', 'benchmark.py')
 
-#: Paper Table 6 (SAMKR): W48 forward latency on an RTX 3090, ms. TODO(lead): read these from
-#: the SAMKR metafile once it exists; this is the one place they are written.
-PAPER_LATENCY_MS = {'DEKR-W48': 137.8, 'SAMKR-W48': 164.4, 'hardware': 'RTX 3090'}
+def paper_latency_ms() -> dict:
+    """SAMKR Table 6: W48 forward latency (ms) of DEKR and SAMKR, from the metafiles."""
+    from .metafile import paper_numbers
+    papers = paper_numbers()
+    return {'DEKR-W48': papers['dekr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
+            'SAMKR-W48': papers['samkr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
+            'hardware': 'RTX 3090'}
 
 CONFIGS = dict(
     esam_r50='configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py',
@@ -245,7 +249,7 @@ def run_check(device: str = 'cuda', quick: bool = False) -> dict:
     res: Dict[str, object] = dict(
         device=device, quick=q, torch=torch.__version__,
         gpu=torch.cuda.get_device_name(0) if device.startswith('cuda') else None,
-        paper_latency_ms=PAPER_LATENCY_MS)
+        paper_latency_ms=paper_latency_ms())
     _section(res, 'parity_deform_conv', lambda: parity_deform_conv(device, q))
     _section(res, 'parity_ulsam', lambda: parity_ulsam(device, q))
     _section(res, 'parity_swahr', lambda: parity_swahr(device, q))
@@ -324,9 +328,9 @@ def format_table(res: dict) -> str:
     sec('inference', lambda r: ['pair        batch input    ours ms  stock ms  ratio'] + [
         f'{x["pair"]:11s} {x["batch"]:5d} {x["input"][0]}x{x["input"][1]:<4d} '
         f'{x["ours_ms"]:8.1f} {x["anchor_ms"]:9.1f} {x["ratio"]:6.3f}' for x in r['rows']] + [
-        f'paper Table 6 ({PAPER_LATENCY_MS["hardware"]}): DEKR-W48 '
-        f'{PAPER_LATENCY_MS["DEKR-W48"]} ms, SAMKR-W48 {PAPER_LATENCY_MS["SAMKR-W48"]} ms, ratio '
-        f'{PAPER_LATENCY_MS["SAMKR-W48"] / PAPER_LATENCY_MS["DEKR-W48"]:.3f}'])
+        f'paper Table 6 ({res["paper_latency_ms"]["hardware"]}): DEKR-W48 '
+        f'{res["paper_latency_ms"]["DEKR-W48"]} ms, SAMKR-W48 {res["paper_latency_ms"]["SAMKR-W48"]} ms, '
+        f'ratio {res["paper_latency_ms"]["SAMKR-W48"] / res["paper_latency_ms"]["DEKR-W48"]:.3f}'])
     sec('predict', lambda r: [f'bottom-up predict batch {r["batch"]} vs {r["batch"]} x batch 1: '
                               f'{r["speedup"]:.2f}x throughput (target >= {r["target"]}x)'])
     sec('dist_train', lambda r: [f'dist_train.sh 1 GPU: rc {r["rc"]}, {r["wall_s"]:.0f} s, '

@@ -10,7 +10,7 @@ _PKG = osp.dirname(osp.abspath(mmpose_attn.__file__))
 #: Checkout root (editable install / source tree); ``.mim`` inside the package when installed.
 REPO_ROOT = osp.dirname(_PKG)
 #: Metafiles of mmpose configs the papers compare with (not this plugin's models).
-BASELINE_METAFILES = ('configs/esam/baselines.yml', )
+BASELINE_METAFILES = ('configs/esam/baselines.yml', 'configs/samkr/baselines.yml')
 
 
 def metafile_root() -> str:
@@ -58,5 +58,6 @@ def paper_numbers(root: Optional[str] = None) -> Dict[str, dict]:
             gflops=None if flops is None else flops / 1e9,
             ap=None if ap is None else round(ap * 100, 1),
             table=meta.get('Paper Table', ''),
+            inference_ms=meta.get('Inference Time (ms)'),
             results=results)
     return out

@@ -2,7 +2,6 @@
 batched bottom-up demo over a folder and a video, MMPoseInferencer with our configs, and the
 error cases. Models run with the checkpoint ``none`` (random weights, offline); the inputs are
 shrunk (no flip test, bottom-up at 64 px) to keep the file well under a minute and a half."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -19,27 +18,18 @@ from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, RandomWeightsW
                               build_pose_model, prepare_det_config, read_image,
                               select_person_boxes)
 
+from _demo_tools import BOTTOMUP_FAST_OPTIONS as BOTTOMUP_FAST_DICT
+from _demo_tools import ESAM, REPO, SAMKR
+from _demo_tools import load_tool as _tool
+
 torch.set_num_threads(2)
 
-REPO = Path(__file__).resolve().parents[1]
-ESAM = str(REPO / 'configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py')
-SAMKR = str(REPO / 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py')
 RTMDET = 'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py'
 IMG_785 = '000000000785.jpg'
 TOPDOWN_FAST = ['--cfg-options', 'model.test_cfg.flip_test=False']
 # 64 px (resized to 96-128 x 64) keeps HRNet-W32 cheap on CPU
 BOTTOMUP_FAST = ['--cfg-options', 'model.test_cfg.flip_test=False',
                  'test_dataloader.dataset.pipeline.1.input_size=(64,64)']
-BOTTOMUP_FAST_DICT = {'model.test_cfg.flip_test': False,
-                      'test_dataloader.dataset.pipeline.1.input_size': (64, 64)}
-
-
-def _tool(name: str):
-    """Import tools/<name>.py (not a package) to call its main(argv) in this process."""
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _load_json(path: Path) -> dict:

@@ -2,7 +2,6 @@
 PoseTrack18, JHMDB and HumanArt (small datasets written here), unreadable images in a folder,
 images whose names differ only by extension, the device default, and another model's
 checkpoint. Models run with random weights (checkpoint ``none``) on tiny images."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,21 +13,13 @@ import torch
 from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, NoDetectionsWarning,
                               SkippedInputsWarning, resolve_device, result_names)
 
+from _demo_tools import BOTTOMUP_FAST_OPTIONS as BOTTOMUP_FAST
+from _demo_tools import ESAM, SAMKR
+from _demo_tools import load_tool as _tool
+
 torch.set_num_threads(2)
 
-REPO = Path(__file__).resolve().parents[1]
-ESAM = str(REPO / 'configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py')
-SAMKR = str(REPO / 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py')
 TOPDOWN_FAST = {'model.test_cfg.flip_test': False}
-BOTTOMUP_FAST = {'model.test_cfg.flip_test': False,
-                 'test_dataloader.dataset.pipeline.1.input_size': (64, 64)}
-
-
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _image(path: Path, seed: int, size=(48, 64)) -> None:

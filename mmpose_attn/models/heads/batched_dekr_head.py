@@ -9,15 +9,21 @@ padding are ignored; the network itself still sees the padding, so such an image
 differ slightly from a batch-1 run (same-size images give identical results).
 """
 import math
-from typing import Tuple
+from typing import List, Optional, Tuple
 
-from mmengine.structures import PixelData
+import torch
+import torch.nn.functional as F
+from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
+from mmpose.evaluation.functional.nms import nearby_joints_nms
 from mmpose.models.heads.hybrid_heads.dekr_head import DEKRHead
 from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS
+from mmpose.utils.tensor_utils import to_numpy
 from mmpose.utils.typing import ConfigType, Features, OptSampleList, Predictions
+
+from ...datasets.transforms.multiscale_bottomup import multiscale_input_geometry
 
 
 @MODELS.register_module()
@@ -37,53 +43,46 @@ class BatchDEKRHead(DEKRHead):
                 feats: Features,
                 batch_data_samples: OptSampleList,
                 test_cfg: ConfigType = {}) -> Predictions:
-        """DEKR's predict for any batch size (single-scale; multi-scale as DEKR needs batch 1).
+        """DEKR's predict for any batch size, single- or multi-scale.
 
         Args:
-            feats: ``feats`` or, with ``flip_test``, ``[feats, feats_of_flipped_batch]``.
+            feats: ``feats`` or, with ``flip_test``, ``[feats, feats_of_flipped_batch]``; with
+                ``multiscale_test`` a list of those, one per scale ``[1] + aug_scales``.
             batch_data_samples: one data sample per image (per-image metainfo is used by the
-                estimator to map keypoints back; ``flip_indices``/``skeleton_links`` are the
-                dataset's and are read from the first sample).
+                estimator to map keypoints back and, multi-scale, to align the scales;
+                ``flip_indices``/``skeleton_links`` are the dataset's and are read from the first
+                sample).
             test_cfg: as :meth:`DEKRHead.predict`.
 
         Returns:
             list[InstanceData] with ``keypoints`` (N, K, 2) and ``keypoint_scores`` (N, K) per
-            image, plus list[PixelData] when ``test_cfg['output_heatmaps']``.
+            image, plus list[PixelData] (scale 1) when ``test_cfg['output_heatmaps']``.
         """
-        if test_cfg.get('multiscale_test', False):
-            if len(batch_data_samples) != 1:
-                raise ValueError(f'{type(self).__name__}: multiscale_test=True needs batch size 1 '
-                                 f'(as DEKR), got {len(batch_data_samples)} samples')
-            return super().predict(feats, batch_data_samples, test_cfg)
-
         metainfo = batch_data_samples[0].metainfo
-        if test_cfg.get('flip_test', False):
-            if not (isinstance(feats, (list, tuple)) and len(feats) == 2):
-                raise ValueError(f'{type(self).__name__}: flip_test=True expects '
-                                 'feats=[feats, feats_flipped]')
-            heatmaps, displacements = self.forward(feats[0])
-            heatmaps_flip, displacements_flip = self.forward(feats[1])
-            flip_indices = metainfo['flip_indices']
-            heatmaps_flip = flip_heatmaps(
-                heatmaps_flip,
-                flip_mode='heatmap',
-                flip_indices=flip_indices + [len(flip_indices)],
-                shift_heatmap=test_cfg.get('shift_heatmap', False))
-            heatmaps = (heatmaps + heatmaps_flip) / 2.0
-            displacements_flip = flip_heatmaps(
-                displacements_flip, flip_mode='offset', flip_indices=flip_indices,
-                shift_heatmap=False)
-            # DEKR's sub-pixel amendment for flipped offsets, with the codec's stride (equal to
-            # input_size / heatmap width for one unpadded image, and still right for a batch
-            # padded to a common size, where an image's input_size is not the tensor's)
-            stride = self._stride(heatmaps, metainfo)[0]
-            displacements_flip[:, ::2] += (stride - 1) / stride
-            displacements = (displacements + displacements_flip) / 2.0
+        if test_cfg.get('multiscale_test', False):
+            geometry = [multiscale_input_geometry(ds.metainfo) for ds in batch_data_samples]
+            if not isinstance(feats, list) or len(feats) != len(geometry[0]):
+                raise ValueError(f'{type(self).__name__}: multiscale_test=True expects one feats '
+                                 f'per scale (1 + {len(geometry[0]) - 1} aug_scales)')
+            outputs = [self._forward_test(f, metainfo, test_cfg) for f in feats]
+            heatmaps = [
+                self._suppress_padded_centres(hm, [g[s][0] for g in geometry], metainfo)
+                for s, (hm, _) in enumerate(outputs)
+            ]
+            displacements = [dm for _, dm in outputs]
+            preds = [
+                self._decode_multiscale([hm[b] for hm in heatmaps],
+                                        [dm[b] for dm in displacements], geometry[b], test_cfg,
+                                        metainfo)
+                for b in range(len(batch_data_samples))
+            ]
+            heatmaps, displacements = heatmaps[0], displacements[0]
         else:
-            heatmaps, displacements = self.forward(feats)
+            heatmaps, displacements = self._forward_test(feats, metainfo, test_cfg)
+            heatmaps = self._suppress_padded_centres(
+                heatmaps, [ds.metainfo.get('input_size') for ds in batch_data_samples], metainfo)
+            preds = self.decode([heatmaps], [displacements], test_cfg, metainfo)
 
-        heatmaps = self._suppress_padded_centres(heatmaps, batch_data_samples)
-        preds = self.decode([heatmaps], [displacements], test_cfg, metainfo)
         if test_cfg.get('output_heatmaps', False):
             pred_fields = [
                 PixelData(heatmaps=hm, displacements=dm)
@@ -92,6 +91,100 @@ class BatchDEKRHead(DEKRHead):
             return preds, pred_fields
         return preds
 
+    def _forward_test(self, feats: Features, metainfo: dict,
+                      test_cfg: ConfigType) -> Tuple[Tensor, Tensor]:
+        """Heatmaps (B, K+1, h, w) and displacements (B, 2K, h, w) of one scale, flip-averaged."""
+        if not test_cfg.get('flip_test', False):
+            return self.forward(feats)
+        if not (isinstance(feats, (list, tuple)) and len(feats) == 2):
+            raise ValueError(f'{type(self).__name__}: flip_test=True expects '
+                             'feats=[feats, feats_flipped]')
+        heatmaps, displacements = self.forward(feats[0])
+        heatmaps_flip, displacements_flip = self.forward(feats[1])
+        flip_indices = metainfo['flip_indices']
+        heatmaps_flip = flip_heatmaps(
+            heatmaps_flip,
+            flip_mode='heatmap',
+            flip_indices=flip_indices + [len(flip_indices)],
+            shift_heatmap=test_cfg.get('shift_heatmap', False))
+        heatmaps = (heatmaps + heatmaps_flip) / 2.0
+        displacements_flip = flip_heatmaps(
+            displacements_flip, flip_mode='offset', flip_indices=flip_indices,
+            shift_heatmap=False)
+        # DEKR's sub-pixel amendment for flipped offsets, with the codec's stride (equal to
+        # input_size / heatmap width for one unpadded image, and still right for a batch padded
+        # to a common size or an extra scale, where the scale-1 input_size is not the tensor's)
+        stride = self._stride(heatmaps, metainfo)[0]
+        displacements_flip[:, ::2] += (stride - 1) / stride
+        return heatmaps, (displacements + displacements_flip) / 2.0
+
+    def _decode_multiscale(self, heatmaps: List[Tensor], displacements: List[Tensor],
+                           geometry: List[tuple], test_cfg: ConfigType,
+                           metainfo: dict) -> InstanceData:
+        """Aggregate the scales of one image as DEKR's multi-scale test, in scale-1 input space.
+
+        As HRNet/DEKR ``aggregate_results`` + ``pose_nms``: pose candidates are decoded from each
+        scale's centre heatmap and displacements and pooled, each extra scale's centre scores
+        normalised to the maximum of scale 1; the keypoint heatmaps of all scales are resampled
+        onto the scale-1 heatmap grid and averaged, and the keypoint scores are read from that
+        average. Rescoring and pose NMS are then DEKR's single-scale ones, so scales ``[1]`` give
+        the single-scale result exactly.
+
+        Args:
+            heatmaps: per scale (K+1, h_s, w_s); displacements: per scale (2K, h_s, w_s).
+            geometry: per scale ``(input_size, input_center, input_scale)``, scale 1 first.
+        """
+        if self.decoder is None:
+            raise RuntimeError(f'The decoder has not been set in {type(self).__name__}')
+        k = displacements[0].shape[0] // 2
+        stride = heatmaps[0].new_tensor(self._stride(heatmaps[0], metainfo))
+        keypoints, root_scores = [], []
+        heatmap_sum = heatmaps[0][:k]
+        for s, (hm, dm) in enumerate(zip(heatmaps, displacements)):
+            kpts, (roots, _) = self.decoder.decode(hm, dm)
+            if s > 0:
+                kpts = _map_input_points(kpts, geometry[s], geometry[0])
+                if len(roots) and len(root_scores[0]):
+                    roots = roots * (root_scores[0].max() / roots.max())
+                # the scale-1 grid's points, in this scale's heatmap pixels
+                h, w = heatmaps[0].shape[-2:]
+                ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
+                grid = torch.stack([xs, ys], -1).to(hm) * stride
+                grid = _map_input_points(grid, geometry[0], geometry[s]) / stride
+                heatmap_sum = heatmap_sum + _sample(hm[:k], grid)
+            keypoints.append(kpts)
+            root_scores.append(roots)
+        heatmap_avg = heatmap_sum / len(heatmaps)
+        keypoints, root_scores = torch.cat(keypoints), torch.cat(root_scores)
+        keypoint_scores = self.decoder.get_keypoint_scores(heatmap_avg, keypoints / stride)
+        return self._rescore_and_nms(keypoints, root_scores, keypoint_scores, test_cfg,
+                                     metainfo.get('skeleton_links', None))
+
+    def _rescore_and_nms(self, keypoints: Tensor, root_scores: Tensor, keypoint_scores: Tensor,
+                         test_cfg: ConfigType, skeleton) -> InstanceData:
+        """DEKR's post-processing of one image's candidates (as :meth:`DEKRHead.decode`).
+
+        Args:
+            keypoints (N, K, 2) in input pixels, root_scores (N,), keypoint_scores (N, K).
+        """
+        if self.rescore_net is not None and skeleton and len(keypoints) > 0:
+            instance_scores = self.rescore_net(keypoints, keypoint_scores, skeleton)
+            instance_scores[torch.isnan(instance_scores)] = 0
+            root_scores = root_scores * instance_scores
+        keypoints, keypoint_scores = to_numpy((keypoints, keypoint_scores))
+        scores = to_numpy(root_scores)[..., None] * keypoint_scores
+        if len(keypoints) > 0 and test_cfg.get('nms_dist_thr', 0) > 0:
+            kpts_db = [dict(keypoints=kpts, score=kpt_scores)
+                       for kpts, kpt_scores in zip(keypoints, keypoint_scores)]
+            keep = nearby_joints_nms(
+                kpts_db,
+                test_cfg['nms_dist_thr'],
+                test_cfg.get('nms_joints_thr', None),
+                score_per_joint=True,
+                max_dets=test_cfg.get('max_num_people', 30))
+            keypoints, scores = keypoints[keep], scores[keep]
+        return InstanceData(keypoints=keypoints, keypoint_scores=scores)
+
     def _stride(self, heatmaps: Tensor, metainfo: dict) -> Tuple[float, float]:
         """(x, y) input pixels per heatmap pixel."""
         if self.decoder is not None:
@@ -99,19 +192,23 @@ class BatchDEKRHead(DEKRHead):
         w, h = metainfo['input_size']
         return w / heatmaps.shape[-1], h / heatmaps.shape[-2]
 
-    def _suppress_padded_centres(self, heatmaps: Tensor,
-                                 batch_data_samples: OptSampleList) -> Tensor:
+    def _suppress_padded_centres(self, heatmaps: Tensor, input_sizes: List[Optional[tuple]],
+                                 metainfo: dict) -> Tensor:
         """Zero the centre heatmap outside each image's ``input_size`` (B, K+1, h, w).
 
         A batch of differently sized images is padded right/bottom to a common size; a centre
         found in an image's padding would be a person outside it. For one unpadded image this is
         a no-op, so batch-1 results are DEKR's.
+
+        Args:
+            input_sizes: (w, h) of every image of the batch at this scale (``None``: unpadded).
+            metainfo: the first sample's (for the stride when the head has no decoder).
         """
         h, w = heatmaps.shape[-2:]
-        sx, sy = self._stride(heatmaps, batch_data_samples[0].metainfo)
+        sx, sy = self._stride(heatmaps, metainfo)
         valid = []
-        for ds in batch_data_samples:
-            in_w, in_h = ds.metainfo.get('input_size', (w * sx, h * sy))
+        for size in input_sizes:
+            in_w, in_h = size if size is not None else (w * sx, h * sy)
             valid.append((math.ceil(in_h / sy), math.ceil(in_w / sx)))
         if all(vh >= h and vw >= w for vh, vw in valid):
             return heatmaps
@@ -120,3 +217,24 @@ class BatchDEKRHead(DEKRHead):
             heatmaps[b, -1, vh:] = 0
             heatmaps[b, -1, :, vw:] = 0
         return heatmaps
+
+
+def _map_input_points(points: Tensor, src: tuple, dst: tuple) -> Tensor:
+    """Points (..., 2) in the input pixels of one scale to those of another.
+
+    Each scale's ``(input_size, input_center, input_scale)`` is the warp of
+    :class:`BottomupResize`; this is mmpose's inverse of ``src`` (as the estimator maps keypoints
+    to the image) followed by the warp of ``dst``.
+    """
+    (src_size, src_center, src_scale), (dst_size, dst_center, dst_scale) = src, dst
+    t = points.new_tensor
+    image = points / t(src_size) * t(src_scale) + t(src_center) - 0.5 * t(src_scale)
+    return (image - t(dst_center) + 0.5 * t(dst_scale)) / t(dst_scale) * t(dst_size)
+
+
+def _sample(maps: Tensor, points: Tensor) -> Tensor:
+    """Bilinear values of maps (C, h, w) at pixel coordinates points (H, W, 2) -> (C, H, W)."""
+    h, w = maps.shape[-2:]
+    grid = torch.stack([points[..., 0] / (w - 1) * 2 - 1, points[..., 1] / (h - 1) * 2 - 1], -1)
+    return F.grid_sample(maps[None], grid[None], mode='bilinear', padding_mode='border',
+                         align_corners=True)[0]

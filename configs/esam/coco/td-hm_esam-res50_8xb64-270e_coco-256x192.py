@@ -6,6 +6,7 @@ _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_
 
 default_hooks = {{_base_.plugin_default_hooks}}
 custom_hooks = {{_base_.plugin_custom_hooks}}
+visualizer = dict(type={{_base_.plugin_visualizer_type}})
 
 # paper: 270 epochs, Adam lr 1e-3, x0.1 at epochs 170 and 200
 train_cfg = dict(max_epochs=270)

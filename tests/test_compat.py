@@ -94,6 +94,16 @@ def test_stock_visualizer_cfg_gets_the_scalar_circles_one():
     assert numpy_draw_circles.scalar_circles_visualizer_cfg(other) == other
 
 
+def test_inference_swaps_a_stock_configs_visualizer():
+    """The demos build stock mmpose configs too: theirs is PoseLocalVisualizer."""
+    from mmpose_attn.apis.models import prepare_pose_config
+    cfg, _ = prepare_pose_config(
+        'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
+        'none')
+    assert cfg.visualizer.type == ('ScalarCirclesPoseLocalVisualizer' if numpy_draw_circles.ACTIVE
+                                   else 'PoseLocalVisualizer')
+
+
 @pytest.mark.skipif(not numpy_draw_circles.ACTIVE, reason='numpy < 2.3 draws with mmpose as is')
 def test_stock_visualizer_fails_where_ours_draws():
     from mmpose.registry import VISUALIZERS

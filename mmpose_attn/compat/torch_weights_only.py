@@ -93,7 +93,8 @@ def encode(obj: Any) -> Any:
 def _decode_array(enc: dict) -> np.ndarray:
     data = enc['data']
     if isinstance(data, torch.Tensor):
-        return data.numpy().astype(np.dtype(enc['dtype']), copy=False).reshape(enc['shape'])
+        # .cpu(): --resume loads onto the training device (map_location)
+        return data.cpu().numpy().astype(np.dtype(enc['dtype']), copy=False).reshape(enc['shape'])
     return np.array(decode(data), dtype=np.dtype(enc['dtype'])).reshape(enc['shape'])
 
 

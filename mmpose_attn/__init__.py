@@ -2,7 +2,7 @@
 
 Importing the package (configs do it via ``custom_imports=dict(imports=['mmpose_attn'])``) checks
 the installed mmcv / mmengine / mmpose versions, registers the models, datasets and hooks in
-mmpose's registries and makes mmengine load checkpoints under torch >= 2.6.
+mmpose's registries and sets up the workarounds for upstream problems (:mod:`mmpose_attn.compat`).
 """
 import mmcv
 import mmengine
@@ -32,9 +32,8 @@ _check('mmcv', mmcv.__version__, mmcv_minimum_version, mmcv_maximum_version)
 _check('mmengine', mmengine.__version__, mmengine_minimum_version, mmengine_maximum_version)
 _check('mmpose', mmpose.__version__, mmpose_minimum_version, mmpose_maximum_version)
 
-from . import checkpoint  # noqa: E402,F401  (registers the local checkpoint loader)
+from . import compat  # noqa: E402,F401  (upstream workarounds: checkpoints, visualizer, CPU DDP)
 from . import models  # noqa: E402,F401  (registers models)
-from . import visualization_compat  # noqa: E402,F401  (mmpose's visualizer under numpy >= 2.3)
-from . import datasets, engine  # noqa: E402,F401  (datasets, hooks, atomic checkpoints, CPU DDP)
+from . import datasets, engine  # noqa: E402,F401  (datasets, hooks, atomic checkpoints)
 
 __all__ = ['__version__']

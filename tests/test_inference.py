@@ -247,8 +247,9 @@ def test_bottomup_video(shared_data, tmp_path):
 
 
 def test_visualizer_draws_keypoints():
-    """mmpose 1.3.2 + numpy >= 2.3 raised TypeError on every drawn keypoint
-    (mmpose_attn.visualization_compat); keypoints above kpt_thr are drawn, those below are not."""
+    """The plugin's configs' visualizer (mmpose 1.3.2's raises TypeError on every drawn keypoint
+    under numpy >= 2.3, mmpose_attn.compat.numpy_draw_circles): keypoints above kpt_thr are
+    drawn, those below are not."""
     from mmengine.structures import InstanceData
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
     from mmpose.structures import PoseDataSample
@@ -256,7 +257,7 @@ def test_visualizer_draws_keypoints():
     from mmpose.registry import VISUALIZERS
 
     dataset_meta = parse_pose_metainfo(dict(from_file='configs/_base_/datasets/coco.py'))
-    visualizer = VISUALIZERS.build(dict(type='PoseLocalVisualizer', radius=3,
+    visualizer = VISUALIZERS.build(dict(type='ScalarCirclesPoseLocalVisualizer', radius=3,
                                         name='test_inference_visualizer'))
     img = np.zeros((120, 160, 3), np.uint8)
     kpts = np.stack([np.linspace(20, 140, 17), np.full(17, 60.)], axis=1)[None]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun (one process per GPU; on a machine without CUDA, CPU processes
-# over gloo -- see mmpose_attn/engine/dist.py).
+# over gloo -- see mmpose_attn/compat/cpu_distributed.py).
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args, e.g. --work-dir DIR --resume]
 # Multi-node: NNODES=2 NODE_RANK=0|1 MASTER_ADDR=host0 PORT=29500 bash tools/dist_train.sh ...
 set -euo pipefail

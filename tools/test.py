@@ -2,16 +2,12 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...] [--launcher pytorch|slurm]
 
-Minimal wrapper: it runs the test.py bundled with the installed mmpose, so its options are exactly
-mmpose's. Configs import mmpose_attn themselves (custom_imports); importing it here as well makes
-the plugin available to configs that do not.
+Minimal wrapper: it runs the main() of the test.py bundled with the installed mmpose, so its
+options are exactly mmpose's, with the config's ``runner_type`` honoured
+(mmpose_attn/compat/mmpose_tools_runner_type.py). Configs import mmpose_attn themselves
+(custom_imports); importing it here as well makes the plugin available to configs that do not.
 """
-import os.path as osp
-import runpy
-
-import mmpose
-
-import mmpose_attn  # noqa: F401
+from mmpose_attn.compat.mmpose_tools_runner_type import run_mmpose_tool
 
 if __name__ == '__main__':
-    runpy.run_path(osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', 'test.py'), run_name='__main__')
+    run_mmpose_tool('test')

@@ -4,3 +4,4 @@ _base_ = ['mmpose::_base_/default_runtime.py', './plugin.py']
 
 default_hooks = {{_base_.plugin_default_hooks}}
 custom_hooks = {{_base_.plugin_custom_hooks}}
+visualizer = dict(type={{_base_.plugin_visualizer_type}})

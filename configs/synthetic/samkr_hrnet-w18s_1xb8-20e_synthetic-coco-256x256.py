@@ -22,14 +22,8 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5),
     checkpoint=dict(interval=5, max_keep_ckpts=1))
 
-codec = dict(
-    type='SPR',
-    input_size=(256, 256),
-    heatmap_size=(64, 64),
-    sigma=(4, 2),
-    minimal_diagonal_length=32**0.5,
-    generate_keypoint_heatmaps=True,
-    decode_max_instances=10)
+codec = dict(_base_.codec, input_size=(256, 256), heatmap_size=(256 // 4, 256 // 4),
+             decode_max_instances=10)
 
 model = dict(
     backbone=dict(
@@ -52,33 +46,14 @@ model = dict(
     test_cfg=dict(flip_test=False))
 
 data_root = 'data/synthetic_coco/'
-# no RandomFlip (see test_cfg)
+# the W32 pipelines at 256, without RandomFlip (see test_cfg) and with milder affine augmentation
 train_pipeline = [
-    dict(type='LoadImage'),
-    dict(
-        type='BottomupRandomAffine',
-        input_size=codec['input_size'],
-        shift_factor=0.1,
-        rotate_factor=30.,
-        scale_factor=(0.75, 1.25)),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='BottomupGetHeatmapMask'),
-    dict(type='PackPoseInputs'),
-]
-val_pipeline = [
-    dict(type='LoadImage'),
-    dict(
-        type='BottomupResize',
-        input_size=codec['input_size'],
-        size_factor=32,
-        resize_mode='expand'),
-    dict(
-        type='PackPoseInputs',
-        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
-                   'img_shape', 'input_size', 'input_center', 'input_scale',
-                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
-                   'skeleton_links'))
-]
+    dict(step, input_size=codec['input_size'], shift_factor=0.1, scale_factor=(0.75, 1.25))
+    if step['type'] == 'BottomupRandomAffine' else
+    dict(step, encoder=codec) if step['type'] == 'GenerateTarget' else step
+    for step in _base_.train_pipeline if step['type'] != 'RandomFlip']
+val_pipeline = [dict(step, input_size=codec['input_size']) if step['type'] == 'BottomupResize'
+                else step for step in _base_.val_pipeline]
 train_dataloader = dict(
     batch_size=8,
     num_workers=1,
@@ -87,12 +62,8 @@ train_dataloader = dict(
         ann_file='annotations/train.json',
         data_prefix=dict(img='images/'),
         pipeline=train_pipeline))
-val_dataloader = dict(
-    dataset=dict(
-        data_root=data_root,
-        ann_file='annotations/val.json',
-        data_prefix=dict(img='images/'),
-        pipeline=val_pipeline))
+val_dataloader = dict(dataset=dict(
+    train_dataloader['dataset'], ann_file='annotations/val.json', pipeline=val_pipeline))
 test_dataloader = val_dataloader
 
 # ann_file=None evaluates against the val dataset's own annotation file, so overriding the

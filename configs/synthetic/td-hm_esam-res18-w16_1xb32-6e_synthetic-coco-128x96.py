@@ -71,12 +71,8 @@ train_pipeline = [
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackPoseInputs')
 ]
-val_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='PackPoseInputs')
-]
+val_pipeline = [step for step in train_pipeline
+                if step['type'] not in ('RandomBBoxTransform', 'GenerateTarget')]
 
 # data loaders
 train_dataloader = dict(

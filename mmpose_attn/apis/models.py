@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from mmpose.registry import MODELS
+from ..compat.numpy_draw_circles import scalar_circles_visualizer_cfg
 from ..utils import load_config, remove_init_cfg
 
 NONE_CHECKPOINT = 'none'
@@ -115,11 +116,17 @@ def prepare_pose_config(config: Union[str, Config],
         cfg_options: Overrides merged into the config (``--cfg-options``).
         expect: ``'topdown'`` or ``'bottomup'`` to reject the other kind with a clear error.
         output_heatmaps: Keep heatmaps in the predictions (``--draw-heatmap``).
+
+    A stock mmpose config's ``PoseLocalVisualizer`` becomes ``ScalarCirclesPoseLocalVisualizer``
+    where numpy needs it (``mmpose_attn.compat.numpy_draw_circles``), so that the demos draw
+    with any pose config; the plugin's configs select it themselves.
     """
     cfg = load_config(config, 'POSE_CONFIG')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     check_pose_config(cfg, expect)
+    if cfg.get('visualizer') is not None:
+        cfg.visualizer = scalar_circles_visualizer_cfg(cfg.visualizer)
     if output_heatmaps:
         cfg.merge_from_dict(dict(model=dict(test_cfg=dict(output_heatmaps=True))))
     checkpoint = resolve_checkpoint(checkpoint, 'POSE_CHECKPOINT')

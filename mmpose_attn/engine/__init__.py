@@ -1,12 +1,10 @@
-"""Training-infrastructure pieces: CPU DDP support, atomic checkpoints, data checks."""
-from . import dist  # noqa: F401  (CPU DDP: rebinds two names in mmengine.runner.runner when no CUDA)
+"""Training-infrastructure pieces: atomic checkpoints, checkpoint fit, data checks, lifetimes."""
 from .atomic_io import AtomicLocalBackend, atomic_write
 from .checkpoint_fit import CheckpointFit, CheckpointMismatchError, check_state_dict_fits
-from .dist import DeviceAwareDistributedDataParallel
 from .hooks import (AtomicCheckpointHook, CheckpointFitHook, DieWithParentHook,
                     ValidateDataHook)
 from .lifetime import die_with_parent
 
 __all__ = ['AtomicLocalBackend', 'atomic_write', 'CheckpointFit', 'CheckpointMismatchError',
-           'check_state_dict_fits', 'DeviceAwareDistributedDataParallel', 'AtomicCheckpointHook',
+           'check_state_dict_fits', 'AtomicCheckpointHook',
            'CheckpointFitHook', 'DieWithParentHook', 'ValidateDataHook', 'die_with_parent']

@@ -49,12 +49,7 @@ train_pipeline = [
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackPoseInputs')
 ]
-val_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='GetBBoxCenterScale'),
-    dict(type='TopdownAffine', input_size=codec['input_size']),
-    dict(type='PackPoseInputs')
-]
+val_pipeline = [step for step in train_pipeline if step['type'] != 'GenerateTarget']
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
@@ -68,19 +63,11 @@ train_dataloader = dict(
         data_prefix=dict(img='images/'),
         pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=4,
-    num_workers=0,
-    persistent_workers=False,
+    train_dataloader,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_mode='topdown',
-        ann_file='annotations/val.json',
-        data_prefix=dict(img='images/'),
-        test_mode=True,
-        pipeline=val_pipeline))
+    dataset=dict(train_dataloader['dataset'], ann_file='annotations/val.json', test_mode=True,
+                 pipeline=val_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/val.json')
 test_evaluator = val_evaluator

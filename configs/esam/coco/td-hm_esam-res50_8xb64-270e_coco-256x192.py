@@ -6,22 +6,13 @@ _base_ = ['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_
 
 default_hooks = {{_base_.plugin_default_hooks}}
 custom_hooks = {{_base_.plugin_custom_hooks}}
+visualizer = dict(type={{_base_.plugin_visualizer_type}})
 
 # paper: 270 epochs, Adam lr 1e-3, x0.1 at epochs 170 and 200
 train_cfg = dict(max_epochs=270)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
-param_scheduler = [
-    dict(
-        type='LinearLR', begin=0, end=500, start_factor=0.001,
-        by_epoch=False),  # warm-up
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=270,
-        milestones=[170, 200],
-        gamma=0.1,
-        by_epoch=True)
-]
+# (mmpose's warm-up and steps, over 270 epochs)
+param_scheduler = [_base_.param_scheduler[0], dict(_base_.param_scheduler[1], end=270)]
 
 model = dict(
     backbone=dict(

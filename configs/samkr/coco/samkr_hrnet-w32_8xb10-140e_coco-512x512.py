@@ -6,6 +6,7 @@ _base_ = ['mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512
 
 default_hooks = {{_base_.plugin_default_hooks}}
 custom_hooks = {{_base_.plugin_custom_hooks}}
+visualizer = dict(type={{_base_.plugin_visualizer_type}})
 
 model = dict(
     head=dict(

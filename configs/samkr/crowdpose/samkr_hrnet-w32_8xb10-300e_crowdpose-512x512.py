@@ -10,18 +10,8 @@ _base_ = ['../coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py']
 train_cfg = dict(max_epochs=300, val_interval=20)
 
 # learning policy (CrowdPose as DEKR: 300 epochs, x0.1 at 200 and 260)
-param_scheduler = [
-    dict(
-        type='LinearLR', begin=0, end=500, start_factor=0.001,
-        by_epoch=False),  # warm-up
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=300,
-        milestones=[200, 260],
-        gamma=0.1,
-        by_epoch=True)
-]
+param_scheduler = [_base_.param_scheduler[0],  # warm-up
+                   dict(_base_.param_scheduler[1], end=300, milestones=[200, 260])]
 
 default_hooks = dict(checkpoint=dict(save_best='crowdpose/AP'))
 
@@ -46,28 +36,9 @@ dataset_type = 'ValidatedCrowdPoseDataset'
 data_root = 'data/crowdpose/'
 
 # pipelines: the COCO config's without BottomupGetHeatmapMask, as mmpose's CrowdPose DEKR
-train_pipeline = [
-    dict(type='LoadImage'),
-    dict(
-        type='BottomupRandomAffine',
-        input_size={{_base_.codec.input_size}},
-        shift_factor=40 / 512,
-        rotate_factor=30.,
-        scale_factor=(0.75, 1.5)),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='GenerateTarget', encoder={{_base_.codec}}),
-    dict(type='PackPoseInputs'),
-]
+train_pipeline = [step for step in _base_.train_pipeline if step['type'] != 'BottomupGetHeatmapMask']
 
 # data loaders
-train_dataloader = dict(
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/mmpose_crowdpose_trainval.json',
-        data_prefix=dict(img='images/'),
-        pipeline=train_pipeline,
-    ))
 val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
@@ -76,6 +47,9 @@ val_dataloader = dict(
         data_prefix=dict(img='images/'),
     ))
 test_dataloader = val_dataloader
+train_dataloader = dict(dataset=dict(
+    val_dataloader['dataset'], ann_file='annotations/mmpose_crowdpose_trainval.json',
+    pipeline=train_pipeline))
 
 # evaluators (AP, AP50, AP75, AP(E), AP(M), AP(H), AR, ...)
 val_evaluator = dict(

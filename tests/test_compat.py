@@ -16,7 +16,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from _tiny_train import (GN_OPTIONS, TINY_CONFIG, job_env, reference_run, run_job, session_root,
                          train_command)
 from mmpose_attn.compat import cpu_distributed, mmpose_tools_runner_type, numpy_draw_circles
-from mmpose_attn.compat import torch_weights_only
+from mmpose_attn.compat import torch_weights_only, xtcocotools_owndata
 from mmpose_attn.compat.torch_weights_only import MARKER, WeightsOnlyCheckpointHook
 
 
@@ -242,3 +242,54 @@ def test_resume_restores_message_hub_and_continues():
     for key in ('train/loss', 'train/lr'):
         assert len(reference[key].data[0]) == 12
         _assert_same(reference[key].data[0], resumed[key].data[0], key)
+
+
+# ---------------------------------------------------------------- xtcocotools masks, numpy 2.3
+def test_owndata_guard():
+    # active exactly when a fresh interpreter without the plugin cannot decode a mask
+    probe = subprocess.run(
+        [sys.executable, '-c', 'from xtcocotools import mask as m; '
+         'm.decode(m.frPyObjects([[0., 0., 1., 0., 1., 1.]], 2, 2))'],
+        capture_output=True, text=True)
+    assert xtcocotools_owndata.ACTIVE == (probe.returncode != 0)
+    if xtcocotools_owndata.ACTIVE:
+        assert 'NPY_OWNDATA' in probe.stderr
+    assert not xtcocotools_owndata.needs_owndata_name()  # fixed in this process
+
+
+def test_bottomup_training_masks_of_real_coco_people(shared_data):
+    """mmpose's BottomupGetHeatmapMask on the real COCO images: the people without keypoints are
+    masked out of the heatmap loss, where cv2 rasterises their annotated polygons."""
+    import json
+
+    import cv2
+    from mmengine.registry import init_default_scope
+    from mmpose.datasets import CocoDataset
+    from mmpose.datasets.transforms import BottomupGetHeatmapMask, LoadImage
+
+    init_default_scope('mmpose')
+    root = shared_data / 'coco'
+    annotations = json.loads((root / 'annotations/test_coco.json').read_text())['annotations']
+    dataset = CocoDataset(data_root=f'{root}/', ann_file='annotations/test_coco.json',
+                          data_prefix=dict(img='images/'), data_mode='bottomup', pipeline=[])
+    masked_images = 0
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        results = LoadImage()(dict(info))
+        h, w = results['img_shape']
+        results = BottomupGetHeatmapMask()(dict(results, input_size=(w, h)))
+        invalid = np.zeros((h, w), np.uint8)
+        for ann in annotations:
+            if ann['image_id'] == info['img_id'] and ann['num_keypoints'] == 0:
+                for poly in ann['segmentation']:
+                    points = np.round(np.reshape(poly, (-1, 2))).astype(np.int32)
+                    cv2.fillPoly(invalid, [points], 1)
+        got = ~results['heatmap_mask']
+        if invalid.any():
+            masked_images += 1
+            invalid = invalid.astype(bool)
+            iou = (got & invalid).sum() / (got | invalid).sum()
+            assert iou > 0.8, (info['img_path'], iou)
+        else:
+            assert not got.any()
+    assert masked_images == 2

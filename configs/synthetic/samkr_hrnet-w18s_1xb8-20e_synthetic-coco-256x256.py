@@ -52,7 +52,7 @@ train_pipeline = [
     if step['type'] == 'BottomupRandomAffine' else
     dict(step, encoder=codec) if step['type'] == 'GenerateTarget' else step
     for step in _base_.train_pipeline if step['type'] != 'RandomFlip']
-val_pipeline = [dict(step, input_size=codec['input_size']) if step['type'] == 'BottomupResize'
+val_pipeline = [dict(step, input_size=codec['input_size']) if step['type'] == 'MultiScaleBottomupResize'
                 else step for step in _base_.val_pipeline]
 train_dataloader = dict(
     batch_size=8,

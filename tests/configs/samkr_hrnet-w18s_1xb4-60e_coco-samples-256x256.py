@@ -3,7 +3,7 @@
 # multi-scale) and the COCO evaluation work on real photographs. Training on it memorises those
 # images; it is not a generalisation result.
 #
-# Multi-scale test (the pipeline below takes it; scale 1 is always run):
+# Multi-scale test (scale 1 is always run):
 #   --cfg-options model.test_cfg.multiscale_test=True \
 #       test_dataloader.dataset.pipeline.1.aug_scales="[0.5,1.5]"
 _base_ = ['../../configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py']
@@ -28,22 +28,11 @@ train_pipeline = [
     dict(type='BottomupGetHeatmapMask'),
     dict(type='PackPoseInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='MultiScaleBottomupResize', input_size=input_size, size_factor=32,
-         resize_mode='expand'),
-    dict(type='PackMultiScalePoseInputs', meta_keys=('id', 'img_id', 'img_path', 'crowd_index',
-                                                     'ori_shape', 'img_shape', 'input_size',
-                                                     'input_center', 'input_scale', 'flip',
-                                                     'flip_direction', 'flip_indices',
-                                                     'raw_ann_info', 'skeleton_links'))
-]
 dataset = dict(type='CocoDataset', data_root=data_root, data_mode='bottomup',
                ann_file='annotations/test_coco.json', data_prefix=dict(img='images/'))
 train_dataloader = dict(
     batch_size=4,
     dataset=dict(_delete_=True, type='RepeatDataset', times=4,
                  dataset=dict(**dataset, pipeline=train_pipeline)))
-val_dataloader = dict(dataset=dict(**dataset, test_mode=True, pipeline=test_pipeline))
+val_dataloader = dict(dataset=dict(**dataset, test_mode=True, pipeline=_base_.val_pipeline))
 test_dataloader = val_dataloader
-model = dict(type='MultiScaleBottomupPoseEstimator', data_preprocessor=dict(type='MultiScalePoseDataPreprocessor'))

@@ -40,4 +40,4 @@ samkr_w48_step_args = dict(
     BottomupRandomAffine=dict(input_size=samkr_w48_codec['input_size'],
                               shift_factor=40 / samkr_w48_codec['input_size'][0]),
     GenerateTarget=dict(encoder=samkr_w48_codec),
-    BottomupResize=dict(input_size=samkr_w48_codec['input_size']))
+    MultiScaleBottomupResize=dict(input_size=samkr_w48_codec['input_size']))

@@ -8,7 +8,11 @@ default_hooks = {{_base_.plugin_default_hooks}}
 custom_hooks = {{_base_.plugin_custom_hooks}}
 visualizer = dict(type={{_base_.plugin_visualizer_type}})
 
+# MultiScaleBottomupPoseEstimator / MultiScalePoseDataPreprocessor and the two pipeline steps below
+# are mmpose's, plus multi-scale testing (off until aug_scales is set: README "Multi-scale testing")
 model = dict(
+    type='MultiScaleBottomupPoseEstimator',
+    data_preprocessor=dict(type='MultiScalePoseDataPreprocessor'),
     head=dict(
         type='SAMKRHead',
         # displacement-branch structure: m = K*c and s = c/g are computed by the head
@@ -44,7 +48,11 @@ train_pipeline = [
     dict(type='BottomupGetHeatmapMask'),
     dict(type='PackPoseInputs'),
 ]
+multiscale_steps = dict(BottomupResize='MultiScaleBottomupResize',
+                       PackPoseInputs='PackMultiScalePoseInputs')
+val_pipeline = [dict(step, type=multiscale_steps.get(step['type'], step['type']))
+                for step in _base_.val_pipeline]
 train_dataloader = dict(
     dataset=dict(type='ValidatedCocoDataset', pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset'))
+val_dataloader = dict(dataset=dict(type='ValidatedCocoDataset', pipeline=val_pipeline))
 test_dataloader = val_dataloader

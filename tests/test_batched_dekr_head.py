@@ -85,8 +85,8 @@ def test_stock_dekr_batch2_equals_two_batch1_and_dekr(flip):
             assert np.allclose(b.keypoint_scores, ref.keypoint_scores, rtol=1e-4, atol=1e-5)
 
 
-def test_multiscale_needs_batch_1():
+def test_multiscale_without_the_pyramid_geometry_is_explained():
     _, ours = _heads()
     feats = (torch.randn(2, 8, 16, 16), )
-    with pytest.raises(ValueError, match='BatchDEKRHead: multiscale_test=True needs batch size 1'):
+    with pytest.raises(ValueError, match="MultiScaleBottomupResize"):
         ours.predict([feats], _samples(2), dict(TEST_CFG, flip_test=False, multiscale_test=True))

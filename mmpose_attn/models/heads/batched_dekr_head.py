@@ -1,8 +1,9 @@
-"""DEKR head whose ``predict`` decodes a whole batch.
+"""DEKR head whose ``predict`` decodes a whole batch, single- or multi-scale.
 
 "Bottom-up Human Pose Estimation via Disentangled Keypoint Regression" (Geng et al., CVPR 2021).
-mmpose's :class:`DEKRHead` asserts batch size 1 in ``predict``; this head has the same layers,
-arguments and state dict and decodes every image of a batch. The network runs once per batch
+mmpose's :class:`DEKRHead` asserts batch size 1 in ``predict`` and has no multi-scale decoding; this
+head has the same layers, arguments and state dict, decodes every image of a batch and aggregates
+the scales of a multi-scale test as DEKR does (configs/samkr/README.md). The network runs once per batch
 (plus once on the flipped batch); decoding reuses DEKR's per-image SPR decode. In a batch of
 differently sized images (padded right/bottom by the data preprocessor) centres inside an image's
 padding are ignored; the network itself still sees the padding, so such an image's result can

@@ -87,7 +87,7 @@ def test_mim_test_refuses_esam_checkpoint_for_samkr(tiny_coco):
     proc = _mim_test(BU, ckpt, tiny_coco)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
-    assert 'CheckpointMismatchError' in out and f'checkpoint {ckpt} into BottomupPoseEstimator' in out
+    assert 'CheckpointMismatchError' in out and f'checkpoint {ckpt} into MultiScaleBottomupPoseEstimator' in out
     # only shape-free scalars (BatchNorm's num_batches_tracked) can coincide between the two models
     loaded, total = map(int, re.search(r'(\d+) of (\d+) model tensors loaded', out).groups())
     assert loaded < total // 10, out[-3000:]

@@ -234,7 +234,7 @@ def test_another_models_checkpoint_is_refused(tmp_path):
     _image(tmp_path / 'imgs' / 'a.jpg', 0)
     out = tmp_path / 'out'
     with pytest.raises(CheckpointMismatchError,
-                       match=r'(?s)esam\.pth into BottomupPoseEstimator: \d+ of \d+ model '
+                       match=r'(?s)esam\.pth into MultiScaleBottomupPoseEstimator: \d+ of \d+ model '
                        r'tensors loaded.*shape-mismatched.*unexpected.*allow_partial_load'):
         _tool('bottomup_demo').main([SAMKR, str(ckpt), '--input', str(tmp_path / 'imgs'),
                                      '--output-root', str(out), '--save-predictions',

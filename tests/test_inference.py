@@ -185,7 +185,7 @@ class _RecordingInferencer(AttnPoseInferencer):
     """Records the batch sizes reaching the model-forward step (the backend extension point)."""
 
     def predict_batch(self, data):
-        self.batch_sizes.append(len(data['inputs']))
+        self.batch_sizes.append(len(data['data_samples']))
         return super().predict_batch(data)
 
 
@@ -220,6 +220,34 @@ def test_bottomup_batches_only_when_the_head_supports_it(samkr_inferencer, tmp_p
     flat = [p for r in batched for p in r]
     assert len(flat) == len(single) == 3
     for b, s in zip(flat, single):
+        np.testing.assert_allclose([i['keypoints'] for i in b], [i['keypoints'] for i in s],
+                                   atol=1e-3)
+
+
+def test_bottomup_multiscale_batches(tmp_path):
+    """With flip + scales [1, 0.5, 1.5] (switched on by cfg options, as in `mim test`), a batch of
+    two same-size images gives each image's batch-1 result."""
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f'{i}.png'), rng.integers(0, 255, (64, 64, 3), np.uint8))
+    options = dict(BOTTOMUP_FAST_DICT, **{'model.test_cfg.multiscale_test': True,
+                                          'model.test_cfg.flip_test': True,
+                                          'model.head.decoder.decode_thr': 0.0,
+                                          'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]})
+    torch.manual_seed(0)
+    inferencer = _RecordingInferencer(SAMKR, 'none', device='cpu', cfg_options=options)
+    calls = []
+    decode = inferencer.model.head._decode_multiscale
+    inferencer.model.head._decode_multiscale = lambda hms, *a, **k: calls.append(len(hms)) or decode(
+        hms, *a, **k)
+    inferencer.batch_sizes = []
+    batched = [p for r in inferencer(str(tmp_path), batch_size=2) for p in r['predictions']]
+    assert inferencer.batch_sizes == [2, 1] and calls == [3, 3, 3]
+    inferencer.batch_sizes = []
+    single = [r['predictions'][0] for r in inferencer(str(tmp_path), batch_size=1)]
+    assert inferencer.batch_sizes == [1, 1, 1] and len(batched) == len(single) == 3
+    for b, s in zip(batched, single):
+        assert len(b) == len(s) > 0
         np.testing.assert_allclose([i['keypoints'] for i in b], [i['keypoints'] for i in s],
                                    atol=1e-3)
 

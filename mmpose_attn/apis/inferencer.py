@@ -257,10 +257,8 @@ class AttnPoseInferencer(Pose2DInferencer):
         if batch_size == 1 or self.cfg.data_mode == 'topdown':
             return 1
         head = getattr(self.model, 'head', None)
-        multiscale = (getattr(head, 'test_cfg', None) or {}).get('multiscale_test', False)
-        if not getattr(head, 'supports_batch_predict', False) or multiscale:
-            why = 'with multiscale_test' if multiscale else 'batched'
-            print_log(f'{type(head).__name__} cannot predict {why}; using batch size 1 '
+        if not getattr(head, 'supports_batch_predict', False):
+            print_log(f'{type(head).__name__} cannot predict batched; using batch size 1 '
                       f'instead of {batch_size}.', logger='current', level=logging.WARNING)
             return 1
         return batch_size

@@ -37,23 +37,19 @@ class MultiScaleBottomupResize(BottomupResize):
                 raise ValueError(f'MultiScaleBottomupResize: aug_scales must be positive numbers, '
                                  f'got {self.aug_scales!r}')
             self.aug_scales = [float(s) for s in self.aug_scales]
-
-    def _resize_at(self, results: Dict, scale: float) -> Dict:
-        """:class:`BottomupResize` at ``input_size`` × ``scale`` on a shallow copy of ``results``."""
-        w, h = self.input_size
-        input_size, aug_scales = self.input_size, self.aug_scales
-        # BottomupResize sizes its extra scales as (int(w * s), int(h * s)); the same here
-        self.input_size, self.aug_scales = (int(w * scale), int(h * scale)), None
-        try:
-            return super().transform(dict(results))
-        finally:
-            self.input_size, self.aug_scales = input_size, aug_scales
+            # one single-scale BottomupResize per scale, sized as BottomupResize sizes its extra
+            # scales: (int(w * s), int(h * s))
+            w, h = self.input_size
+            self._resizes = [
+                BottomupResize(input_size=(int(w * s), int(h * s)), size_factor=self.size_factor,
+                               resize_mode=self.resize_mode, pad_val=self.pad_val,
+                               use_udp=self.use_udp) for s in [1.0] + self.aug_scales
+            ]
 
     def transform(self, results: Dict) -> Optional[dict]:
         if self.aug_scales is None:
             return super().transform(results)
-        main = self._resize_at(results, 1.0)
-        extra = [self._resize_at(results, s) for s in self.aug_scales]
+        main, *extra = [resize.transform(dict(results)) for resize in self._resizes]
         main['img'] = [main['img']] + [r['img'] for r in extra]
         main['aug_scales'] = list(self.aug_scales)
         main['aug_input_size'] = [r['input_size'] for r in extra]

@@ -17,7 +17,6 @@ outputs are those of :class:`mmcv.ops.DeformConv2d`.
 replaces the network and everything else (``test_step``, flip test, ``head.predict``, SPR decoding,
 rescoring, pose NMS, mapping back to the image) runs unchanged.
 """
-import statistics
 import time
 import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -169,18 +168,6 @@ def parity(model: nn.Module, session, x: Tensor, atol: float = ATOL,
         res[name] = dict(max_abs_diff=diff, max_abs_ref=scale, tol=tol, ok=diff <= tol,
                          shape=tuple(got.shape))
     return res
-
-
-def median_latency(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in seconds, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def compare_latency(model: nn.Module, session, x: Tensor, repeats: int = 5,

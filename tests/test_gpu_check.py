@@ -2,19 +2,24 @@
 import json
 import math
 import os.path as osp
+import re
 import subprocess
 import sys
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
+TOOL = osp.join(REPO, 'tools', 'analysis', 'gpu_check.py')
+
+
 def test_gpu_check_quick_cpu(tmp_path):
-    out = tmp_path / 'result.json'
-    p = subprocess.run([sys.executable, osp.join(REPO, 'tools', 'analysis', 'gpu_check.py'),
-                        '--device', 'cpu', '--quick', '--out', str(out)],
+    out, md = tmp_path / 'result.json', tmp_path / 'result.md'
+    p = subprocess.run([sys.executable, TOOL, '--device', 'cpu', '--quick', '--out', str(out),
+                        '--markdown', str(md)],
                        capture_output=True, text=True, timeout=300, cwd=REPO)
     assert p.returncode == 0, p.stderr[-3000:]
     res = json.loads(out.read_text())
+    assert not (tmp_path / 'result.json.tmp').exists()
     for key in ('parity_deform_conv', 'parity_ulsam', 'parity_swahr', 'training', 'inference',
                 'predict'):
         assert 'error' not in res[key], (key, res[key].get('traceback'))
@@ -24,10 +29,14 @@ def test_gpu_check_quick_cpu(tmp_path):
         assert dc[k] < 1e-4, (k, dc[k])  # fp32 rounding only: same bilinear rule
     # bf16 keeps 8 bits of mantissa: a relative error near 2**-8 at most
     assert res['parity_ulsam']['finite'] and res['parity_ulsam']['rel_err'] < 2e-2
+    assert res['parity_ulsam']['unguarded_finite'] and res['parity_ulsam']['unguarded_rel_err'] < 2e-2
     assert res['parity_swahr']['finite'] and res['parity_swahr']['rel_err'] < 2e-2
     rows = res['training']['rows']
     assert [(r['model'], r['amp']) for r in rows] == [
         (m, amp) for m in ('quick_td', 'quick_bu') for amp in (False, True) for _ in range(2)]
+    assert [(r['pair'], r['role']) for r in rows] == [
+        (f'{m} vs {m}', role) for m in ('quick_td', 'quick_bu') for _ in range(2)
+        for role in ('ours', 'stock')]
     for r in rows:
         assert 'error' not in r, r
         assert r['losses_finite'] and math.isfinite(r['iters_per_s']) and r['iters_per_s'] > 0
@@ -39,4 +48,25 @@ def test_gpu_check_quick_cpu(tmp_path):
     assert res['predict']['batch'] == 2 and res['predict']['speedup'] > 0
     assert res['dist_train'] == dict(skipped='NCCL needs CUDA', seconds=res['dist_train']['seconds'])
     assert res['paper_latency_ms']['SAMKR-W48'] == 164.4
-    assert 'ULSAM bfloat16 vs fp32' in p.stdout and 'dist_train: skipped' in p.stdout
+    assert re.search(r'ULSAM \(fp32 inside autocast\) +bfloat16 +\d\.\d\de-\d\d', p.stdout)
+    assert 'dist_train: skipped' in p.stdout
+
+    # Markdown: one pipe-table row per parity value, training pair x precision, latency row
+    text = md.read_text()
+    lines = text.splitlines()
+    assert lines[0].startswith(res['date']) and res['date'].count('-') == 2
+    rows_md = [ln for ln in lines if ln.startswith('| ') and not ln.startswith('| parity')
+               and not ln.startswith('| training') and not ln.startswith('| forward')]
+    assert len(rows_md) == 7 + 4 + 4
+    fp32_td = next(ln for ln in lines if ln.startswith('| quick_td vs quick_td | fp32 |'))
+    ours, stock = rows[0]['iters_per_s'], rows[1]['iters_per_s']
+    assert f'| {ours:.2f} | {stock:.2f} | {ours / stock:.3f} |' in fp32_td
+
+    # rendering a stored result runs nothing and prints the same table
+    q = subprocess.run([sys.executable, TOOL, '--from-json', str(out), '--out',
+                        str(tmp_path / 'unused.json')],
+                       capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert q.returncode == 0, q.stderr[-3000:]
+    table = p.stdout[p.stdout.index(res['date'] + ' device'):]
+    assert q.stdout == table
+    assert not (tmp_path / 'unused.json').exists()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Distributed evaluation with torchrun.
 #   bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args]
+# PYTHON=/path/to/python picks the interpreter (default: the python on PATH).
 set -euo pipefail
 if [ $# -lt 3 ]; then
     echo "usage: $0 CONFIG CHECKPOINT NUM_PROCS [test.py args]" >&2
@@ -15,7 +16,7 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
-python -m torch.distributed.run \
+"${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

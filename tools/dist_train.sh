@@ -3,6 +3,7 @@
 # over gloo -- see mmpose_attn/compat/cpu_distributed.py).
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args, e.g. --work-dir DIR --resume]
 # Multi-node: NNODES=2 NODE_RANK=0|1 MASTER_ADDR=host0 PORT=29500 bash tools/dist_train.sh ...
+# PYTHON=/path/to/python picks the interpreter (default: the python on PATH).
 set -euo pipefail
 if [ $# -lt 2 ]; then
     echo "usage: $0 CONFIG NUM_PROCS [train.py args]" >&2
@@ -16,7 +17,7 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 
 PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH:-} \
-python -m torch.distributed.run \
+"${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

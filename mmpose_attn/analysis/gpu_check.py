@@ -12,6 +12,7 @@ Training rows time ``optim_wrapper.update_params`` on the tensor forward (backbo
 with random inputs and a surrogate loss (mean square of every head output): the network's
 forward, backward and SGD step, without data pipeline or target encoding.
 """
+import datetime
 import math
 import os
 import os.path as osp
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -115,18 +116,27 @@ def parity_deform_conv(device: str, quick: bool) -> dict:
 
 
 def parity_ulsam(device: str, quick: bool) -> dict:
-    """ULSAM under autocast (fp16 on CUDA, bf16 on CPU) vs fp32, on SAMKR's size."""
+    """ULSAM under autocast (fp16 on CUDA, bf16 on CPU) vs fp32, on SAMKR's size.
+
+    The input is in the autocast dtype, as the preceding conv hands it over; ``unguarded_rel_err``
+    is the same run without ULSAM's fp32 guard (``_attend`` called directly), its output rounded
+    to the autocast dtype as the guarded one is, so the two differ only inside ULSAM.
+    """
     from mmpose_attn.models.layers import ULSAM
     torch.manual_seed(0)
     h = 16 if quick else 128
     m = ULSAM(272, 8).to(device)
     x = torch.randn(2, 272, h, h, device=device)
+    dtype = torch.float16 if device.startswith('cuda') else torch.bfloat16
     with torch.no_grad():
         ref = m(x)
         with _amp_ctx(device):
-            low = m(x)
+            low = m(x.to(dtype))
+            unguarded = m._attend(x.to(dtype))
     return dict(rel_err=_rel_err(low.float(), ref), finite=bool(torch.isfinite(low).all()),
-                dtype='float16' if device.startswith('cuda') else 'bfloat16')
+                unguarded_rel_err=_rel_err(unguarded.to(dtype).float(), ref),
+                unguarded_finite=bool(torch.isfinite(unguarded).all()),
+                dtype=str(dtype).replace('torch.', ''))
 
 
 def parity_swahr(device: str, quick: bool) -> dict:
@@ -210,7 +220,8 @@ def _slim(r: dict) -> dict:
 
 
 # --- the check ------------------------------------------------------------------------------
-def _section(results: dict, key: str, fn: Callable[[], object]) -> None:
+def _section(results: dict, key: str, fn: Callable[[], object],
+             on_section: Optional[Callable[[dict], None]] = None) -> None:
     t0 = time.perf_counter()
     try:
         results[key] = fn()
@@ -219,10 +230,12 @@ def _section(results: dict, key: str, fn: Callable[[], object]) -> None:
     if isinstance(results[key], dict):
         results[key]['seconds'] = time.perf_counter() - t0
     print(f'[gpu_check] {key}: {time.perf_counter() - t0:.1f} s', file=sys.stderr, flush=True)
+    if on_section is not None:
+        on_section(results)
 
 
-def dist_train(device: str, quick: bool, iters: int = 5) -> dict:
-    """``tools/dist_train.sh CONFIG 1`` (NCCL) for a few iterations on a synthetic dataset."""
+def dist_train(device: str) -> dict:
+    """``tools/dist_train.sh CONFIG 1`` (NCCL): one epoch of 4 iterations on a synthetic dataset."""
     if not device.startswith('cuda'):
         return dict(skipped='NCCL needs CUDA')
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,25 +247,39 @@ def dist_train(device: str, quick: bool, iters: int = 5) -> dict:
                f'train_dataloader.dataset.data_root={d}', f'val_dataloader.dataset.data_root={d}',
                f'test_dataloader.dataset.data_root={d}', 'train_cfg.max_epochs=1',
                'train_dataloader.batch_size=16', 'default_hooks.logger.interval=1']
-        env = dict(os.environ, PORT=os.environ.get('PORT', '29517'))
+        # this interpreter, not whichever python is first on PATH
+        # NCCL_DEBUG=INFO: NCCL's own "NCCL INFO" lines show that NCCL itself ran
+        env = dict(os.environ, PORT=os.environ.get('PORT', '29517'), PYTHON=sys.executable,
+                   NCCL_DEBUG='INFO')
         t0 = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env,
                            cwd=REPO_ROOT)
         log = p.stdout + p.stderr
+        version = [ln.strip() for ln in log.splitlines() if 'NCCL version' in ln]
         return dict(rc=p.returncode, wall_s=time.perf_counter() - t0,
-                    nccl='nccl' in log.lower(), tail=log[-2000:])
+                    nccl='NCCL INFO' in log, nccl_version=version[0] if version else None,
+                    tail=log[-2000:])
 
 
-def run_check(device: str = 'cuda', quick: bool = False) -> dict:
-    """All sections; returns the JSON-able result dict."""
+def run_check(device: str = 'cuda', quick: bool = False,
+              on_section: Optional[Callable[[dict], None]] = None) -> dict:
+    """All sections; returns the JSON-able result dict.
+
+    Args:
+        device (str): ``'cuda'`` (or ``'cuda:N'``) for the real check, ``'cpu'`` with ``quick``.
+        quick (bool): Tiny inputs and stand-in models (CI).
+        on_section (callable, optional): Called with the results so far after each section, so a
+            run stopped by a time limit still leaves what it measured.
+    """
     q = quick
     res: Dict[str, object] = dict(
         device=device, quick=q, torch=torch.__version__,
+        date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d'),
         gpu=torch.cuda.get_device_name(0) if device.startswith('cuda') else None,
         paper_latency_ms=paper_latency_ms())
-    _section(res, 'parity_deform_conv', lambda: parity_deform_conv(device, q))
-    _section(res, 'parity_ulsam', lambda: parity_ulsam(device, q))
-    _section(res, 'parity_swahr', lambda: parity_swahr(device, q))
+    _section(res, 'parity_deform_conv', lambda: parity_deform_conv(device, q), on_section)
+    _section(res, 'parity_ulsam', lambda: parity_ulsam(device, q), on_section)
+    _section(res, 'parity_swahr', lambda: parity_swahr(device, q), on_section)
     td_hw, bu_hw = ((64, 48), (64, 64)) if q else ((256, 192), (512, 512))
     iters = 1 if q else 30
     rows: List[dict] = []
@@ -263,14 +290,15 @@ def run_check(device: str = 'cuda', quick: bool = False) -> dict:
     def train():
         for ours, anchor, batch, hw in train_pairs:
             for amp in (False, True):
-                for name in (ours, anchor):
+                for role, name in (('ours', ours), ('stock', anchor)):
                     try:
-                        rows.append(train_speed(name, batch, hw, iters, amp, device))
+                        row = train_speed(name, batch, hw, iters, amp, device)
                     except Exception as e:
-                        rows.append(dict(model=name, amp=amp, error=f'{type(e).__name__}: {e}'))
+                        row = dict(model=name, amp=amp, error=f'{type(e).__name__}: {e}')
+                    rows.append(dict(row, role=role, pair=f'{ours} vs {anchor}'))
         return dict(rows=rows)
 
-    _section(res, 'training', train)
+    _section(res, 'training', train, on_section)
 
     def inference():
         g = _benchmark()
@@ -283,7 +311,7 @@ def run_check(device: str = 'cuda', quick: bool = False) -> dict:
             out += [_slim(r) for r in g['bench_pair'](pair, batches, rep, warm, device, shape)]
         return dict(rows=out)
 
-    _section(res, 'inference', inference)
+    _section(res, 'inference', inference, on_section)
 
     def predict():
         g = _benchmark()
@@ -293,46 +321,102 @@ def run_check(device: str = 'cuda', quick: bool = False) -> dict:
         return dict(batch=n, speedup=r['speedup'], batched_s=r['batched'][0],
                     loop_s=r['loop'][0], target=3.0)
 
-    _section(res, 'predict', predict)
-    _section(res, 'dist_train', lambda: dist_train(device, q))
+    _section(res, 'predict', predict, on_section)
+    _section(res, 'dist_train', lambda: dist_train(device), on_section)
     return res
 
 
-def format_table(res: dict) -> str:
-    """The result as plain-text lines."""
-    lines = [f'device {res["device"]} ({res.get("gpu") or "cpu"}), torch {res["torch"]}, '
-             f'quick={res["quick"]}']
+def _report(res: dict) -> List[object]:
+    """The result as a list of text lines and ``(header, rows)`` tables, in print order."""
+    out: List[object] = [
+        f'{res.get("date", "")} device {res["device"]} ({res.get("gpu") or "cpu"}), '
+        f'torch {res["torch"]}, quick={res["quick"]}']
 
-    def sec(key, fmt):
-        r = res.get(key, {})
-        if 'error' in r:
-            lines.append(f'{key}: ERROR {r["error"]}')
+    def failed(key) -> bool:
+        r = res.get(key)
+        if r is None:
+            out.append(f'{key}: not run')
+        elif 'error' in r:
+            out.append(f'{key}: ERROR {r["error"]}')
         elif 'skipped' in r:
-            lines.append(f'{key}: skipped ({r["skipped"]})')
-        else:
-            lines.extend(fmt(r))
+            out.append(f'{key}: skipped ({r["skipped"]})')
+        return r is None or 'error' in r or 'skipped' in r
 
-    sec('parity_deform_conv', lambda r: [
-        f'deform conv grid_sample vs {r["kernel"]}: rel err fwd {r["forward"]:.2e}, '
-        f'grad x {r["grad_input"]:.2e}, grad w {r["grad_weight"]:.2e}, '
-        f'grad offset {r["grad_offset"]:.2e}'])
-    sec('parity_ulsam', lambda r: [f'ULSAM {r["dtype"]} vs fp32: rel err {r["rel_err"]:.2e}'])
-    sec('parity_swahr', lambda r: [f'SWAHR loss amp vs fp32: {r["amp"]:.6f} vs {r["fp32"]:.6f} '
-                                   f'(rel {r["rel_err"]:.2e})'])
-    sec('training', lambda r: ['model                amp   batch input     it/s   peak MiB'] + [
-        f'{x["model"]:20s} {str(x["amp"]):5s} ' + (
-            f'ERROR {x["error"]}' if 'error' in x else
-            f'{x["batch"]:5d} {x["input"][0]}x{x["input"][1]:<5d} {x["iters_per_s"]:7.2f} '
-            f'{x["peak_mem_mib"] if x["peak_mem_mib"] is None else round(x["peak_mem_mib"])}')
-        for x in r['rows']])
-    sec('inference', lambda r: ['pair        batch input    ours ms  stock ms  ratio'] + [
-        f'{x["pair"]:11s} {x["batch"]:5d} {x["input"][0]}x{x["input"][1]:<4d} '
-        f'{x["ours_ms"]:8.1f} {x["anchor_ms"]:9.1f} {x["ratio"]:6.3f}' for x in r['rows']] + [
-        f'paper Table 6 ({res["paper_latency_ms"]["hardware"]}): DEKR-W48 '
-        f'{res["paper_latency_ms"]["DEKR-W48"]} ms, SAMKR-W48 {res["paper_latency_ms"]["SAMKR-W48"]} ms, '
-        f'ratio {res["paper_latency_ms"]["SAMKR-W48"] / res["paper_latency_ms"]["DEKR-W48"]:.3f}'])
-    sec('predict', lambda r: [f'bottom-up predict batch {r["batch"]} vs {r["batch"]} x batch 1: '
-                              f'{r["speedup"]:.2f}x throughput (target >= {r["target"]}x)'])
-    sec('dist_train', lambda r: [f'dist_train.sh 1 GPU: rc {r["rc"]}, {r["wall_s"]:.0f} s, '
-                                 f'nccl in log: {r["nccl"]}'])
+    parity = []
+    if not failed('parity_deform_conv'):
+        r = res['parity_deform_conv']
+        parity += [(f'deform conv grid_sample vs {r["kernel"]}: {k.replace("_", " ")}', 'fp32',
+                    f'{r[k]:.2e}') for k in ('forward', 'grad_input', 'grad_weight', 'grad_offset')]
+    if not failed('parity_ulsam'):
+        r = res['parity_ulsam']
+        parity += [('ULSAM (fp32 inside autocast)', r['dtype'], f'{r["rel_err"]:.2e}'),
+                   ('ULSAM without its fp32 guard', r['dtype'], f'{r["unguarded_rel_err"]:.2e}'
+                    + ('' if r['unguarded_finite'] else ' (non-finite)'))]
+    if not failed('parity_swahr'):
+        r = res['parity_swahr']
+        parity.append((f'SWAHR loss ({r["amp"]:.6f} vs {r["fp32"]:.6f})', 'autocast',
+                       f'{r["rel_err"]:.2e}'))
+    if parity:
+        out.append((('parity', 'precision', 'rel. error vs fp32'), parity))
+
+    if not failed('training'):
+        by_key: Dict[Tuple[str, bool], Dict[str, dict]] = {}
+        for x in res['training']['rows']:
+            by_key.setdefault((x['pair'], x['amp']), {})[x['role']] = x
+
+        def cell(x, key, fmt):
+            if x is None or 'error' in x:
+                return 'ERROR' if x is not None else '-'
+            return '-' if x[key] is None else fmt.format(x[key])
+
+        rows = []
+        for (pair, amp), d in by_key.items():
+            o, a = d.get('ours'), d.get('stock')
+            ok = o is not None and a is not None and 'error' not in o and 'error' not in a
+            shape = o or a
+            rows.append((pair, 'AMP' if amp else 'fp32', str(shape.get('batch', '-')),
+                         'x'.join(map(str, shape.get('input', []))) or '-',
+                         cell(o, 'iters_per_s', '{:.2f}'), cell(a, 'iters_per_s', '{:.2f}'),
+                         f'{o["iters_per_s"] / a["iters_per_s"]:.3f}' if ok else '-',
+                         cell(o, 'peak_mem_mib', '{:.0f}'), cell(a, 'peak_mem_mib', '{:.0f}')))
+        out.append((('training (ours vs stock)', 'precision', 'batch', 'input', 'ours it/s',
+                     'stock it/s', 'it/s ratio', 'ours peak MiB', 'stock peak MiB'), rows))
+        for x in res['training']['rows']:
+            if 'error' in x:
+                out.append(f'training {x["model"]} amp={x["amp"]}: ERROR {x["error"]}')
+
+    if not failed('inference'):
+        out.append((('forward latency', 'batch', 'input', 'ours ms', 'stock ms', 'ratio'), [
+            (x['pair'], str(x['batch']), f'{x["input"][0]}x{x["input"][1]}', f'{x["ours_ms"]:.1f}',
+             f'{x["anchor_ms"]:.1f}', f'{x["ratio"]:.3f}') for x in res['inference']['rows']]))
+    p = res['paper_latency_ms']
+    out.append(f'paper Table 6 ({p["hardware"]}): DEKR-W48 {p["DEKR-W48"]} ms, SAMKR-W48 '
+               f'{p["SAMKR-W48"]} ms, ratio {p["SAMKR-W48"] / p["DEKR-W48"]:.3f}')
+    if not failed('predict'):
+        r = res['predict']
+        out.append(f'bottom-up predict batch {r["batch"]} vs {r["batch"]} x batch 1: '
+                   f'{r["speedup"]:.2f}x throughput (target >= {r["target"]}x)')
+    if not failed('dist_train'):
+        r = res['dist_train']
+        out.append(f'dist_train.sh 1 GPU: rc {r["rc"]}, {r["wall_s"]:.0f} s, NCCL ran: {r["nccl"]}'
+                   + (f' ({r["nccl_version"]})' if r.get('nccl_version') else ''))
+    return out
+
+
+def format_table(res: dict, markdown: bool = False) -> str:
+    """The result as plain text (aligned columns) or as Markdown (pipe tables)."""
+    lines: List[str] = []
+    for item in _report(res):
+        if isinstance(item, str):
+            lines.append(f'{item}  ' if markdown else item)  # two spaces: a Markdown line break
+            continue
+        header, rows = item
+        if markdown:
+            lines += ['', '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+            lines += ['| ' + ' | '.join(r) + ' |' for r in rows]
+            lines.append('')
+        else:
+            w = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+            lines += ['  '.join(str(c).ljust(n) for c, n in zip(r, w)).rstrip()
+                      for r in (header, *rows)]
     return '\n'.join(lines)

@@ -13,10 +13,13 @@ if [ -f .kit/install.sh ]; then
   source .kit/install.sh > "$OUT/kit_install.log" 2>&1 || { echo "kit install failed, see $OUT/kit_install.log"; exit 1; }
 fi
 PY="$(command -v python3 || command -v python)"
+# the kit's own final check does not stop a sourced script: check the stack here
+"$PY" -c 'import mmcv._ext, mmpose.apis, mmdet.apis, mmpose_attn' >> "$OUT/kit_install.log" 2>&1 \
+  || { echo "the OpenMMLab stack does not import, see $OUT/kit_install.log"; exit 1; }
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
-# 8 minutes for the check itself; the JSON is written at the end, the table is in the log
+# 8 minutes for the check itself; the JSON is rewritten after each section, the table is in the log
 timeout "${GPU_CHECK_TIMEOUT:-480}" "$PY" tools/analysis/gpu_check.py --out "$OUT/gpu_check.json" \
-  ${GPU_CHECK_ARGS:-} 2>&1 | tee "$OUT/gpu_check.log"
+  --markdown "$OUT/gpu_check.md" ${GPU_CHECK_ARGS:-} 2>&1 | tee "$OUT/gpu_check.log"
 rc=${PIPESTATUS[0]}
 echo "gpu_check rc=$rc; results in $OUT"
 exit "$rc"

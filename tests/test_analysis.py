@@ -109,6 +109,19 @@ def test_benchmark_predict_tiny():
     assert r['net']['batched'] + r['decode']['batched'] <= r['batched'][0] + 1e-6
 
 
+def test_benchmark_multiscale_cli(capsys):
+    bench = _tool('tools/analysis/benchmark.py')
+    out = bench.main(['--pairs', 'none', '--predict-batch', '0', '--multiscale', '0.5',
+                      '--predict-repeats', '1', '--warmup', '0'])
+    r = out['multiscale']
+    # SAMKR-W32's 512 input expanded to the 480x640 image's aspect, and its half (size factor 32)
+    assert r['input'] == (512, 704) and r['scale_inputs'] == [(512, 704), (256, 352)]
+    assert r['ratio'] == pytest.approx(r['multi'][0] / r['single'][0])
+    assert 'scales [1.0, 0.5] (inputs 512x704, 256x352)' in capsys.readouterr().out
+    with pytest.raises(ValueError, match='no MultiScaleBottomupResize'):
+        bench.bench_multiscale([0.5], 1, 0, 'cpu', config=bench.MMPOSE_DEKR)
+
+
 @pytest.mark.parametrize('config', [R50, R101])
 def test_onnx_export_parity(config, tmp_path):
     pytest.importorskip('onnx')

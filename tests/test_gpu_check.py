@@ -21,7 +21,7 @@ def test_gpu_check_quick_cpu(tmp_path):
     res = json.loads(out.read_text())
     assert not (tmp_path / 'result.json.tmp').exists()
     for key in ('parity_deform_conv', 'parity_ulsam', 'parity_swahr', 'training', 'inference',
-                'predict'):
+                'predict', 'multiscale'):
         assert 'error' not in res[key], (key, res[key].get('traceback'))
     dc = res['parity_deform_conv']
     assert dc['kernel'] == 'mmcv CPU'
@@ -46,6 +46,13 @@ def test_gpu_check_quick_cpu(tmp_path):
     for r in inf:
         assert r['ours_ms'] > 0 and r['anchor_ms'] > 0 and math.isfinite(r['ratio'])
     assert res['predict']['batch'] == 2 and res['predict']['speedup'] > 0
+    ms = res['multiscale']
+    assert 'error' not in ms, ms.get('traceback')
+    # scale 1 is the 256 config's expanded 96x128 image; scale 0.5 is half of it, per side rounded
+    # to the size factor 32 as BottomupResize pads
+    assert ms['aug_scales'] == [0.5] and ms['input'] == [256, 352]
+    assert ms['scale_inputs'] == [[256, 352], [128, 192]]
+    assert ms['single_s'] > 0 and ms['multi_s'] > 0
     assert res['dist_train'] == dict(skipped='NCCL needs CUDA', seconds=res['dist_train']['seconds'])
     assert res['paper_latency_ms']['SAMKR-W48'] == 164.4
     assert re.search(r'ULSAM \(fp32 inside autocast\) +bfloat16 +\d\.\d\de-\d\d', p.stdout)
@@ -58,6 +65,7 @@ def test_gpu_check_quick_cpu(tmp_path):
     rows_md = [ln for ln in lines if ln.startswith('| ') and not ln.startswith('| parity')
                and not ln.startswith('| training') and not ln.startswith('| forward')]
     assert len(rows_md) == 7 + 4 + 4
+    assert 'multi-scale test, scales [1.0, 0.5] (inputs 256x352, 128x192)' in text
     fp32_td = next(ln for ln in lines if ln.startswith('| quick_td vs quick_td | fp32 |'))
     ours, stock = rows[0]['iters_per_s'], rows[1]['iters_per_s']
     assert f'| {ours:.2f} | {stock:.2f} | {ours / stock:.3f} |' in fp32_td

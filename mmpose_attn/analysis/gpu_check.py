@@ -1,5 +1,6 @@
 """One check of the GPU path: CUDA parity, training speed/memory (fp32 and AMP), inference
-latency against the stock models, batched bottom-up prediction, and a one-GPU NCCL launch.
+latency against the stock models, batched bottom-up prediction, the multi-scale test's cost and a
+one-GPU NCCL launch.
 
 Each section runs on its own: an exception is recorded under the section's ``error`` and the
 next section still runs. ``quick=True`` (with ``device='cpu'``) uses tiny inputs, batch 2 and
@@ -322,6 +323,15 @@ def run_check(device: str = 'cuda', quick: bool = False,
                     loop_s=r['loop'][0], target=3.0)
 
     _section(res, 'predict', predict, on_section)
+
+    def multiscale():
+        # the README's multi-scale example (scales 1, 0.5, 2) on a COCO-sized image
+        r = _benchmark()['bench_multiscale'](
+            [0.5] if q else [0.5, 2.0], 1 if q else 5, 0 if q else 2, device,
+            (96, 128) if q else (480, 640), _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
+        return dict(r, single_s=r['single'][0], multi_s=r['multi'][0])
+
+    _section(res, 'multiscale', multiscale, on_section)
     _section(res, 'dist_train', lambda: dist_train(device), on_section)
     return res
 
@@ -396,6 +406,13 @@ def _report(res: dict) -> List[object]:
         r = res['predict']
         out.append(f'bottom-up predict batch {r["batch"]} vs {r["batch"]} x batch 1: '
                    f'{r["speedup"]:.2f}x throughput (target >= {r["target"]}x)')
+    if not failed('multiscale'):
+        r = res['multiscale']
+        out.append(f'multi-scale test, scales {[1.0] + r["aug_scales"]} (inputs '
+                   + ', '.join(f'{h}x{w}' for h, w in r['scale_inputs'])
+                   + f') vs single-scale, one {r["image"][0]}x{r["image"][1]} image, flip '
+                   f'{r["flip_test"]}: {r["multi_s"] * 1e3:.1f} vs {r["single_s"] * 1e3:.1f} ms '
+                   f'({r["ratio"]:.2f}x)')
     if not failed('dist_train'):
         r = res['dist_train']
         out.append(f'dist_train.sh 1 GPU: rc {r["rc"]}, {r["wall_s"]:.0f} s, NCCL ran: {r["nccl"]}'

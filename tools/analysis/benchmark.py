@@ -29,9 +29,11 @@ noise). ``torch.set_num_threads(--threads)``; on CUDA every call is synchronised
 ``--predict-batch N`` (default 8 when a SAMKR pair is selected, else off) also times SAMKR's whole
 ``test_step`` (data preprocessor, flip test as in
 its config, SPR decoding, pose NMS) on N random images: one call with a batch of N vs N calls of
-batch 1, and splits each into network and decoding time.
+batch 1, and splits each into network and decoding time. ``--multiscale 0.5 2.0`` times the
+multi-scale test (scales 1, 0.5, 2) against single-scale on one image (``bench_multiscale``).
 """
 import argparse
+import copy
 import os.path as osp
 import statistics
 import time
@@ -259,6 +261,65 @@ def format_predict(r: dict) -> str:
             f'{r["noise"][0]:.2f}/{r["noise"][1]:.2f}')
 
 
+def bench_multiscale(aug_scales: Sequence[float], repeats: int, warmup: int, device: str,
+                     image_hw: Tuple[int, int] = (480, 640), config: str = PREDICT_CONFIG) -> dict:
+    """SAMKR ``test_step`` on one image: single-scale vs multi-scale at ``[1] + aug_scales``.
+
+    Both run the config's test pipeline (flip test as configured) on the same random image, once,
+    untimed; the timed part is ``test_step`` (preprocessor, network on every scale and flip,
+    aggregation, decoding, pose NMS). Same weights on both sides.
+
+    Returns:
+        dict: ``single`` / ``multi`` -> (median, min, max) seconds per image; ``ratio`` = multi
+        median / single median; ``input`` (H, W) of scale 1; ``scale_inputs`` the (H, W) of every
+        scale the multi-scale run fed the network.
+    """
+    from mmengine.dataset import Compose, pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+
+    init_default_scope('mmpose')
+    cfg = load_config(_config_path(config))
+    models, data = {}, {}
+    img = np.random.RandomState(0).randint(0, 256, (*image_hw, 3), np.uint8)
+    meta = parse_pose_metainfo(cfg.test_dataloader.dataset.get('metainfo') or dict(
+        from_file='configs/_base_/datasets/coco.py'))  # mmpose's, as its datasets default to
+    for key, scales in (('single', None), ('multi', list(aug_scales))):
+        c = copy.deepcopy(cfg)
+        c.model.test_cfg.multiscale_test = scales is not None
+        pipeline = c.test_dataloader.dataset.pipeline
+        resize = [t for t in pipeline if t['type'] == 'MultiScaleBottomupResize']
+        if not resize:
+            raise ValueError(f'{config}: the test pipeline has no MultiScaleBottomupResize, '
+                             'so it cannot run a multi-scale test')
+        resize[0]['aug_scales'] = scales
+        models[key] = build_model(c, device)
+        sample = Compose(pipeline)(dict(img=img.copy(), img_path='', id=0, img_id=0, **meta))
+        data[key] = pseudo_collate([sample])
+    models['multi'].load_state_dict(models['single'].state_dict())
+    with torch.no_grad():
+        single, multi = time_interleaved([lambda: models['single'].test_step(data['single']),
+                                          lambda: models['multi'].test_step(data['multi'])],
+                                         repeats, warmup, device)
+    res = summarise(multi, single)
+    return dict(aug_scales=list(aug_scales), image=tuple(image_hw),
+                input=tuple(data['single']['inputs'][0].shape[-2:]),
+                # pseudo_collate turns one sample's list of scales into one tuple per scale
+                scale_inputs=[tuple(scale[0].shape[-2:]) for scale in data['multi']['inputs']],
+                flip_test=bool(cfg.model.test_cfg.get('flip_test', False)),
+                single=res['anchor'], multi=res['ours'], ratio=res['ratio_median'])
+
+
+def format_multiscale(r: dict) -> str:
+    def s(t):
+        return f'{t[0]:.3f} s [{t[1]:.3f}, {t[2]:.3f}]'
+
+    shapes = ', '.join(f'{h}x{w}' for h, w in r['scale_inputs'])
+    return (f'SAMKR test_step, one {r["image"][0]}x{r["image"][1]} image (flip test: '
+            f'{r["flip_test"]}): single-scale {s(r["single"])} | scales '
+            f'{[1.0] + r["aug_scales"]} (inputs {shapes}) {s(r["multi"])} | {r["ratio"]:.2f}x')
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--pairs', nargs='+', default=list(PAIRS),
@@ -277,6 +338,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='images for the SAMKR predict timing (0: skip; default: 8 when a '
                         'bottom-up pair is selected, else skipped)')
     parser.add_argument('--predict-repeats', type=int, default=3)
+    parser.add_argument('--multiscale', type=float, nargs='+', metavar='SCALE',
+                        help='also time SAMKR test_step on one 480x640 image with these extra '
+                        'test scales (e.g. 0.5 2.0) against single-scale')
     return parser.parse_args(argv)
 
 
@@ -306,6 +370,10 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                                        args.device,
                                        tuple(args.bu_shape) if args.bu_shape else None)
         print(format_predict(out['predict']), flush=True)
+    if args.multiscale:
+        out['multiscale'] = bench_multiscale(args.multiscale, args.predict_repeats, args.warmup,
+                                             args.device)
+        print(format_multiscale(out['multiscale']), flush=True)
     return out
 
 

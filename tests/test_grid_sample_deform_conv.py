@@ -1,4 +1,4 @@
-"""GridSampleDeformConv2d (issue 6 speed work): the same numbers as mmcv's DeformConv2d, forward
+"""GridSampleDeformConv2d: the same numbers as mmcv's DeformConv2d, forward
 and backward, for every argument DEKR/SAMKR and mmcv use; SAMKRHead runs on it and stays
 interchangeable with stock DEKR's mmcv kernel."""
 import pytest

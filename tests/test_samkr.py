@@ -1,4 +1,4 @@
-"""SAMKR (issue 3): ULSAM vs a per-subspace loop, head structure checks, branch independence,
+"""SAMKR: ULSAM vs a per-subspace loop, head structure checks, branch independence,
 batched predict (head and BottomupPoseEstimator), rescore weights, the configs."""
 import contextlib
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""SWAHRLoss (issue 9): formulas, limits, H = 0, masking; one SAMKR-W32 COCO training step."""
+"""SWAHRLoss: formulas, limits, H = 0, masking; one SAMKR-W32 COCO training step."""
 import numpy as np
 import pytest
 import torch
@@ -24,7 +24,8 @@ def _random_case(seed=0, B=2, C=5, Cs=4, h=12, w=10):
 
 
 def _reference(pred, gt, scale, weights, mask, gamma=0.01):
-    """The issue's formulas, written element by element in float64 NumPy."""
+    """The formulas of mmpose_attn/models/losses/swahr_loss.py's docstring, element by element in
+    float64 NumPy."""
     P, H, S = (t.double().numpy() for t in (pred, gt, scale))
     M = weights.double().numpy()[:, :, None, None] * mask.double().numpy()
     M = np.broadcast_to(M, P.shape)

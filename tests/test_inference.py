@@ -395,3 +395,21 @@ def test_bad_config_checkpoint_and_bbox_file(tmp_path):
     dets.write_text(json.dumps([{'image_id': 1, 'bbox': [0, 0, 5, 5], 'score': 1.0}]))
     with pytest.raises(ValueError, match=r'image_id of .*person\.jpg.*--ann-file'):
         CocoDetections(str(dets)).boxes('person.jpg')
+
+
+def test_bottomup_demo_skeleton_style(shared_data, tmp_path):
+    """--skeleton-style openpose (shared with the top-down demo) changes the drawing only (every
+    keypoint drawn: random weights score low)."""
+    image = shared_data / 'coco/images/000000000785.jpg'
+    outs = {}
+    for style in ('mmpose', 'openpose'):
+        out = tmp_path / style
+        torch.manual_seed(0)
+        _tool('bottomup_demo').main([
+            SAMKR, 'none', '--input', str(image), '--output-root', str(out), '--save-predictions',
+            '--device', 'cpu', '--skeleton-style', style, '--kpt-thr', '0', *BOTTOMUP_FAST])
+        outs[style] = (mmcv.imread(str(out / image.name)),
+                       _load_json(out / 'results_000000000785.json')['instance_info'])
+    (draw_a, pred_a), (draw_b, pred_b) = outs['mmpose'], outs['openpose']
+    assert pred_a == pred_b and len(pred_a) > 0
+    assert draw_a.shape == draw_b.shape and (draw_a != draw_b).any()

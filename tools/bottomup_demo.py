@@ -20,9 +20,8 @@ import os.path as osp
 from argparse import ArgumentParser
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
 from mmpose_attn.apis import AttnPoseInferencer, input_kind, resolve_device
+from mmpose_attn.apis.demo_args import add_demo_arguments, demo_run_kwargs
 from mmpose_attn.deployment.onnx import require_onnx, use_onnxruntime
 
 
@@ -30,31 +29,13 @@ def parse_args(argv: Optional[List[str]] = None):
     parser = ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='pose config file or mmpose::path')
     parser.add_argument('checkpoint', help='pose checkpoint, or "none" (random)')
-    parser.add_argument('--input', type=str, default='', help='image, video or image folder')
-    parser.add_argument('--show', action='store_true', help='show the drawings')
-    parser.add_argument('--output-root', type=str, default='',
-                        help='folder for the drawings (and the jsons)')
-    parser.add_argument('--save-predictions', action='store_true',
-                        help='write results_<name>.json per input image/video')
-    parser.add_argument('--device', default=None,
-                        help='e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)')
+    add_demo_arguments(parser)
     parser.add_argument('--batch-size', type=int, default=1,
                         help='images (or frames) per forward pass')
-    parser.add_argument('--draw-heatmap', action='store_true', help='draw predicted heatmaps')
-    parser.add_argument('--show-kpt-idx', action='store_true', help='draw keypoint indices')
-    parser.add_argument('--kpt-thr', type=float, default=0.3,
-                        help='draw keypoints scoring above this')
-    parser.add_argument('--radius', type=int, default=3, help='keypoint radius')
-    parser.add_argument('--thickness', type=int, default=1, help='link thickness')
-    parser.add_argument('--show-interval', type=float, default=0, help='seconds per frame')
-    parser.add_argument('--strict', action='store_true',
-                        help='stop at the first unreadable image (default: skip and report it)')
     parser.add_argument('--backend', choices=('pytorch', 'onnxruntime'), default='pytorch',
                         help='run the network in PyTorch or in ONNX Runtime (CPU, needs --onnx)')
     parser.add_argument('--onnx', help='ONNX file of the model (--backend onnxruntime)')
     parser.add_argument('--ort-threads', type=int, default=2, help='ONNX Runtime threads')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. model.test_cfg.flip_test=False')
     return parser.parse_args(argv)
 
 
@@ -74,12 +55,8 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
                                     output_heatmaps=args.draw_heatmap, expect='bottomup')
     if args.backend == 'onnxruntime':
         use_onnxruntime(inferencer.model, args.onnx, threads=args.ort_threads)
-    return inferencer.run(
-        args.input, output_root=args.output_root, save_predictions=args.save_predictions,
-        show=args.show, show_interval=args.show_interval, batch_size=args.batch_size,
-        strict=args.strict, kpt_thr=args.kpt_thr, radius=args.radius,
-        thickness=args.thickness, draw_bbox=False, draw_heatmap=args.draw_heatmap,
-        show_kpt_idx=args.show_kpt_idx)
+    return inferencer.run(args.input, batch_size=args.batch_size, draw_bbox=False,
+                          **demo_run_kwargs(args))
 
 
 if __name__ == '__main__':

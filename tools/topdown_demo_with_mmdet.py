@@ -15,9 +15,8 @@ Example::
 from argparse import ArgumentParser
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
 from mmpose_attn.apis import AttnPoseInferencer, CocoDetections, input_kind, resolve_device
+from mmpose_attn.apis.demo_args import add_demo_arguments, demo_run_kwargs
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -27,22 +26,13 @@ def parse_args(argv: Optional[List[str]] = None):
     parser.add_argument('det_checkpoint', help='detector checkpoint, or "none" (random)')
     parser.add_argument('pose_config', help='pose config file or mmpose::path')
     parser.add_argument('pose_checkpoint', help='pose checkpoint, or "none" (random)')
-    parser.add_argument('--input', type=str, default='', help='image, video or image folder')
-    parser.add_argument('--show', action='store_true', help='show the drawings')
-    parser.add_argument('--output-root', type=str, default='',
-                        help='folder for the drawings (and the jsons)')
-    parser.add_argument('--save-predictions', action='store_true',
-                        help='write results_<name>.json per input image/video')
-    parser.add_argument('--device', default=None,
-                        help='e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)')
+    add_demo_arguments(parser)
     parser.add_argument('--det-cat-id', type=int, default=0,
                         help='person class index of the detector')
     parser.add_argument('--bbox-thr', type=float, default=0.3,
                         help='keep boxes scoring above this')
     parser.add_argument('--nms-thr', type=float, default=0.3,
                         help='IoU threshold of box NMS (detector boxes only)')
-    parser.add_argument('--kpt-thr', type=float, default=0.3,
-                        help='draw keypoints scoring above this')
     parser.add_argument('--bbox-file', default=None,
                         help='COCO detection-result json with the person boxes; no detector '
                         'is built (pass anything, e.g. "-", as DET_CONFIG/DET_CHECKPOINT)')
@@ -50,19 +40,8 @@ def parse_args(argv: Optional[List[str]] = None):
                         help='COCO annotation json whose images[].file_name (relative path) '
                         'maps the input images to the image ids of --bbox-file (default: the '
                         'id is the file name, 000000000785.jpg, when that is unambiguous)')
-    parser.add_argument('--draw-heatmap', action='store_true', help='draw predicted heatmaps')
-    parser.add_argument('--show-kpt-idx', action='store_true', help='draw keypoint indices')
-    parser.add_argument('--skeleton-style', default='mmpose', choices=['mmpose', 'openpose'])
-    parser.add_argument('--radius', type=int, default=3, help='keypoint radius')
-    parser.add_argument('--thickness', type=int, default=1, help='link thickness')
-    parser.add_argument('--show-interval', type=float, default=0, help='seconds per frame')
     parser.add_argument('--alpha', type=float, default=0.8, help='bbox transparency')
     parser.add_argument('--draw-bbox', action='store_true', help='draw the person boxes')
-    parser.add_argument('--strict', action='store_true',
-                        help='stop at the first unreadable image (default: skip and report it)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override pose config settings, e.g. '
-                        'model.test_cfg.flip_test=False')
     return parser.parse_args(argv)
 
 
@@ -83,13 +62,8 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
         det_weights=None if detections else args.det_checkpoint,
         det_cat_ids=args.det_cat_id, detections=detections, cfg_options=args.cfg_options,
         output_heatmaps=args.draw_heatmap, expect='topdown')
-    return inferencer.run(
-        args.input, output_root=args.output_root, save_predictions=args.save_predictions,
-        show=args.show, show_interval=args.show_interval, strict=args.strict,
-        bbox_thr=args.bbox_thr, nms_thr=args.nms_thr, kpt_thr=args.kpt_thr,
-        radius=args.radius, thickness=args.thickness, alpha=args.alpha,
-        draw_bbox=args.draw_bbox, draw_heatmap=args.draw_heatmap,
-        show_kpt_idx=args.show_kpt_idx, skeleton_style=args.skeleton_style)
+    return inferencer.run(args.input, bbox_thr=args.bbox_thr, nms_thr=args.nms_thr,
+                          alpha=args.alpha, draw_bbox=args.draw_bbox, **demo_run_kwargs(args))
 
 
 if __name__ == '__main__':

@@ -1,10 +1,14 @@
-"""tools/analysis/gpu_check.py in its CPU quick mode: every section runs and reports sane values."""
+"""tools/analysis/gpu_check.py: its CPU quick mode runs every section and reports sane values; a
+hung launch is killed with its detached workers."""
 import json
 import math
+import os
 import os.path as osp
 import re
+import signal
 import subprocess
 import sys
+import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -78,3 +82,27 @@ def test_gpu_check_quick_cpu(tmp_path):
     table = p.stdout[p.stdout.index(res['date'] + ' device'):]
     assert q.stdout == table
     assert not (tmp_path / 'unused.json').exists()
+
+
+def test_hung_launch_is_killed_with_its_detached_workers():
+    """A launcher whose worker runs in a session of its own (as torchrun's do): killing by the
+    environment marker takes both, so no worker outlives the check."""
+    from mmpose_attn.analysis.gpu_check import _kill_processes_with_env
+    marker = f'test-{os.getpid()}'
+    launcher = subprocess.Popen(
+        [sys.executable, '-c', 'import subprocess, sys, time; w = subprocess.Popen([sys.executable, '
+         '"-c", "import time; time.sleep(120)"], start_new_session=True); print(w.pid, '
+         'flush=True); time.sleep(120)'],
+        stdout=subprocess.PIPE, text=True, env=dict(os.environ, GPU_CHECK_TEST_RUN=marker))
+    worker = int(launcher.stdout.readline())
+    assert os.getsid(worker) != os.getsid(launcher.pid)
+    _kill_processes_with_env('GPU_CHECK_TEST_RUN', marker)
+    assert launcher.wait(timeout=10) == -signal.SIGKILL
+    deadline = time.time() + 10
+    while osp.exists(f'/proc/{worker}') and time.time() < deadline:
+        with open(f'/proc/{worker}/stat') as f:
+            if f.read().split(') ')[1].startswith('Z'):  # killed, waiting for init to reap it
+                break
+        time.sleep(0.1)
+    else:
+        assert not osp.exists(f'/proc/{worker}'), 'the detached worker survived'

@@ -18,6 +18,7 @@ import math
 import os
 import os.path as osp
 import runpy
+import signal
 import subprocess
 import sys
 import tempfile
@@ -235,7 +236,19 @@ def _section(results: dict, key: str, fn: Callable[[], object],
         on_section(results)
 
 
-def dist_train(device: str) -> dict:
+def _kill_processes_with_env(key: str, value: str) -> None:
+    """SIGKILL every process whose environment has ``key=value`` (Linux ``/proc``)."""
+    entry = f'{key}={value}'.encode()
+    for pid in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{pid}/environ', 'rb') as f:
+                if entry in f.read().split(b'\0'):
+                    os.kill(int(pid), signal.SIGKILL)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+
+
+def dist_train(device: str, timeout: float = 240) -> dict:
     """``tools/dist_train.sh CONFIG 1`` (NCCL): one epoch of 4 iterations on a synthetic dataset."""
     if not device.startswith('cuda'):
         return dict(skipped='NCCL needs CUDA')
@@ -253,9 +266,19 @@ def dist_train(device: str) -> dict:
         env = dict(os.environ, PORT=os.environ.get('PORT', '29517'), PYTHON=sys.executable,
                    NCCL_DEBUG='INFO')
         t0 = time.perf_counter()
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env,
-                           cwd=REPO_ROOT)
-        log = p.stdout + p.stderr
+        # a hung launch is killed with its workers: torchrun starts them in sessions of their
+        # own, and without torchrun's store they would wait for it (and hold the GPU) for 30 min
+        marker = f'{os.getpid()}-{time.time_ns()}'
+        env['MMPOSE_ATTN_GPU_CHECK_RUN'] = marker
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=env, cwd=REPO_ROOT, start_new_session=True)
+        try:
+            log, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            _kill_processes_with_env('MMPOSE_ATTN_GPU_CHECK_RUN', marker)
+            log, _ = p.communicate()
+            log += f'\n[gpu_check] killed after {timeout} s'
         version = [ln.strip() for ln in log.splitlines() if 'NCCL version' in ln]
         return dict(rc=p.returncode, wall_s=time.perf_counter() - t0,
                     nccl='NCCL INFO' in log, nccl_version=version[0] if version else None,

@@ -1,13 +1,15 @@
-"""kill -9 of `mim train` or of the trainer leaves no orphaned trainer or DataLoader worker."""
+"""kill -9 of `mim train`, of torchrun or of the trainer leaves no orphaned trainer or DataLoader
+worker."""
 import os
 import signal
 import subprocess
+import sys
 import time
 from typing import List
 
 import pytest
 
-from _tiny_train import GN_OPTIONS, TINY_CONFIG, job_env, session_root, train_command
+from _tiny_train import REPO, GN_OPTIONS, TINY_CONFIG, free_port, job_env, session_root, train_command
 
 # a run long enough to be killed while it trains, with one persistent DataLoader worker
 LONG_RUN = GN_OPTIONS + ['train_cfg.max_epochs=1000', 'train_cfg.val_interval=1000',
@@ -50,9 +52,9 @@ def _wait_for(pred, what: str, timeout: float = 240):
     raise AssertionError(f'timed out waiting for {what}')
 
 
-def _trainer_and_worker(top: int, via_mim: bool):
+def _trainer_and_worker(top: int, via_launcher: bool):
     def find():
-        trainers = _children(top) if via_mim else [top]
+        trainers = _children(top) if via_launcher else [top]
         for trainer in trainers:
             workers = _children(trainer)
             if workers:
@@ -62,13 +64,17 @@ def _trainer_and_worker(top: int, via_mim: bool):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('kill', ['mim', 'trainer'])
+@pytest.mark.parametrize('kill', ['mim', 'torchrun', 'trainer'])
 def test_kill9_leaves_no_orphan(kill):
     root = session_root()
     work = root / f'orphan_{kill}'  # session_root() is shared within a session
     if kill == 'mim':
         cmd = ['mim', 'train', 'mmpose', str(TINY_CONFIG), '--work-dir', str(work),
                '--cfg-options', *LONG_RUN]
+    elif kill == 'torchrun':  # tools/dist_train.sh's launch; torchrun's worker has its own session
+        cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=1',
+               f'--master_port={free_port()}', str(REPO / 'tools' / 'train.py'), str(TINY_CONFIG),
+               '--launcher', 'pytorch', '--work-dir', str(work), '--cfg-options', *LONG_RUN]
     else:
         cmd = train_command(TINY_CONFIG, work, cfg_options=LONG_RUN)
     with open(root / f'orphan_{kill}.log', 'w') as log:
@@ -79,9 +85,11 @@ def test_kill9_leaves_no_orphan(kill):
         # killed while it trains: the worker has run its worker_init_fn by the first logged iteration
         _wait_for(lambda: 'Epoch(train)' in (root / f'orphan_{kill}.log').read_text(),
                   'the first training iteration')
-        trainer, workers = _trainer_and_worker(proc.pid, via_mim=(kill == 'mim'))
+        trainer, workers = _trainer_and_worker(proc.pid, via_launcher=(kill != 'trainer'))
         pids = [trainer, *workers]
-        os.kill(proc.pid if kill == 'mim' else trainer, signal.SIGKILL)
+        if kill == 'torchrun':
+            assert os.getsid(trainer) != os.getsid(proc.pid)  # a process group kill would miss it
+        os.kill(trainer if kill == 'trainer' else proc.pid, signal.SIGKILL)
         proc.wait()
         _wait_for(lambda: not any(_alive(p) for p in pids), 'the orphans to exit', timeout=30)
     finally:

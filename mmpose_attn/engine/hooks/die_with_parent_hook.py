@@ -1,10 +1,23 @@
-"""Make the trainer die with ``mim`` and DataLoader workers die with the trainer."""
+"""Make the trainer die with ``mim`` or torchrun and DataLoader workers die with the trainer."""
 import os
+from typing import List, Optional
 
 from mmengine.hooks import Hook
 from mmpose.registry import HOOKS
 
 from ..lifetime import DieWithParentWorkerInit, die_with_parent, parent_command
+
+_TORCH_LAUNCHERS = ('torch.distributed.run', 'torch.distributed.launch')
+
+
+def supervisor(argv: List[str]) -> Optional[str]:
+    """``'mim'`` or ``'torchrun'`` when the command line ``argv`` is one of those, else None."""
+    names = [os.path.basename(a) for a in argv[:2]]
+    if 'mim' in names:
+        return 'mim'
+    if 'torchrun' in names or any(a in _TORCH_LAUNCHERS for a in argv[:3]):
+        return 'torchrun'
+    return None
 
 
 @HOOKS.register_module()
@@ -14,8 +27,10 @@ class DieWithParentHook(Hook):
     * DataLoader workers (train, val, test loaders): their ``worker_init_fn`` is wrapped in
       :class:`~mmpose_attn.engine.lifetime.DieWithParentWorkerInit` before the loaders start them,
       so every worker gets SIGKILL when the trainer process exits, however it exits.
-    * The trainer itself: only when its parent is the ``mim`` command (``mim train``/``mim test``
-      run mmpose's tools as a child and do nothing else), or when ``MMPOSE_ATTN_DIE_WITH_PARENT=1``.
+    * The trainer itself: only when its parent is a supervisor that does nothing else -- the
+      ``mim`` command (``mim train``/``mim test`` run mmpose's tools as a child) or torchrun
+      (``torch.distributed.run``/``launch``, whose workers in sessions of their own would otherwise
+      outlive it and wait for its rendezvous store) -- or when ``MMPOSE_ATTN_DIE_WITH_PARENT=1``.
       A trainer started from a shell (``nohup python tools/train.py ... &``) is left alone, so it
       keeps running after the terminal closes. ``MMPOSE_ATTN_DIE_WITH_PARENT=0`` turns both off.
 
@@ -31,10 +46,10 @@ class DieWithParentHook(Hook):
     def before_run(self, runner) -> None:
         if self.mode == '0':
             return
-        argv = parent_command().split()
-        from_mim = any(os.path.basename(a) == 'mim' for a in argv[:2])
-        if (self.mode == '1' or from_mim) and die_with_parent():
-            runner.logger.info('The trainer stops when its parent process (mim) is killed.')
+        parent = supervisor(parent_command().split())
+        if (self.mode == '1' or parent) and die_with_parent():
+            runner.logger.info(f'The trainer stops when its parent process '
+                               f'({parent or "MMPOSE_ATTN_DIE_WITH_PARENT=1"}) is killed.')
 
     def _wrap(self, loader) -> None:
         if self.mode == '0' or loader is None or getattr(loader, 'num_workers', 0) == 0:

@@ -267,7 +267,7 @@ def dist_train(device: str, timeout: float = 240) -> dict:
                    NCCL_DEBUG='INFO')
         t0 = time.perf_counter()
         # a hung launch is killed with its workers: torchrun starts them in sessions of their
-        # own, and without torchrun's store they would wait for it (and hold the GPU) for 30 min
+        # own, and without torchrun's store they go on waiting for it (and hold the GPU)
         marker = f'{os.getpid()}-{time.time_ns()}'
         env['MMPOSE_ATTN_GPU_CHECK_RUN'] = marker
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

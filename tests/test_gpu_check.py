@@ -83,6 +83,22 @@ def test_gpu_check_quick_cpu(tmp_path):
     assert q.stdout == table
     assert not (tmp_path / 'unused.json').exists()
 
+    # a result with a failed row, a failed section and one cut off by the time limit still renders
+    from mmpose_attn.analysis.gpu_check import format_table
+    broken = json.loads(out.read_text())
+    first = broken['training']['rows'][0]
+    broken['training']['rows'][0] = dict(model=first['model'], amp=False, role='ours',
+                                         pair=first['pair'], error='OutOfMemoryError: CUDA')
+    broken['inference'] = dict(error='RuntimeError: boom', traceback='...')
+    del broken['predict'], broken['multiscale'], broken['dist_train']
+    for md_mode in (False, True):
+        text = format_table(broken, markdown=md_mode)
+        assert 'training quick_td amp=False: ERROR OutOfMemoryError: CUDA' in text
+        assert 'inference: ERROR RuntimeError: boom' in text
+        assert 'predict: not run' in text and 'dist_train: not run' in text
+        fp32_td = next(ln for ln in text.splitlines() if 'quick_td vs quick_td' in ln and 'fp32' in ln)
+        assert 'ERROR' in fp32_td  # ours failed: no ratio for that row
+
 
 def test_hung_launch_is_killed_with_its_detached_workers():
     """A launcher whose worker runs in a session of its own (as torchrun's do): killing by the

@@ -182,6 +182,14 @@ def _accumulate(obj: object, attr: str, total: List[float], device: str) -> Iter
         delattr(obj, attr)  # back to the class attribute
 
 
+def _dataset_meta(cfg) -> dict:
+    """The test dataset's parsed metainfo (mmpose's COCO file when the config names none, as
+    mmpose's ``CocoDataset`` defaults to)."""
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+    return parse_pose_metainfo(cfg.test_dataloader.dataset.get('metainfo')
+                               or dict(from_file='configs/_base_/datasets/coco.py'))
+
+
 def _bottomup_batch(num: int, h: int, w: int, metainfo: dict, seed: int = 0) -> List[dict]:
     """``num`` single-image data dicts as the val pipeline packs them (random pixels)."""
     from mmpose.structures import PoseDataSample
@@ -208,14 +216,11 @@ def bench_predict(batch: int, repeats: int, warmup: int, device: str,
         ratios (median, min, max).
     """
     from mmengine.dataset import pseudo_collate
-    from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
     cfg = load_config(_config_path(config))
     model = build_model(cfg, device)
     h, w = shape if shape is not None else input_hw(cfg)
-    import mmpose
-    meta = parse_pose_metainfo(dict(from_file=osp.join(
-        osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets', 'coco.py')))
+    meta = _dataset_meta(cfg)
     metainfo = dict(flip_indices=meta['flip_indices'], skeleton_links=meta['skeleton_links'])
     items = _bottomup_batch(batch, h, w, metainfo)
     batched = pseudo_collate(items)
@@ -276,14 +281,12 @@ def bench_multiscale(aug_scales: Sequence[float], repeats: int, warmup: int, dev
     """
     from mmengine.dataset import Compose, pseudo_collate
     from mmengine.registry import init_default_scope
-    from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
     init_default_scope('mmpose')
     cfg = load_config(_config_path(config))
     models, data = {}, {}
     img = np.random.RandomState(0).randint(0, 256, (*image_hw, 3), np.uint8)
-    meta = parse_pose_metainfo(cfg.test_dataloader.dataset.get('metainfo') or dict(
-        from_file='configs/_base_/datasets/coco.py'))  # mmpose's, as its datasets default to
+    meta = _dataset_meta(cfg)
     for key, scales in (('single', None), ('multi', list(aug_scales))):
         c = copy.deepcopy(cfg)
         c.model.test_cfg.multiscale_test = scales is not None

@@ -141,18 +141,18 @@ class BatchDEKRHead(DEKRHead):
         stride = heatmaps[0].new_tensor(self._stride(heatmaps[0], metainfo))
         keypoints, root_scores = [], []
         heatmap_sum = heatmaps[0][:k]
+        # the scale-1 heatmap grid in scale-1 input pixels, mapped into each extra scale below
+        h, w = heatmaps[0].shape[-2:]
+        ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
+        grid = torch.stack([xs, ys], -1).to(heatmaps[0]) * stride
         for s, (hm, dm) in enumerate(zip(heatmaps, displacements)):
             kpts, (roots, _) = self.decoder.decode(hm, dm)
             if s > 0:
                 kpts = _map_input_points(kpts, geometry[s], geometry[0])
                 if len(roots) and len(root_scores[0]):
                     roots = roots * (root_scores[0].max() / roots.max())
-                # the scale-1 grid's points, in this scale's heatmap pixels
-                h, w = heatmaps[0].shape[-2:]
-                ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
-                grid = torch.stack([xs, ys], -1).to(hm) * stride
-                grid = _map_input_points(grid, geometry[0], geometry[s]) / stride
-                heatmap_sum = heatmap_sum + _sample(hm[:k], grid)
+                grid_s = _map_input_points(grid, geometry[0], geometry[s]) / stride
+                heatmap_sum = heatmap_sum + _sample(hm[:k], grid_s)
             keypoints.append(kpts)
             root_scores.append(roots)
         heatmap_avg = heatmap_sum / len(heatmaps)

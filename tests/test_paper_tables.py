@@ -233,3 +233,21 @@ def test_metafile_rows(tmp_path):
     ablation.write_text(ablation.read_text().replace('    Paper Row: 4_SAMKR_8\n', '', 1))
     with pytest.raises(ValueError, match=r"samkr-t2-g4-c8.*needs \"Paper Row\""):
         pt.load_rows(str(tmp_path))
+
+
+def test_training_run_gives_its_last_validation():
+    """A real tiny training (tests/_tiny_train.py, validated after its 3rd epoch): its metrics are
+    the last validation in vis_data/scalars.json; its config is no paper row, so it is left out."""
+    from _tiny_train import reference_run
+    work_dir = reference_run()
+    run_dir = next(p for p in work_dir.iterdir() if pt.TIMESTAMP.match(p.name))
+    run, why = pt.read_run(str(run_dir))
+    assert why == '' and run.kind == 'val' and run.step == 3
+    log = (run_dir / f'{run_dir.name}.log').read_text()
+    logged = re.findall(r'Epoch\(val\) \[3\]\[\d+/\d+\]\s+coco/AP: (\d+\.\d+)', log)
+    assert logged and run.metrics['AP'] == pytest.approx(float(logged[-1]), abs=1e-6)
+    assert run.data == 'val.json' and run.input_size == '64x48'
+    tables, skipped = pt.collect([str(work_dir)])
+    assert skipped == [(str(run_dir), 'its network (td-hm_res18-tiny_1xb4-3e_synthetic-64x48.py) '
+                        'matches no paper configs')]
+    assert all(not r['row'].runs for t in tables for r in t['rows'])

@@ -191,9 +191,15 @@ def test_runs_matched_by_network_and_left_out_with_reasons(runs, tmp_path):
     shutil.copytree(run_dir, twice / later)
     (twice / later / f'{run_dir.name}.json').rename(twice / later / f'{later}.json')
 
+    broken = tmp_path / 'broken'
+    shutil.copytree(src, broken)
+    with open(broken / run_dir.name / 'vis_data' / 'config.py', 'a') as f:
+        f.write("custom_imports = dict(imports=['a_plugin_not_installed'])\n")
+
     tables, skipped = pt.collect([str(tmp_path)])
     reasons = {Path(p).parent.name: why for p, why in skipped}
-    assert set(reasons) == {'changed', 'unfinished', 'twice'}
+    assert set(reasons) == {'changed', 'unfinished', 'twice', 'broken'}
+    assert 'does not load' in reasons['broken'] and 'a_plugin_not_installed' in reasons['broken']
     assert 'network other than' in reasons['changed'] and G2 in reasons['changed']
     assert 'no evaluation recorded' in reasons['unfinished']
     assert f'superseded by {later}' in reasons['twice']
@@ -224,6 +230,12 @@ def test_metafile_rows(tmp_path):
     assert [r.model for r in rows if (r.paper, r.table) == ('SAMKR', 1)][-1] == \
         'samkr_hrnet-w32_8xb10-140e_coco-512x512'
     assert set(names) == set(pt.TABLES)
+    # every row's config loads, and no two paper configs share a network, so a run under another
+    # file name is matched to one row
+    identities = pt._Identities(rows, str(ROOT))
+    networks = {m: identities.get(m) for m in identities.configs}
+    assert len(networks) == 24  # 4 ESAM + 3 SimpleBaseline + 13 SAMKR + 4 DEKR
+    assert all(identities.find(n) == [m] for m, n in networks.items())
     # a result of a printed table without its row name is refused, naming the entry and field
     for rel in ['model-index.yml'] + yaml.safe_load((ROOT / 'model-index.yml').read_text())[
             'Import']:

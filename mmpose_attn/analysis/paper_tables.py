@@ -69,6 +69,7 @@ class Run:
     data: str = ''  # the evaluated annotation file's name
     input_size: str = ''
     step: Optional[int] = None
+    network: object = None  # :func:`model_identity` of the dumped config
 
     @property
     def path(self) -> str:
@@ -208,7 +209,10 @@ def read_run(run_dir: str) -> Tuple[Optional[Run], str]:
     config_file = osp.join(run_dir, 'vis_data', 'config.py')
     if not osp.isfile(config_file):
         return None, f'no dumped config ({config_file})'
-    cfg = Config.fromfile(config_file)
+    try:
+        cfg = Config.fromfile(config_file)
+    except Exception as e:  # e.g. custom_imports of a package not installed here
+        return None, f'its dumped config {config_file} does not load ({type(e).__name__}: {e})'
     # the same dump at the work dir's top level keeps the config's file name
     with open(config_file, 'rb') as f:
         text = f.read()
@@ -222,7 +226,8 @@ def read_run(run_dir: str) -> Tuple[Optional[Run], str]:
                     break
     return Run(work_dir=work_dir, timestamp=ts, kind=kind, metrics=metrics,
                config_file=config_file, config_name=name, data=_eval_data(cfg),
-               input_size=_input_size(cfg), step=step), ''
+               input_size=_input_size(cfg), step=step,
+               network=model_identity(cfg.model.to_dict())), ''
 
 
 def model_identity(model_cfg) -> object:
@@ -267,11 +272,10 @@ def match_runs(runs: Iterable[Run], rows: Sequence[PaperRow],
     Returns:
         tuple: the matched runs, and ``(run folder, reason)`` for every run left out.
     """
-    from mmengine.config import Config
     identities = _Identities(rows, root or metafile_root())
     matched, skipped = [], []
     for run in runs:
-        identity = model_identity(Config.fromfile(run.config_file).model.to_dict())
+        identity = run.network
         if run.config_name in identities.configs:
             if identities.get(run.config_name) != identity:
                 skipped.append((run.path, f'config {run.config_name}.py has a network other than '

@@ -196,6 +196,10 @@ def test_runs_matched_by_network_and_left_out_with_reasons(runs, tmp_path):
     with open(broken / run_dir.name / 'vis_data' / 'config.py', 'a') as f:
         f.write("custom_imports = dict(imports=['a_plugin_not_installed'])\n")
 
+    no_vis = tmp_path / 'no_vis_backend'  # a test run without LocalVisBackend
+    shutil.copytree(src, no_vis)
+    (no_vis / run_dir.name / 'vis_data' / 'config.py').unlink()
+
     tables, skipped = pt.collect([str(tmp_path)])
     reasons = {Path(p).parent.name: why for p, why in skipped}
     assert set(reasons) == {'changed', 'unfinished', 'twice', 'broken'}
@@ -205,7 +209,7 @@ def test_runs_matched_by_network_and_left_out_with_reasons(runs, tmp_path):
     assert f'superseded by {later}' in reasons['twice']
     row = next(r for t in tables for r in t['rows'] if r['row'].name == '2_SAMKR_16')
     assert sorted((Path(r.work_dir).name, r.matched_by) for r in row['row'].runs) == [
-        ('renamed', 'model'), ('twice', 'name')]
+        ('no_vis_backend', 'name'), ('renamed', 'model'), ('twice', 'name')]
     assert all(not r['row'].runs for t in tables for r in t['rows'] if r is not row)
 
 

@@ -206,9 +206,16 @@ def read_run(run_dir: str) -> Tuple[Optional[Run], str]:
         return None, 'no evaluation recorded (unfinished, or trained with --no-validate)'
     if 'AP' not in metrics:
         return None, 'its metrics have no AP'
-    config_file = osp.join(run_dir, 'vis_data', 'config.py')
+    config_file = osp.join(run_dir, 'vis_data', 'config.py')  # LocalVisBackend's copy
     if not osp.isfile(config_file):
-        return None, f'no dumped config ({config_file})'
+        # without LocalVisBackend only the runner's dump at the top level is left, which is
+        # this run's only when the work dir holds one config
+        tops = [e for e in os.listdir(work_dir)
+                if e.endswith('.py') and osp.isfile(osp.join(work_dir, e))]
+        if len(tops) != 1:
+            return None, (f'no {config_file}, and {len(tops)} configs at the top of the work '
+                          'dir to choose from')
+        config_file = osp.join(work_dir, tops[0])
     try:
         cfg = Config.fromfile(config_file)
     except Exception as e:  # e.g. custom_imports of a package not installed here

@@ -164,8 +164,10 @@ def test_mean_spread():
 
 
 def test_runs_matched_by_network_and_left_out_with_reasons(runs, tmp_path):
-    """A renamed config is matched by its network; a changed network, an unfinished run and an
-    older run of the same work dir are left out, each with its reason (copies of a real run)."""
+    """A renamed config is matched by its network, a run without LocalVisBackend by the work
+    dir's config; a changed network, an unfinished run, a damaged metrics file, a config that does
+    not load and an older run of the same work dir are left out, each with its reason (copies of
+    a real run)."""
     _, out = runs
     src = out['g2'][0]
     run_dir = next(p for p in src.iterdir() if pt.TIMESTAMP.match(p.name))
@@ -196,13 +198,19 @@ def test_runs_matched_by_network_and_left_out_with_reasons(runs, tmp_path):
     with open(broken / run_dir.name / 'vis_data' / 'config.py', 'a') as f:
         f.write("custom_imports = dict(imports=['a_plugin_not_installed'])\n")
 
+    damaged = tmp_path / 'damaged'  # e.g. the disk filled up while it was written
+    shutil.copytree(src, damaged)
+    metrics = damaged / run_dir.name / f'{run_dir.name}.json'
+    metrics.write_text(metrics.read_text()[:40])
+
     no_vis = tmp_path / 'no_vis_backend'  # a test run without LocalVisBackend
     shutil.copytree(src, no_vis)
     (no_vis / run_dir.name / 'vis_data' / 'config.py').unlink()
 
     tables, skipped = pt.collect([str(tmp_path)])
     reasons = {Path(p).parent.name: why for p, why in skipped}
-    assert set(reasons) == {'changed', 'unfinished', 'twice', 'broken'}
+    assert set(reasons) == {'changed', 'unfinished', 'twice', 'broken', 'damaged'}
+    assert reasons['damaged'].startswith(f'{metrics}: not JSON')
     assert 'does not load' in reasons['broken'] and 'a_plugin_not_installed' in reasons['broken']
     assert 'network other than' in reasons['changed'] and G2 in reasons['changed']
     assert 'no evaluation recorded' in reasons['unfinished']

@@ -201,7 +201,10 @@ def read_run(run_dir: str) -> Tuple[Optional[Run], str]:
     """The evaluated run of a ``<timestamp>/`` folder, or (None, why it is not one)."""
     from mmengine.config import Config
     work_dir, ts = osp.split(osp.normpath(run_dir))
-    kind, metrics, step = _run_metrics(run_dir)
+    try:
+        kind, metrics, step = _run_metrics(run_dir)
+    except ValueError as e:  # a damaged file of one run leaves the other runs' tables intact
+        return None, str(e)
     if not kind:
         return None, 'no evaluation recorded (unfinished, or trained with --no-validate)'
     if 'AP' not in metrics:

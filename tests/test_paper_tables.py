@@ -219,6 +219,9 @@ def test_runs_matched_by_network_and_left_out_with_reasons(runs, tmp_path):
     assert sorted((Path(r.work_dir).name, r.matched_by) for r in row['row'].runs) == [
         ('no_vis_backend', 'name'), ('renamed', 'model'), ('twice', 'name')]
     assert all(not r['row'].runs for t in tables for r in t['rows'] if r is not row)
+    md = pt.format_markdown(tables, skipped)
+    assert f'| `{G2}` (network of `my_experiment.py`) | test_coco.json | 128x128 |' in md
+    assert f'- {changed / run_dir.name}: config {G2}.py has a network other than' in md
 
 
 def test_bad_input(tmp_path):

@@ -405,11 +405,15 @@ def format_markdown(tables: Sequence[dict], skipped: Sequence[Tuple[str, str]] =
                    }.values(), key=lambda r: r.path)
     lines += ['### Runs', '']
     if runs:
-        lines += ['| run | kind | model (matched by) | evaluated on | input | AP |',
+        lines += ['| run | kind | model | evaluated on | input | AP |',
                   '|---|---|---|---|---|---|']
         for run in runs:
             kind = run.kind if run.step is None else f'{run.kind} (step {run.step})'
-            lines.append(f'| {run.path} | {kind} | `{run.model}` ({run.matched_by}) | '
+            model = f'`{run.model}`'
+            if run.matched_by == 'model':
+                model += (f' (network of `{run.config_name}.py`)' if run.config_name
+                          else ' (by its network)')
+            lines.append(f'| {run.path} | {kind} | {model} | '
                          f'{run.data or NONE} | {run.input_size or NONE} | '
                          f'{100 * run.metrics["AP"]:.1f} |')
     else:

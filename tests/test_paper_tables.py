@@ -59,15 +59,23 @@ def _test_run(name: str, ckpt: Path, work_dir: Path, coco: Path) -> float:
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory, shared_data):
-    """Three real test runs: G1 and G2 (seed 0), and G2 again with other random weights."""
+    """Real test runs of G1 and G2 (random weights, seed 0): {key: (work dir, logged AP)}."""
     root = tmp_path_factory.mktemp('paper_tables')
-    coco = shared_data / 'coco'
     out = {}
-    for key, name, seed in (('g1', G1, 0), ('g2', G2, 0), ('g2_seed1', G2, 1)):
-        ckpt = _random_checkpoint(ABLATION / f'{name}.py', root / f'{key}.pth', seed)
+    for key, name in (('g1', G1), ('g2', G2)):
+        ckpt = _random_checkpoint(ABLATION / f'{name}.py', root / f'{key}.pth', 0)
         work = root / 'work_dirs' / key
-        out[key] = (work, _test_run(name, ckpt, work, coco))
-    return root, out
+        out[key] = (work, _test_run(name, ckpt, work, shared_data / 'coco'))
+    return out
+
+
+@pytest.fixture(scope='module')
+def second_g2_run(tmp_path_factory, shared_data):
+    """G2 tested again with other random weights (seed 1), in a work dir of its own."""
+    root = tmp_path_factory.mktemp('paper_tables_g2_seed1')
+    ckpt = _random_checkpoint(ABLATION / f'{G2}.py', root / 'g2_seed1.pth', 1)
+    work = root / 'work_dirs' / 'g2_seed1'
+    return work, _test_run(G2, ckpt, work, shared_data / 'coco')
 
 
 def _tool():
@@ -93,8 +101,7 @@ def _rows_table(markdown: str, paper: str, table: int):
 
 
 def test_two_test_runs_fill_exactly_their_rows(runs, tmp_path):
-    _, out = runs
-    (g1_work, g1_ap), (g2_work, g2_ap) = out['g1'], out['g2']
+    (g1_work, g1_ap), (g2_work, g2_ap) = runs['g1'], runs['g2']
     text = _tool().main([str(g1_work), str(g2_work), '--format', 'csv',
                          '--out', str(tmp_path / 't.csv')])
     assert (tmp_path / 't.csv').read_text() == text
@@ -137,9 +144,8 @@ def test_two_test_runs_fill_exactly_their_rows(runs, tmp_path):
     assert len(filled_cells) == 4, filled_cells
 
 
-def test_two_runs_of_one_row_show_mean_and_spread(runs):
-    _, out = runs
-    (a_work, a_ap), (b_work, b_ap) = out['g2'], out['g2_seed1']
+def test_two_runs_of_one_row_show_mean_and_spread(runs, second_g2_run):
+    (a_work, a_ap), (b_work, b_ap) = runs['g2'], second_g2_run
     tables, skipped = pt.collect([str(a_work), str(b_work)])
     assert skipped == []
     row = next(r for t in tables for r in t['rows'] if r['row'].name == '2_SAMKR_16')
@@ -168,8 +174,7 @@ def test_runs_matched_by_network_and_left_out_with_reasons(runs, tmp_path):
     dir's config; a changed network, an unfinished run, a damaged metrics file, a config that does
     not load and an older run of the same work dir are left out, each with its reason (copies of
     a real run)."""
-    _, out = runs
-    src = out['g2'][0]
+    src = runs['g2'][0]
     run_dir = next(p for p in src.iterdir() if pt.TIMESTAMP.match(p.name))
 
     renamed = tmp_path / 'renamed'

@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 from _tiny_train import make_tiny_data
 from mmpose.registry import MODELS
 
-from mmpose_attn.models.warm_start import warm_start_state_dict
+from mmpose_attn.engine.hooks.warm_start_hook import warm_start_state_dict
 from mmpose_attn.utils import load_config, remove_init_cfg
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -44,7 +44,7 @@ from ..layers.grid_sample_deform_conv import IMPLS as DEFORM_IMPLS
 from ..layers.grid_sample_deform_conv import convert_deform_convs
 from ..layers.swahr_scale_branch import SWAHRScaleBranch
 from ..layers.ulsam import ULSAM
-from .batched_dekr_head import BatchDEKRHead
+from .batch_dekr_head import BatchDEKRHead
 
 BRANCH_TYPES = ('per_keypoint', 'shared')
 

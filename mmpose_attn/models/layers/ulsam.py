@@ -23,7 +23,7 @@ class SpatialSoftmax(nn.Module):
 
 class SeparableMaxPool2d(nn.MaxPool2d):
     """``nn.MaxPool2d(kernel_size, stride=1, padding=kernel_size // 2)`` as a row then a column
-    pass: the same values, without the CPU 2-D kernel's argmax indices (see docs/speed.md).
+    pass: the same values, without the CPU 2-D kernel's argmax indices (configs/samkr/README.md).
 
     Shapes: (B, C, H, W) -> (B, C, H, W).
     """

@@ -336,3 +336,14 @@ def test_ulsam_attention_maps_are_the_softmax_modules_output():
     expected = x + x * maps.repeat_interleave(2, dim=1)  # s = 2 channels per subspace
     torch.testing.assert_close(y, expected)
     torch.testing.assert_close(y, _ulsam_loop_reference(m, x))
+
+
+def test_ulsam_exports_to_onnx_opset_11():
+    """Its convs, pool and softmax are modules of ops that opset 11 has (no einsum)."""
+    onnx = pytest.importorskip('onnx')
+    import io
+    m = MODELS.build(dict(type='ULSAM', channels=8, num_subspaces=4)).eval()
+    f = io.BytesIO()
+    torch.onnx.export(m, torch.randn(1, 8, 6, 7), f, opset_version=11, dynamo=False)
+    ops = {n.op_type for n in onnx.load_from_string(f.getvalue()).graph.node}
+    assert {'Conv', 'MaxPool', 'Softmax'} <= ops and 'Einsum' not in ops

@@ -27,7 +27,8 @@ class ChannelGate(SELayer, BaseModule):
     Args:
         channels (int): C, channels of the input.
         reduction (int): r, the squeeze ratio; C/r is at least 1. Defaults to 16.
-        init_cfg (dict, optional): mmengine init config. Defaults to None (PyTorch init).
+        init_cfg (dict, optional): mmengine init config. Defaults to None (the convs keep
+            ConvModule's kaiming init, zero bias, as in SELayer).
 
     Shapes:
         input (N, C, H, W) -> output (N, C, H, W); ``conv2``'s output (the gate, in (0, 1)) and
@@ -48,9 +49,6 @@ class ChannelGate(SELayer, BaseModule):
     def attention(self, x: Tensor) -> Tensor:
         """(N, C, H, W) -> gate (N, C, 1, 1) in (0, 1), one value per channel."""
         return self.conv2(self.conv1(self.global_avgpool(x)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.attention(x)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):
         if local_metadata.get('version', 1) < 2:

@@ -69,7 +69,7 @@ def models():
 def test_channel_gate_is_constant_over_space():
     torch.manual_seed(0)
     gate = ChannelGate(32, reduction=16)
-    assert gate.fc1.out_channels == 2  # C / r
+    assert gate.conv1.conv.out_channels == 2  # C / r
     x = torch.rand(2, 32, 5, 7) + 0.1
     att = gate.attention(x)
     assert att.shape == (2, 32, 1, 1) and ((att > 0) & (att < 1)).all()
@@ -137,10 +137,28 @@ def test_stage_attention_is_residual_sam_of_cam():
     expected = x + xc * att.spatial_gate.attention(xc)  # y = F + SAM(CAM(F))
     torch.testing.assert_close(att(x), expected)
     # closing the channel gate leaves the identity path: y = F
-    nn.init.constant_(att.channel_gate.fc2.bias, -50.)
+    nn.init.constant_(att.channel_gate.conv2.conv.bias, -50.)
     torch.testing.assert_close(att(x), x)
     # registered for configs
     assert isinstance(MODELS.build(dict(type='StageAttention', channels=8)), StageAttention)
+
+
+def test_stage_attention_gates_are_module_outputs():
+    """Forward hooks see the gates: ``channel_gate.conv2`` gives the channel vector and
+    ``spatial_gate.sigmoid`` the spatial map that the stage attention applies."""
+    torch.manual_seed(0)
+    att = StageAttention(32, reduction=4, sam_layout='serial3x3')
+    seen = {}
+    for name in ('channel_gate.conv2', 'spatial_gate.sigmoid'):
+        att.get_submodule(name).register_forward_hook(
+            lambda m, i, o, name=name: seen.__setitem__(name, o.detach().clone()))
+    assert isinstance(att.spatial_gate.sigmoid, nn.Sigmoid)
+    x = torch.randn(2, 32, 6, 5)
+    y = att(x)
+    c, s = seen['channel_gate.conv2'], seen['spatial_gate.sigmoid']
+    assert c.shape == (2, 32, 1, 1) and s.shape == (2, 1, 6, 5)
+    assert ((c > 0) & (c < 1)).all() and ((s > 0) & (s < 1)).all()
+    torch.testing.assert_close(y, x + x * c * s)
 
 
 # ---------------------------------------------------------------- backbone
@@ -149,7 +167,7 @@ def test_esam_resnet_stages_and_shapes():
                      attention_stages=(True, False, True, False))
     assert hasattr(net, 'attn1') and hasattr(net, 'attn3')
     assert not hasattr(net, 'attn2') and not hasattr(net, 'attn4')
-    assert net.attn3.channel_gate.fc1.in_channels == 256
+    assert net.attn3.channel_gate.conv1.conv.in_channels == 256
     outs = net(torch.rand(1, 3, 64, 48))
     assert [tuple(o.shape) for o in outs] == [(1, 64, 16, 12), (1, 128, 8, 6), (1, 256, 4, 3),
                                               (1, 512, 2, 2)]

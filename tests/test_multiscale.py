@@ -16,7 +16,7 @@ from mmpose.datasets.transforms import BottomupResize
 from mmpose.structures.bbox import get_warp_matrix
 from mmpose_attn.datasets.transforms import (MultiScaleBottomupResize, PackMultiScalePoseInputs,
                                              multiscale_input_geometry)
-from mmpose_attn.models.heads.batched_dekr_head import _map_input_points
+from mmpose_attn.models.heads.batch_dekr_head import _map_input_points
 
 from test_runners import REPO_ROOT, _metric, _mim
 

@@ -319,3 +319,31 @@ def test_ulsam_norm_act_bn_momentum_is_the_public_codes():
     plain = MODELS.build(dict(type='ULSAM', channels=4, num_subspaces=2, with_norm_act=True,
                               norm_cfg=dict(type='BN')))
     assert plain.dw_norm_act[0].momentum == 0.1
+
+
+def test_ulsam_attention_maps_are_the_softmax_modules_output():
+    """A forward hook on ``ULSAM.softmax`` gets the (B, G, H, W) subspace maps, each summing to 1
+    over its H·W positions, and the output is x + x * map of the channel's subspace."""
+    torch.manual_seed(0)
+    m = MODELS.build(dict(type='ULSAM', channels=8, num_subspaces=4)).eval()
+    seen = []
+    m.softmax.register_forward_hook(lambda mod, i, o: seen.append(o.detach().clone()))
+    x = torch.randn(2, 8, 5, 6)
+    y = m(x)
+    (maps, ) = seen
+    assert maps.shape == (2, 4, 5, 6)
+    torch.testing.assert_close(maps.sum((2, 3)), torch.ones(2, 4))
+    expected = x + x * maps.repeat_interleave(2, dim=1)  # s = 2 channels per subspace
+    torch.testing.assert_close(y, expected)
+    torch.testing.assert_close(y, _ulsam_loop_reference(m, x))
+
+
+def test_ulsam_exports_to_onnx_opset_11():
+    """Its convs, pool and softmax are modules of ops that opset 11 has (no einsum)."""
+    onnx = pytest.importorskip('onnx')
+    import io
+    m = MODELS.build(dict(type='ULSAM', channels=8, num_subspaces=4)).eval()
+    f = io.BytesIO()
+    torch.onnx.export(m, torch.randn(1, 8, 6, 7), f, opset_version=11, dynamo=False)
+    ops = {n.op_type for n in onnx.load_from_string(f.getvalue()).graph.node}
+    assert {'Conv', 'MaxPool', 'Softmax'} <= ops and 'Einsum' not in ops

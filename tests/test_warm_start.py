@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 from _tiny_train import make_tiny_data
 from mmpose.registry import MODELS
 
-from mmpose_attn.models.warm_start import warm_start_state_dict
+from mmpose_attn.engine.hooks.warm_start_hook import warm_start_state_dict
 from mmpose_attn.utils import load_config, remove_init_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +163,7 @@ def test_esam_from_stock_simplebaseline(tmp_path):
     stock_backbone = {k: v for k, v in stock.items() if k.startswith('backbone.')}
     loaded, new = _check(params, fresh, stock_backbone, {},
                          expect_loaded=['backbone.conv1.weight', 'backbone.layer4.1.conv2.weight'],
-                         expect_new=['backbone.attn1.channel_gate.fc1.weight',
+                         expect_new=['backbone.attn1.channel_gate.conv1.conv.weight',
                                      'head.final_layer.weight'])
     assert all(k.startswith('backbone.') for k in loaded)
     assert all(k.startswith('backbone.attn') or k.startswith('head.') for k in new)

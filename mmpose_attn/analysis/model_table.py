@@ -85,8 +85,8 @@ def structure(model: nn.Module) -> str:
         layout = getattr(getattr(sam, 'spatial_gate', None), 'layout', '?')
         reduction = getattr(backbone, 'reduction', None)
         if reduction is None and sam is not None:
-            fc1 = sam.channel_gate.fc1
-            reduction = fc1.in_channels // fc1.out_channels
+            conv1 = sam.channel_gate.conv1.conv
+            reduction = conv1.in_channels // conv1.out_channels
         parts.append(f'SAM {layout}, CAM r={reduction}, stages {stages or "none"}')
     if head is not None and hasattr(head, 'structure'):
         st = head.structure

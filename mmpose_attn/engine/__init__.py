@@ -2,9 +2,10 @@
 from .atomic_io import AtomicLocalBackend, atomic_write
 from .checkpoint_fit import CheckpointFit, CheckpointMismatchError, check_state_dict_fits
 from .hooks import (AtomicCheckpointHook, CheckpointFitHook, DieWithParentHook,
-                    ValidateDataHook)
+                    ValidateDataHook, WarmStartHook)
 from .lifetime import die_with_parent
 
 __all__ = ['AtomicLocalBackend', 'atomic_write', 'CheckpointFit', 'CheckpointMismatchError',
            'check_state_dict_fits', 'AtomicCheckpointHook',
-           'CheckpointFitHook', 'DieWithParentHook', 'ValidateDataHook', 'die_with_parent']
+           'CheckpointFitHook', 'DieWithParentHook', 'ValidateDataHook', 'WarmStartHook',
+           'die_with_parent']

@@ -1,2 +1,2 @@
-from . import (backbones, data_preprocessors, heads, layers, losses, pose_estimators,
-               warm_start)  # noqa: F401
+from . import (backbones, data_preprocessors, heads, layers, losses,  # noqa: F401
+               pose_estimators)

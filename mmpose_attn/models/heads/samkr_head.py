@@ -1,35 +1,4 @@
-"""SAMKR head: DEKR with ULSAM subspace attention in the keypoint-regression (displacement) branch.
-
-"SAMKR: Bottom-up Keypoint Regression Pose Estimation Method Based On Subspace Attention Module"
-(Chen, Zhou, Liu, Zhang). Displacement branch, for K keypoints::
-
-    1×1 conv + BN + ReLU       in_channels -> m = n_branch · c       (n_branch = K, or 1 if shared)
-    AdaptiveActivationBlock ×2 groups = n_branch   (DEKR's deformable "adaptive activation")
-    ULSAM                      G = n_branch · g subspaces of s = c / g channels each
-    grouped 1×1 conv           m -> 2K, groups = n_branch
-
-Everything else (heatmap branch with K keypoint + 1 centre heatmaps, losses, SPR decoding, flip
-test, rescoring, pose NMS) is mmpose's :class:`DEKRHead`.
-
-Parameter budget (why two adaptive blocks and c = 16): mmpose's DEKR-W32 (c = 15, two adaptive
-blocks) has 29.56 M parameters (backbone 29.31 M, head 0.26 M) and DEKR-W48 65.68 M. The paper
-reports 29.6 M / 65.7 M for SAMKR, i.e. the same budget. Keeping DEKR's two adaptive blocks and
-adding ULSAM at c = 16, g = 8 (ULSAM adds only ~2·m + G weights) gives 29.58 M (W32) and 65.71 M
-(W48), inside the paper's numbers; one adaptive block would give ~29.53 M, so the reading with
-DEKR's two blocks is the one that matches. ``num_adaptive_blocks`` stays configurable.
-
-Extras over DEKR:
-
-* ``with_scale_maps``: SWAHR's scale branch (:class:`SWAHRScaleBranch`: 1×1 conv + BN + ReLU +
-  9×9 depthwise conv, last conv zero-initialised so s = 0 at the start) on the heatmap branch's
-  features predicts K scale maps, used only by the loss (:class:`SWAHRLoss`); inference never
-  computes them.
-* ``deform_conv_impl``: the adaptive blocks' deformable convolution runs as
-  :class:`GridSampleDeformConv2d` (same weights and results as mmcv's ``DeformConv2d``; on CPU
-  ~8× faster than mmcv's single-threaded kernel; on CUDA mmcv's kernel when mmcv has its CUDA
-  ops).
-* batched ``predict`` comes from :class:`BatchDEKRHead`.
-"""
+"""SAMKR head: DEKR with ULSAM subspace attention in its displacement branch."""
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -44,7 +13,7 @@ from ..layers.grid_sample_deform_conv import IMPLS as DEFORM_IMPLS
 from ..layers.grid_sample_deform_conv import convert_deform_convs
 from ..layers.swahr_scale_branch import SWAHRScaleBranch
 from ..layers.ulsam import ULSAM
-from .batched_dekr_head import BatchDEKRHead
+from .batch_dekr_head import BatchDEKRHead
 
 BRANCH_TYPES = ('per_keypoint', 'shared')
 
@@ -87,6 +56,11 @@ def samkr_structure(num_keypoints: int,
 @MODELS.register_module()
 class SAMKRHead(BatchDEKRHead):
     """DEKR head whose displacement branch adds ULSAM subspace attention.
+
+    "SAMKR: Bottom-up Keypoint Regression Pose Estimation Method Based On Subspace Attention
+    Module" (Chen, Zhou, Liu, Zhang). Displacement branch: 1x1 ConvModule to m = K·c channels,
+    DEKR's adaptive activation blocks (grouped per branch), ULSAM with g subspaces per branch,
+    grouped 1x1 conv to 2K; the rest is :class:`DEKRHead`'s (configs/samkr/README.md).
 
     Args:
         in_channels (int): Channels of the input feature map (480 for HRNet-W32 concat).

@@ -1,13 +1,4 @@
-"""SWAHR's scale-map branch (Luo et al., CVPR 2021), as in the authors' public code.
-
-The branch reads the features the heatmap predictor reads and predicts one scale map per
-keypoint::
-
-    1×1 conv (C -> K) + BN + ReLU  ->  9×9 depthwise conv (K groups, padding 4, with bias)
-
-The last conv is zero-initialised (weight and bias), so s ≡ 0 at the start of training: the
-SWAHR target starts as the plain heatmap and the scales grow only where they lower the loss.
-"""
+"""SWAHR's scale-map branch (Luo et al., CVPR 2021), as in the authors' public code."""
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -17,6 +8,10 @@ from mmpose.utils.typing import ConfigType
 
 class SWAHRScaleBranch(BaseModule):
     """Predict K SWAHR scale maps from a feature map.
+
+    "Rethinking the Heatmap Regression for Bottom-up Human Pose Estimation" (Luo et al.,
+    CVPR 2021): 1x1 conv (C -> K) + BN + ReLU, then a KxK depthwise conv whose weight and bias
+    start at zero, so s = 0 (the plain heatmap target) at the start of training.
 
     Args:
         in_channels (int): C, channels of the input features.

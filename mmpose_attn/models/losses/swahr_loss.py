@@ -1,24 +1,4 @@
-"""SWAHR: scale- and weight-adaptive heatmap regression (Luo et al., CVPR 2021).
-
-SAMKR trains its HRNet-W32 models with this heatmap loss. With prediction P, ground truth H (both
-(B, C, h, w)), predicted scale maps s (B, C_s, h, w) for the first C_s ≤ C channels (s = 0 for the
-rest, e.g. DEKR's centre heatmap), the mask M = target_weights · mask, N = B·C·h·w and
-N_s = B·C_s·h·w::
-
-    lnH  = ln(H) where H > 0, else 0
-    T    = H + H·lnH·s + ½·H·lnH²·s²            # 2nd-order expansion of H^(1+s) around s = 0
-    Wa   = |1 − P|·H^γ + |P|·(1 − H^γ)          # weight-adaptive factor, γ = 0.01
-    L_hm = loss_weight       · Σ Wa·(P − T)²·M / N
-    L_s  = scale_loss_weight · Σ 1[H > 0]·s²·M / N_s    # keeps s ~ 0 unless it helps
-
-L_hm uses the same element-wise mean as mmpose's ``KeypointMSELoss`` and L_s the reference code's
-normalisation (the mean over all scale-map pixels of s², zeroed where H = 0 or masked). Neither
-the target nor the weight is detached, as in the reference code, so s learns through T.
-
-Limits (tested): with s = 0 the target is H and L_s = 0; with ``weight_adaptive=False`` as well the
-loss is exactly ``KeypointMSELoss``. As γ → 0⁺ the factor becomes |1 − P| on foreground (H > 0) and
-|P| on background (H = 0, where H^γ = 0 for every γ > 0).
-"""
+"""SWAHR: scale- and weight-adaptive heatmap loss (formula: configs/samkr/README.md)."""
 from typing import Dict, Optional
 
 import torch
@@ -33,6 +13,10 @@ class SWAHRLoss(KeypointMSELoss):
     """Scale- and weight-adaptive heatmap loss, usable as ``DEKRHead``/``SAMKRHead``
     ``heatmap_loss``.
 
+    "Rethinking the Heatmap Regression for Bottom-up Human Pose Estimation" (Luo et al.,
+    CVPR 2021): an MSE against the heatmap raised to 1 + s, with a weight that balances
+    foreground and background (the formula as read here: configs/samkr/README.md).
+
     Args:
         use_target_weight (bool): Multiply by the target weights, as ``KeypointMSELoss``.
         skip_empty_channel (bool): As ``KeypointMSELoss``.
@@ -40,6 +24,9 @@ class SWAHRLoss(KeypointMSELoss):
         gamma (float): γ of the weight-adaptive factor. Defaults to 0.01.
         scale_loss_weight (float): Weight of the scale regulariser. Defaults to 1.
         weight_adaptive (bool): Use the weight-adaptive factor (else Wa = 1). Defaults to True.
+
+    Shapes:
+        output, target (B, C, h, w); scale maps (B, C_s, h, w) with C_s <= C -> scalar losses.
     """
 
     def __init__(self,

@@ -1,19 +1,4 @@
-"""Warm starts: begin ESAM / SAMKR training from a trained stock mmpose checkpoint.
-
-A SimpleBaseline checkpoint (mmpose ``td-hm_res50_8xb64-210e_coco-256x192.py``) gives ESAM its
-ResNet backbone (ESAM keeps the ResNet module names; the attention modules and the bilinear head
-are new). A DEKR checkpoint (``dekr_hrnet-w32_8xb10-140e_coco-512x512.py``) gives SAMKR its HRNet
-backbone, its heatmap branch and every displacement-branch tensor whose shape matches: SAMKR
-inserts ULSAM before the final grouped 1×1 conv, so the stock layers from that index on are renamed
-one index up; with c = 16 instead of DEKR's 15 most displacement tensors differ in shape and stay
-new, the ones that match (e.g. the adaptive blocks' transform-matrix biases, the final bias) load.
-
-Used the mmengine way: ``load_from = <stock checkpoint>`` with :class:`WarmStartHook` in the config,
-which rewrites the checkpoint's keys in ``after_load_checkpoint`` before the runner loads them, and
-``allow_partial_load = True`` since new and shape-mismatched tensors are expected; the runtime's
-``CheckpointFitHook`` then logs the loaded / new / shape-mismatched keys of the rewritten
-checkpoint. Keys the model cannot use (the stock deconv head, ESAM's case) are dropped from it.
-"""
+"""Start ESAM / SAMKR training from a trained stock mmpose checkpoint (``load_from``)."""
 import re
 from typing import Dict, List, Mapping, Tuple
 
@@ -22,7 +7,7 @@ from mmengine.model import is_model_wrapper
 from torch import nn
 
 from mmpose.registry import HOOKS
-from .layers.ulsam import ULSAM
+from ...models.layers.ulsam import ULSAM
 
 #: What each stock family gives: state-dict key prefixes that are transferred.
 SOURCES: Dict[str, Tuple[str, ...]] = {
@@ -30,6 +15,11 @@ SOURCES: Dict[str, Tuple[str, ...]] = {
     'dekr': ('backbone.', 'head.heatmap_conv_layers.', 'head.displacement_conv_layers.',
              'head.rescore_net.'),
 }
+
+
+def _check_source(source: str) -> None:
+    if source not in SOURCES:
+        raise ValueError(f'WarmStartHook: source={source!r} is not one of {sorted(SOURCES)}')
 
 
 def _ulsam_index(model: nn.Module) -> int:
@@ -52,8 +42,7 @@ def warm_start_state_dict(state_dict: Mapping, model: nn.Module,
     Returns:
         tuple: the new state dict, the ``(stock_key, new_key)`` renames, the dropped stock keys.
     """
-    if source not in SOURCES:
-        raise ValueError(f'WarmStartHook: source={source!r} is not one of {sorted(SOURCES)}')
+    _check_source(source)
     keep = SOURCES[source]
     ulsam = _ulsam_index(model) if source == 'dekr' else -1
     pattern = re.compile(r'^head\.displacement_conv_layers\.(\d+)\.(.*)$')
@@ -76,6 +65,9 @@ def warm_start_state_dict(state_dict: Mapping, model: nn.Module,
 class WarmStartHook(Hook):
     """Rewrite a stock mmpose checkpoint given as ``load_from`` for ESAM / SAMKR.
 
+    A SimpleBaseline checkpoint gives ESAM its ResNet backbone; a DEKR checkpoint gives SAMKR
+    its backbone, heatmap branch and the displacement-branch tensors whose shapes match (the
+    layers after ULSAM's position move one index up). Keys the model cannot use are dropped.
     A checkpoint that already has every key of the model (the model's own, e.g. on ``--resume``)
     is left alone. The runner then loads the rewritten state dict; set
     ``allow_partial_load = True`` so the new / shape-mismatched tensors keep their initialisation.
@@ -88,8 +80,7 @@ class WarmStartHook(Hook):
     priority = 'HIGHEST'
 
     def __init__(self, source: str) -> None:
-        if source not in SOURCES:
-            raise ValueError(f'WarmStartHook: source={source!r} is not one of {sorted(SOURCES)}')
+        _check_source(source)
         self.source = source
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:

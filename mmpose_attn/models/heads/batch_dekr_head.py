@@ -1,15 +1,6 @@
-"""DEKR head whose ``predict`` decodes a whole batch, single- or multi-scale.
-
-"Bottom-up Human Pose Estimation via Disentangled Keypoint Regression" (Geng et al., CVPR 2021).
-mmpose's :class:`DEKRHead` asserts batch size 1 in ``predict`` and has no multi-scale decoding; this
-head has the same layers, arguments and state dict, decodes every image of a batch and aggregates
-the scales of a multi-scale test as DEKR does (configs/samkr/README.md). The network runs once per batch
-(plus once on the flipped batch); decoding reuses DEKR's per-image SPR decode. In a batch of
-differently sized images (padded right/bottom by the data preprocessor) centres inside an image's
-padding are ignored; the network itself still sees the padding, so such an image's result can
-differ slightly from a batch-1 run (same-size images give identical results).
-"""
+"""DEKR head whose ``predict`` decodes a whole batch, single- or multi-scale."""
 import math
+from types import SimpleNamespace
 from typing import List, Optional, Tuple
 
 import torch
@@ -17,11 +8,9 @@ import torch.nn.functional as F
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 
-from mmpose.evaluation.functional.nms import nearby_joints_nms
 from mmpose.models.heads.hybrid_heads.dekr_head import DEKRHead
 from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS
-from mmpose.utils.tensor_utils import to_numpy
 from mmpose.utils.typing import ConfigType, Features, OptSampleList, Predictions
 
 from ...datasets.transforms.multiscale_bottomup import multiscale_input_geometry
@@ -29,7 +18,13 @@ from ...datasets.transforms.multiscale_bottomup import multiscale_input_geometry
 
 @MODELS.register_module()
 class BatchDEKRHead(DEKRHead):
-    """:class:`DEKRHead` with a batched ``predict``.
+    """:class:`DEKRHead` whose ``predict`` decodes every image of a batch, and multi-scale.
+
+    "Bottom-up Human Pose Estimation via Disentangled Keypoint Regression" (Geng et al.,
+    CVPR 2021). Same layers, arguments and state dict as :class:`DEKRHead`; decoding is its
+    per-image SPR decode, rescoring and pose NMS; a multi-scale test aggregates the scales as
+    DEKR does (configs/samkr/README.md). In a batch padded to a common size, centres in an
+    image's padding are ignored (same-size images give batch-1 results exactly).
 
     Args: as :class:`DEKRHead` (a stock DEKR config only changes ``type``).
 
@@ -129,7 +124,7 @@ class BatchDEKRHead(DEKRHead):
         normalised to the maximum of scale 1; the keypoint heatmaps of all scales are resampled
         onto the scale-1 heatmap grid and averaged, and the keypoint scores are read from that
         average. Rescoring and pose NMS are then DEKR's single-scale ones, so scales ``[1]`` give
-        the single-scale result exactly.
+        the single-scale result exactly (configs/samkr/README.md).
 
         Args:
             heatmaps: per scale (K+1, h_s, w_s); displacements: per scale (2K, h_s, w_s).
@@ -158,33 +153,13 @@ class BatchDEKRHead(DEKRHead):
         heatmap_avg = heatmap_sum / len(heatmaps)
         keypoints, root_scores = torch.cat(keypoints), torch.cat(root_scores)
         keypoint_scores = self.decoder.get_keypoint_scores(heatmap_avg, keypoints / stride)
-        return self._rescore_and_nms(keypoints, root_scores, keypoint_scores, test_cfg,
-                                     metainfo.get('skeleton_links', None))
-
-    def _rescore_and_nms(self, keypoints: Tensor, root_scores: Tensor, keypoint_scores: Tensor,
-                         test_cfg: ConfigType, skeleton) -> InstanceData:
-        """DEKR's post-processing of one image's candidates (as :meth:`DEKRHead.decode`).
-
-        Args:
-            keypoints (N, K, 2) in input pixels, root_scores (N,), keypoint_scores (N, K).
-        """
-        if self.rescore_net is not None and skeleton and len(keypoints) > 0:
-            instance_scores = self.rescore_net(keypoints, keypoint_scores, skeleton)
-            instance_scores[torch.isnan(instance_scores)] = 0
-            root_scores = root_scores * instance_scores
-        keypoints, keypoint_scores = to_numpy((keypoints, keypoint_scores))
-        scores = to_numpy(root_scores)[..., None] * keypoint_scores
-        if len(keypoints) > 0 and test_cfg.get('nms_dist_thr', 0) > 0:
-            kpts_db = [dict(keypoints=kpts, score=kpt_scores)
-                       for kpts, kpt_scores in zip(keypoints, keypoint_scores)]
-            keep = nearby_joints_nms(
-                kpts_db,
-                test_cfg['nms_dist_thr'],
-                test_cfg.get('nms_joints_thr', None),
-                score_per_joint=True,
-                max_dets=test_cfg.get('max_num_people', 30))
-            keypoints, scores = keypoints[keep], scores[keep]
-        return InstanceData(keypoints=keypoints, keypoint_scores=scores)
+        # DEKRHead.decode's rescoring and pose NMS, run on the candidates of all scales
+        head = SimpleNamespace(
+            decoder=_DecodedCandidates(keypoints, root_scores, keypoint_scores),
+            rescore_net=self.rescore_net)
+        one_image = keypoints.new_zeros(1)
+        return DEKRHead.decode(head, [one_image], [one_image],
+                               dict(test_cfg, multiscale_test=False), metainfo)[0]
 
     def _stride(self, heatmaps: Tensor, metainfo: dict) -> Tuple[float, float]:
         """(x, y) input pixels per heatmap pixel."""
@@ -218,6 +193,16 @@ class BatchDEKRHead(DEKRHead):
             heatmaps[b, -1, vh:] = 0
             heatmaps[b, -1, :, vw:] = 0
         return heatmaps
+
+
+class _DecodedCandidates:
+    """A stand-in codec whose ``decode`` returns one image's already decoded candidates."""
+
+    def __init__(self, keypoints: Tensor, root_scores: Tensor, keypoint_scores: Tensor):
+        self.candidates = keypoints, (root_scores, keypoint_scores)
+
+    def decode(self, heatmaps, displacements) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
+        return self.candidates
 
 
 def _map_input_points(points: Tensor, src: tuple, dst: tuple) -> Tensor:

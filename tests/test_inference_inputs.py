@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, NoDetectionsWarning,
+from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, FileNameIdsWarning,
+                              NoDetectionsWarning,
                               SkippedInputsWarning, resolve_device, result_names)
 
 from _demo_tools import BOTTOMUP_FAST_OPTIONS as BOTTOMUP_FAST
@@ -111,6 +112,40 @@ def test_bbox_file_number_names_that_are_not_ids(esam, tmp_path):
     with pytest.raises(ValueError, match=r'e\.g\. 590 from .*000000000590\.jpg.*'
                        r'15000000000590.*Pass --ann-file'):
         _run(esam, CocoDetections(det), folder, tmp_path / 'out2')
+
+
+def test_bbox_file_numbered_names_outside_coco_layout_are_not_guessed(esam, tmp_path):
+    """OCHuman: 000817.jpg is not image 817 (ids run 1..N); the file holds ids 1 and 817 both.
+    Without --ann-file the run stops and asks for it (it used to take image 817's boxes);
+    with it each image gets its own boxes."""
+    names = ['images/000817.jpg', 'images/000818.jpg']
+    ann, det = _dataset(tmp_path / 'data', names, [1, 2], {1: 1, 2: 1, 817: 3, 818: 2})
+    folder = tmp_path / 'data/images'
+    with pytest.raises(ValueError, match=r"such as '000817\.jpg' is its image_id.*OCHuman.*"
+                       r'Pass --ann-file'):
+        _run(esam, CocoDetections(det), folder, tmp_path / 'out')
+    assert not list((tmp_path / 'out').iterdir())
+    results = _run(esam, CocoDetections(det, ann), folder, tmp_path / 'out2')
+    assert {k: len(v) for k, v in results.items()} == {'results_000817.json': 1,
+                                                        'results_000818.json': 1}
+
+
+def test_bbox_file_coco_names_are_read_as_ids_and_said_once(esam, tmp_path):
+    """COCO's 12-digit names are read as ids without --ann-file, and the run says so once,
+    with the mapping seen (a second run with the same file says nothing new)."""
+    names = ['val/000000000785.jpg', 'val/000000000786.jpg']
+    _, det = _dataset(tmp_path / 'data', names, [785, 786], {785: 2, 786: 1})
+    detections = CocoDetections(det)
+    with pytest.warns(FileNameIdsWarning, match=r"read from the file names.*'000000000785\.jpg' "
+                      r'-> image_id 785; 2 of 2 input images have entries.*--ann-file') as rec:
+        results = _run(esam, detections, tmp_path / 'data/val', tmp_path / 'out')
+    assert len([w for w in rec if w.category is FileNameIdsWarning]) == 1
+    assert {k: len(v) for k, v in results.items()} == {'results_000000000785.json': 2,
+                                                        'results_000000000786.json': 1}
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', FileNameIdsWarning)
+        _run(esam, detections, tmp_path / 'data/val', tmp_path / 'out3')
 
 
 def test_images_without_detections_are_reported(esam, tmp_path):

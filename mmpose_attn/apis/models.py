@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 
 from mmpose.registry import MODELS
 from ..compat.numpy_draw_circles import scalar_circles_visualizer_cfg
-from ..utils import load_config, remove_init_cfg
+from ..utils import build_model, load_config, remove_init_cfg
 
 NONE_CHECKPOINT = 'none'
 
@@ -160,10 +160,11 @@ def build_pose_model(config: Union[str, Config],
                      cfg_options: Optional[dict] = None,
                      expect: Optional[str] = None,
                      output_heatmaps: bool = False) -> nn.Module:
-    """A pose estimator from mmpose's ``init_model``, its config checked as
-    :func:`prepare_pose_config` does."""
-    from mmpose.apis import init_model
+    """A pose estimator in eval mode, its config checked as :func:`prepare_pose_config` does,
+    built by the package's one builder :func:`mmpose_attn.utils.build_model`: a checkpoint that
+    does not fit the model is refused (:class:`~mmpose_attn.engine.checkpoint_fit.
+    CheckpointMismatchError`) unless the config sets ``allow_partial_load = True``."""
     device = resolve_device(device)
     cfg, checkpoint = prepare_pose_config(config, checkpoint, cfg_options, expect,
                                           output_heatmaps)
-    return init_model(cfg, checkpoint, device=device)
+    return build_model(cfg, checkpoint, device=device)

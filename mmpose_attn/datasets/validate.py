@@ -56,7 +56,8 @@ def check_image_file(path: str, decode: bool = False) -> Optional[str]:
     not empty, starts with an image signature and, for JPEG/PNG, ends with the end-of-image marker,
     which is what a truncated download or copy lacks. ``decode=True`` additionally decodes every
     image with Pillow and every JPEG with OpenCV's libjpeg too, refusing one it warns about
-    ("Corrupt JPEG data": garbled scan data that still decodes, see :func:`libjpeg_warnings`). A JPEG whose end marker is missing is decoded before being reported, since a few
+    ("Corrupt JPEG data": garbled scan data that still decodes, see :func:`libjpeg_warnings`).
+    A JPEG whose end marker is missing is decoded before being reported, since a few
     valid files carry bytes after the marker.
     """
     if not osp.isfile(path):

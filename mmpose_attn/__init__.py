@@ -36,4 +36,8 @@ from . import compat  # noqa: E402,F401  (upstream workarounds: checkpoints, vis
 from . import models  # noqa: E402,F401  (registers models)
 from . import datasets, engine  # noqa: E402,F401  (datasets, hooks, atomic checkpoints)
 
+# the earliest moment the plugin runs in a trainer (its config's custom_imports): from here on a
+# kill -9 of `mim train` or torchrun takes the trainer along
+engine.lifetime.tie_to_launcher()
+
 __all__ = ['__version__']

@@ -2,7 +2,7 @@
 tools and the tests."""
 import copy
 import os.path as osp
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 from mmengine.config import Config, ConfigDict
 from torch import Tensor, nn
@@ -61,14 +61,65 @@ def remove_init_cfg(cfg: Union[dict, list]) -> None:
             remove_init_cfg(item)
 
 
-def build_offline_model(cfg: Config, device: str = 'cpu') -> nn.Module:
-    """Build ``cfg.model`` in eval mode with every ``init_cfg=None`` (no weights downloaded)."""
+def build_model(config: Union[str, Config],
+                checkpoint: Optional[str] = None,
+                device: str = 'cpu',
+                cfg_options: Optional[dict] = None,
+                allow_partial_load: Optional[bool] = None,
+                train: bool = False) -> nn.Module:
+    """Build a config's model, with the weights of ``checkpoint`` when given: the one model builder
+    of the inference API, the demos, export, benchmark and analysis tools.
+
+    Every ``init_cfg`` is removed first, so nothing is downloaded. A checkpoint is loaded through
+    :func:`~mmpose_attn.engine.checkpoint_fit.load_checkpoint_checked`: one that does not fit the
+    model (another model's, another config's) is refused, unless a partial load is asked for.
+    ``model.dataset_meta`` comes from the checkpoint, else from the config's dataset (as mmpose's
+    ``init_model``); ``model.cfg`` is the config.
+
+    Args:
+        config: Config file, ``package::`` config or :class:`Config`.
+        checkpoint: A checkpoint file or URL; ``None`` keeps the random initial weights (callers
+            that take a checkpoint from a user say so).
+        device: Where the model goes.
+        cfg_options: Overrides merged into the config.
+        allow_partial_load: Load only the matching tensors; defaults to the config's
+            ``allow_partial_load`` (False when absent).
+        train: Return the model in train mode (with its ``train_cfg``); else eval mode.
+    """
     from mmengine.registry import init_default_scope
+    from mmengine.model import revert_sync_batchnorm
+    from mmpose.apis.inference import dataset_meta_from_config
     from mmpose.registry import MODELS
-    init_default_scope('mmpose')
+    from .engine.checkpoint_fit import load_checkpoint_checked
+    cfg = load_config(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope') or 'mmpose')
     model_cfg = cfg.model.to_dict()
     remove_init_cfg(model_cfg)
-    return MODELS.build(ConfigDict(model_cfg)).to(device).eval()
+    if not train and 'train_cfg' in model_cfg:
+        model_cfg['train_cfg'] = None
+    model = MODELS.build(ConfigDict(model_cfg))
+    if not train:  # SyncBN needs a process group; in eval mode it is plain BN (as init_model)
+        model = revert_sync_batchnorm(model)
+    dataset_meta = None
+    if checkpoint is not None:
+        if allow_partial_load is None:
+            allow_partial_load = bool(cfg.get('allow_partial_load', False))
+        ckpt = load_checkpoint_checked(model, checkpoint, allow_partial=allow_partial_load)
+        dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
+    if dataset_meta is None and cfg.get('train_dataloader') is not None:
+        dataset_meta = dataset_meta_from_config(cfg, dataset_mode='train')
+    if dataset_meta is not None:
+        model.dataset_meta = dataset_meta
+    model.cfg = cfg
+    model.to(device)
+    return model.train() if train else model.eval()
+
+
+def build_offline_model(cfg: Config, device: str = 'cpu') -> nn.Module:
+    """``cfg.model`` with random weights in eval mode (:func:`build_model` without a checkpoint)."""
+    return build_model(cfg, None, device)
 
 
 def input_hw(cfg: Config) -> Tuple[int, int]:

@@ -103,3 +103,68 @@ def test_mim_test_partial_load_only_when_asked(tiny_coco):
     assert proc.returncode == 0, out[-3000:]
     assert 'allow_partial_load = True: partial load of the checkpoint' in out
     assert 'new (not in the checkpoint)' in out and 'head.' in out and 'coco/AP' in out
+
+
+# --- every path outside the runner: one builder, one loader -----------------------------------------
+def test_export_and_api_refuse_another_models_checkpoint(tmp_path):
+    """SAMKR config + an ESAM checkpoint: the ONNX export (which used to write random weights and
+    report parity OK), the Python API and the inferencer all stop, naming the checkpoint."""
+    import warnings
+
+    from _demo_tools import load_tool
+    from mmpose_attn.apis import AttnPoseInferencer, build_pose_model
+    from mmpose_attn.deployment import onnx as dx
+    ckpt = _esam_checkpoint(tmp_path / 'esam.pth')
+    bu = str(REPO_ROOT / BU)
+    pattern = rf'checkpoint {re.escape(str(ckpt))} into MultiScaleBottomupPoseEstimator'
+    out = tmp_path / 'samkr.onnx'
+    with pytest.raises(CheckpointMismatchError, match=pattern):
+        load_tool('deployment/export_onnx').main(
+            [bu, '--checkpoint', str(ckpt), '--out', str(out), '--repeats', '1'])
+    assert not out.exists()
+    with pytest.raises(CheckpointMismatchError, match=pattern):
+        build_pose_model(bu, str(ckpt), device='cpu')
+    with pytest.raises(CheckpointMismatchError, match=pattern):
+        dx.build_model(bu, str(ckpt))
+    with pytest.raises(CheckpointMismatchError, match=pattern), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        AttnPoseInferencer(bu, str(ckpt), device='cpu')
+
+
+def test_api_loads_a_fitting_checkpoint_and_a_partial_one_only_when_asked(tmp_path):
+    from mmpose_attn.apis import build_pose_model
+    td = str(REPO_ROOT / TD)
+    full = torch.load(_esam_checkpoint(tmp_path / 'esam.pth'), weights_only=False)['state_dict']
+    model = build_pose_model(td, str(tmp_path / 'esam.pth'), device='cpu')
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, full[k]), k
+    assert model.dataset_meta['num_keypoints'] == 17 and not model.training
+    nohead = _esam_checkpoint(tmp_path / 'nohead.pth', drop_head=True)
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'20 new \(not in the checkpoint\)(?s:.*)new: head\.'):
+        build_pose_model(td, str(nohead), device='cpu')
+    partial = build_pose_model(td, str(nohead), device='cpu',
+                               cfg_options={'allow_partial_load': True})
+    sd = torch.load(nohead, weights_only=False)['state_dict']
+    for k, v in partial.state_dict().items():
+        if k in sd:
+            assert torch.equal(v, sd[k]), k
+
+
+def test_tools_share_one_model_builder():
+    """The analysis, benchmark, export and GPU-check tools build through mmpose_attn.utils'
+    build_model (and so load through the checked loader)."""
+    import inspect
+
+    from _demo_tools import load_tool
+    from mmpose_attn import utils
+    from mmpose_attn.analysis import gpu_check, model_table
+    from mmpose_attn.deployment import onnx as dx
+    assert model_table.build_model is utils.build_model
+    assert load_tool('analysis/benchmark').build_model is utils.build_model
+    assert utils.build_offline_model(Config.fromfile(str(REPO_ROOT / TD))).training is False
+    for fn in (gpu_check._build, dx.build_model):
+        assert 'MODELS.build' not in inspect.getsource(fn) and 'load_checkpoint(' not in \
+            inspect.getsource(fn)
+    model = gpu_check._build('quick_td', 'cpu')
+    assert model.training and type(model).__name__ == 'TopdownPoseEstimator'

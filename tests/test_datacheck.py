@@ -225,3 +225,42 @@ def test_detection_boxes_mode_accepts_an_image_list(data, tmp_path):
     dets.write_text(json.dumps([dict(image_id=1, category_id=1, bbox=[10, 10, 50, 80], score=0.9)]))
     ds = DATASETS.build(_dataset_cfg(data, bbox_file=str(dets), test_mode=True))
     assert len(ds) == 1
+
+
+# --- images that decode but are garbled ----------------------------------------------------------
+def _garble_scan(path: Path, seed: int) -> None:
+    """400 scrambled bytes a third into the JPEG's entropy-coded data (the file stays complete)."""
+    import numpy as np
+    b = bytearray(path.read_bytes())
+    sos = b.index(b'\xff\xda')
+    start = sos + 2 + int.from_bytes(b[sos + 2:sos + 4], 'big')
+    at = start + (len(b) - start) // 3
+    b[at:at + 400] = np.random.default_rng(seed).integers(0, 256, 400, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(b))
+
+
+def test_jpeg_garbled_inside_is_named_by_decode(data):
+    """Pillow decodes a JPEG with garbled scan data (libjpeg only warns "Corrupt JPEG data");
+    check_images='decode' names it, the cheap header check cannot see it."""
+    from PIL import Image
+    img = data / 'images' / 'train_000003.jpg'
+    good = img.read_bytes()
+    for seed in range(64):  # a garbling that Pillow decodes without a word
+        img.write_bytes(good)
+        _garble_scan(img, seed)
+        try:
+            with Image.open(img) as im:
+                im.load()
+            break
+        except OSError:
+            continue
+    else:
+        pytest.fail('no garbling that Pillow decodes was found')
+    ann = str(data / 'annotations' / 'train.json')
+    img_dir = str(data / 'images')
+    assert validate_coco_annotations(ann, img_dir, check_images='header')['num_images'] == 8
+    with pytest.raises(DatasetValidationError,
+                       match=r'train_000003\.jpg \(is corrupt inside: libjpeg warns "Corrupt JPEG'):
+        validate_coco_annotations(ann, img_dir, check_images='decode')
+    img.write_bytes(good)  # the intact file passes
+    assert validate_coco_annotations(ann, img_dir, check_images='decode')['num_images'] == 8

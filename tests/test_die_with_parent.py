@@ -98,3 +98,48 @@ def test_kill9_leaves_no_orphan(kill):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
     assert not any(_alive(p) for p in pids)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('moment', ['trainer_started', 'runner_built'])
+def test_kill9_of_mim_during_startup_leaves_no_trainer(moment):
+    """kill -9 of `mim train` while its trainer starts up: at once when the trainer process
+    exists (Python still starting), or once the runner is built (before the datasets and the
+    hooks' before_run); the trainer stops and never trains."""
+    root = session_root()
+    work = root / f'startup_{moment}'
+    log_path = root / f'startup_{moment}.log'
+    cmd = ['mim', 'train', 'mmpose', str(TINY_CONFIG), '--work-dir', str(work),
+           '--cfg-options', *LONG_RUN]
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(cmd, env=job_env(root / 'data'), stdout=log,
+                                stderr=subprocess.STDOUT)
+
+    def trainer():
+        # mim first runs `train.py -h` to read its options; the trainer has the config argument
+        for pid in _children(proc.pid):
+            try:
+                with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                    if str(TINY_CONFIG).encode() in f.read():
+                        return pid
+            except OSError:
+                pass
+        return None
+
+    pid = None
+    try:
+        pid = _wait_for(trainer, 'the trainer process')
+        if moment == 'runner_built':  # mmengine logs the config when the Runner is constructed
+            _wait_for(lambda: 'Config:' in log_path.read_text(), 'the runner to be built')
+            assert 'Epoch(train)' not in log_path.read_text()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _wait_for(lambda: not _alive(pid), 'the trainer to exit', timeout=120)
+    finally:
+        proc.kill()
+        if pid and _alive(pid):  # never leave a runaway trainer behind a failed assertion
+            os.kill(pid, signal.SIGKILL)
+    assert 'Epoch(train)' not in log_path.read_text()
+    if moment == 'trainer_started' and 'Config:' not in log_path.read_text():
+        # killed before the plugin was imported: it found itself orphaned and said so
+        assert 'is gone (killed during start-up); stopping' in log_path.read_text()

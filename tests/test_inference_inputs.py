@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, NoDetectionsWarning,
+from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, FileNameIdsWarning,
+                              NoDetectionsWarning,
                               SkippedInputsWarning, resolve_device, result_names)
 
 from _demo_tools import BOTTOMUP_FAST_OPTIONS as BOTTOMUP_FAST
@@ -113,6 +114,40 @@ def test_bbox_file_number_names_that_are_not_ids(esam, tmp_path):
         _run(esam, CocoDetections(det), folder, tmp_path / 'out2')
 
 
+def test_bbox_file_numbered_names_outside_coco_layout_are_not_guessed(esam, tmp_path):
+    """OCHuman: 000817.jpg is not image 817 (ids run 1..N); the file holds ids 1 and 817 both.
+    Without --ann-file the run stops and asks for it (it used to take image 817's boxes);
+    with it each image gets its own boxes."""
+    names = ['images/000817.jpg', 'images/000818.jpg']
+    ann, det = _dataset(tmp_path / 'data', names, [1, 2], {1: 1, 2: 1, 817: 3, 818: 2})
+    folder = tmp_path / 'data/images'
+    with pytest.raises(ValueError, match=r"such as '000817\.jpg' is its image_id.*OCHuman.*"
+                       r'Pass --ann-file'):
+        _run(esam, CocoDetections(det), folder, tmp_path / 'out')
+    assert not list((tmp_path / 'out').iterdir())
+    results = _run(esam, CocoDetections(det, ann), folder, tmp_path / 'out2')
+    assert {k: len(v) for k, v in results.items()} == {'results_000817.json': 1,
+                                                        'results_000818.json': 1}
+
+
+def test_bbox_file_coco_names_are_read_as_ids_and_said_once(esam, tmp_path):
+    """COCO's 12-digit names are read as ids without --ann-file, and the run says so once,
+    with the mapping seen (a second run with the same file says nothing new)."""
+    names = ['val/000000000785.jpg', 'val/000000000786.jpg']
+    _, det = _dataset(tmp_path / 'data', names, [785, 786], {785: 2, 786: 1})
+    detections = CocoDetections(det)
+    with pytest.warns(FileNameIdsWarning, match=r"read from the file names.*'000000000785\.jpg' "
+                      r'-> image_id 785; 2 of 2 input images have entries.*--ann-file') as rec:
+        results = _run(esam, detections, tmp_path / 'data/val', tmp_path / 'out')
+    assert len([w for w in rec if w.category is FileNameIdsWarning]) == 1
+    assert {k: len(v) for k, v in results.items()} == {'results_000000000785.json': 2,
+                                                        'results_000000000786.json': 1}
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', FileNameIdsWarning)
+        _run(esam, detections, tmp_path / 'data/val', tmp_path / 'out3')
+
+
 def test_images_without_detections_are_reported(esam, tmp_path):
     """An image listed in --ann-file with no entry in the detection file gets no person, and
     the run says so (one line per image and a summary naming it)."""
@@ -207,6 +242,41 @@ def test_same_stem_does_not_overwrite(samkr, tmp_path):
                                    [i['keypoints'] for i in expected], atol=1e-4)
 
 
+def test_folder_tree_keeps_relative_paths(samkr, tmp_path):
+    """PoseTrack-style videos as folders of frames with the same names under one --input: every
+    frame is predicted, and its drawing and results keep the path relative to the input."""
+    root = tmp_path / 'images' / 'val'
+    for i, rel in enumerate(['000342_mpii/000000.jpg', '000342_mpii/000001.jpg',
+                             '000522_mpii/000000.jpg']):
+        _image(root / rel, i, (64, 64))
+    (root / '000522_mpii' / 'notes.txt').write_text('not an image')
+    out = tmp_path / 'out'
+    written = samkr.run(str(root), output_root=str(out), save_predictions=True)
+    rels = ['000342_mpii/000000.jpg', '000342_mpii/000001.jpg', '000342_mpii/results_000000.json',
+            '000342_mpii/results_000001.json', '000522_mpii/000000.jpg',
+            '000522_mpii/results_000000.json']
+    assert sorted(str(p.relative_to(out)) for p in out.rglob('*') if p.is_file()) == rels
+    assert sorted(str(Path(p).relative_to(out)) for p in written) == rels
+    for video in ('000342_mpii', '000522_mpii'):  # each video's frame has its own predictions
+        (expected, ) = next(samkr(str(root / video / '000000.jpg')))['predictions']
+        got = json.load(open(out / video / 'results_000000.json'))['instance_info']
+        np.testing.assert_allclose([i['keypoints'] for i in got],
+                                   [i['keypoints'] for i in expected], atol=1e-4)
+    assert result_names([str(root / '000342_mpii/000000.jpg'),
+                         str(root / '000522_mpii/000000.jpg')], str(root)) == {
+        str(root / '000342_mpii/000000.jpg'): '000342_mpii/results_000000.json',
+        str(root / '000522_mpii/000000.jpg'): '000522_mpii/results_000000.json'}
+    (tmp_path / 'no_images' / 'sub').mkdir(parents=True)
+    with pytest.raises(ValueError, match='contains no image files.*nor in its subfolders'):
+        samkr.run(str(tmp_path / 'no_images'), output_root=str(tmp_path / 'o2'))
+
+
+def test_api_without_boxes_names_its_keywords():
+    with pytest.raises(ValueError, match=r'pass det_model .* or detections'):
+        with pytest.warns(UserWarning):
+            AttnPoseInferencer(ESAM, 'none', device='cpu', expect='topdown')
+
+
 # ---------------------------------------------------------------------------------- device
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks a machine without CUDA')
 def test_device_default_and_missing_cuda(tmp_path):
@@ -240,3 +310,94 @@ def test_another_models_checkpoint_is_refused(tmp_path):
                                      '--output-root', str(out), '--save-predictions',
                                      '--device', 'cpu'])
     assert not out.exists()
+
+
+# ------------------------------------------------------------------- bottom-up thresholds
+RTMO = 'mmpose::body_2d_keypoint/rtmo/coco/rtmo-s_8xb32-600e_coco-640x640.py'
+RTMO_SMALL = {'test_dataloader.dataset.pipeline.1.input_size': (160, 160),
+              'model.test_cfg.input_size': (160, 160)}
+SAMKR_SYNTH = str(Path(ESAM).parents[3] / 'configs/synthetic/'
+                  'samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py')
+
+
+def _predict(inferencer, img, **kwargs):
+    (sample, ) = next(inferencer(str(img), return_datasamples=True, **kwargs))['predictions']
+    return sample.pred_instances
+
+
+def test_rtmo_thresholds_reach_the_head_as_in_mmpose(tmp_path):
+    """RTMO with bbox_thr=0.6 used to keep people scoring 0.1 (the config's score_thr); now the
+    head gets score_thr/nms_thr and the predictions equal mmpose's Pose2DInferencer's."""
+    from mmengine.runner import save_checkpoint
+    from mmpose.apis.inferencers import Pose2DInferencer
+
+    from mmpose_attn.utils import load_config
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning):
+        model = AttnPoseInferencer(RTMO, 'none', device='cpu', cfg_options=RTMO_SMALL).model
+    for conv in model.head.head_module.out_cls:  # random weights with scores spread over (0, 1)
+        torch.nn.init.normal_(conv.weight, std=2e-5)  # its input features are ~1e4
+        torch.nn.init.zeros_(conv.bias)
+    ckpt = str(tmp_path / 'rtmo.pth')
+    save_checkpoint({'state_dict': model.state_dict(),
+                     'meta': {'dataset_meta': model.dataset_meta}}, ckpt)
+    ours = AttnPoseInferencer(RTMO, ckpt, device='cpu', cfg_options=RTMO_SMALL)
+    cfg = load_config(RTMO)
+    cfg.merge_from_dict(RTMO_SMALL)
+    theirs = Pose2DInferencer(cfg, ckpt, device='cpu')
+    _image(tmp_path / 'a.jpg', 0, (160, 160))
+
+    low = _predict(ours, tmp_path / 'a.jpg', bbox_thr=0.1)
+    assert ((low.bbox_scores > 0.1) & (low.bbox_scores <= 0.6)).any()  # what 0.6 must drop
+    for kwargs in (dict(bbox_thr=0.6, nms_thr=0.5), dict(bbox_thr=0.4)):
+        got, ref = _predict(ours, tmp_path / 'a.jpg', **kwargs), \
+            _predict(theirs, tmp_path / 'a.jpg', **kwargs)
+        assert ours.model.test_cfg['score_thr'] == kwargs['bbox_thr']
+        assert ours.model.test_cfg['nms_thr'] == kwargs.get('nms_thr', 0.3)
+        assert 0 < len(got) == len(ref) < len(low)
+        assert (got.bbox_scores > kwargs['bbox_thr']).all()
+        np.testing.assert_allclose(got.keypoints, ref.keypoints, atol=1e-4)
+        np.testing.assert_allclose(got.bbox_scores, ref.bbox_scores, atol=1e-6)
+
+
+def test_samkr_bbox_thr_and_pose_nms_act_on_mean_keypoint_score(tmp_path):
+    """SAMKR predicts no bbox_scores: bbox_thr keeps the people whose mean keypoint score is
+    above it, and pose_based_nms runs mmpose's nearby_joints_nms with that score (here with
+    the head's own pose NMS off, so that there are overlapping people to remove)."""
+    from mmpose.evaluation.functional import nearby_joints_nms
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning):
+        samkr = AttnPoseInferencer(SAMKR_SYNTH, 'none', device='cpu', cfg_options={
+            'model.test_cfg.flip_test': False, 'model.test_cfg.nms_dist_thr': 0.0},
+            expect='bottomup')
+    with torch.no_grad():  # random weights with positive scores (heatmaps about 0.5)
+        samkr.model.head.heatmap_conv_layers[2].bias.fill_(0.5)
+    _image(tmp_path / 'a.jpg', 0, (256, 256))
+    everyone = _predict(samkr, tmp_path / 'a.jpg')
+    assert 'bbox_scores' not in everyone and len(everyone) > 3
+    score = everyone.keypoint_scores.mean(-1)
+    thr = float(np.median(score))
+    kept = _predict(samkr, tmp_path / 'a.jpg', bbox_thr=thr)
+    assert 0 < len(kept) < len(everyone)
+    np.testing.assert_array_equal(kept.keypoints, everyone.keypoints[score > thr])
+
+    nms = _predict(samkr, tmp_path / 'a.jpg', pose_based_nms=True)
+    keep = nearby_joints_nms([dict(keypoints=k, score=s) for k, s in
+                              zip(everyone.keypoints, score)], num_nearby_joints_thr=17 // 3)
+    np.testing.assert_array_equal(nms.keypoints, everyone.keypoints[np.sort(keep)])
+
+    # each person and a copy 0.01 px away: the NMS keeps, of each pair, the one whose mean
+    # keypoint score is higher
+    from mmengine.structures import InstanceData
+    from mmpose.structures import PoseDataSample
+
+    from mmpose_attn.apis.inferencer import filter_instances
+    people = InstanceData(keypoints=everyone.keypoints[keep],
+                          keypoint_scores=everyone.keypoint_scores[keep])
+    copies = InstanceData(keypoints=people.keypoints + 0.01, keypoint_scores=people.keypoint_scores
+                          + np.where(np.arange(len(people)) % 2, 0.1, -0.1)[:, None])
+    sample = PoseDataSample(pred_instances=InstanceData.cat([people, copies]))
+    kept = filter_instances(sample, pose_based_nms=True).pred_instances
+    odd = np.arange(len(people)) % 2 == 1
+    np.testing.assert_array_equal(kept.keypoints, np.concatenate(
+        [people.keypoints[~odd], copies.keypoints[odd]]))

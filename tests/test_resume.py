@@ -24,7 +24,7 @@ ATOL = 1e-7
 KEEP_ONE = GN_OPTIONS + ['default_hooks.checkpoint.max_keep_ckpts=1']
 
 
-def _train_until_hang(root, work_dir, hang_on: str, cfg_options) -> Path:
+def _train_until_hang(root, work_dir, hang_on: str, cfg_options, skip: int = 0) -> Path:
     """Start a training job that blocks in ``os.replace`` onto ``hang_on``, SIGKILL it there."""
     # session_root() is shared by the tests of a session: per-job names
     marker = root / f'{work_dir.name}.hang_marker'
@@ -34,7 +34,8 @@ def _train_until_hang(root, work_dir, hang_on: str, cfg_options) -> Path:
         f"_base_ = [{str(TINY_CONFIG)!r}]\n"
         "custom_imports = dict(imports=['mmpose_attn', '_hang_on_replace'], "
         "allow_failed_imports=False)\n")
-    env = job_env(root / 'data', MMPOSE_ATTN_HANG_ON=hang_on, MMPOSE_ATTN_HANG_MARKER=str(marker))
+    env = job_env(root / 'data', MMPOSE_ATTN_HANG_ON=hang_on, MMPOSE_ATTN_HANG_MARKER=str(marker),
+                  MMPOSE_ATTN_HANG_SKIP=str(skip))
     with open(root / f'{work_dir.name}.log', 'w') as log:
         proc = subprocess.Popen(train_command(hang_config, work_dir, cfg_options=cfg_options),
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -138,3 +139,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.slow
+def test_sigkill_before_recording_newer_checkpoint_resumes_it_not_the_older_one():
+    root = session_root()
+    work_dir = root / 'killed_with_stale_last_checkpoint'
+    # epoch_1.pth is saved and recorded; killed while epoch_2.pth, already published, is recorded
+    _train_until_hang(root, work_dir, 'last_checkpoint', KEEP_ONE, skip=1)
+    assert (work_dir / 'epoch_1.pth').is_file() and (work_dir / 'epoch_2.pth').is_file()
+    # mmengine's hook writes last_checkpoint in place after the checkpoint; a kill just before that
+    # write leaves it naming the previous checkpoint, which is the state made here
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_1.pth'))
+    assert find_latest_checkpoint(str(work_dir)) == str(work_dir / 'epoch_1.pth')
+
+    log = _resume_and_compare(root, work_dir, work_dir / 'epoch_2.pth', epoch=2)
+    assert f'names {work_dir / "epoch_1.pth"}, but {work_dir / "epoch_2.pth"} is newer' in log

@@ -52,7 +52,9 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
         device = 'cpu'  # the session runs on the CPU; decoding follows its outputs
     inferencer = AttnPoseInferencer(args.config, args.checkpoint, device=device,
                                     cfg_options=args.cfg_options,
-                                    output_heatmaps=args.draw_heatmap, expect='bottomup')
+                                    output_heatmaps=args.draw_heatmap, expect='bottomup',
+                                    weights_from=(f'the ONNX file {args.onnx}'
+                                                  if args.backend == 'onnxruntime' else None))
     if args.backend == 'onnxruntime':
         use_onnxruntime(inferencer.model, args.onnx, threads=args.ort_threads)
     return inferencer.run(args.input, batch_size=args.batch_size, draw_bbox=False,

@@ -38,8 +38,9 @@ def parse_args(argv: Optional[List[str]] = None):
                         'is built (pass anything, e.g. "-", as DET_CONFIG/DET_CHECKPOINT)')
     parser.add_argument('--ann-file', default=None,
                         help='COCO annotation json whose images[].file_name (relative path) '
-                        'maps the input images to the image ids of --bbox-file (default: the '
-                        'id is the file name, 000000000785.jpg, when that is unambiguous)')
+                        'maps the input images to the image ids of --bbox-file (without it, '
+                        "only COCO's own names, the id in 12 digits as in 000000000785.jpg, are "
+                        'read as ids, and the run says so; other names are an error)')
     parser.add_argument('--alpha', type=float, default=0.8, help='bbox transparency')
     parser.add_argument('--draw-bbox', action='store_true', help='draw the person boxes')
     return parser.parse_args(argv)

@@ -24,11 +24,12 @@ def visualize(config: str, checkpoint: str, ann_file: str, img_dir: str, out_dir
 
     Returns the paths of the written images.
     """
-    from mmpose.apis import inference_topdown, init_model
+    from mmpose.apis import inference_topdown
     from mmpose.registry import VISUALIZERS
     from mmpose.structures import merge_data_samples
 
-    model = init_model(config, checkpoint, device=device)
+    from mmpose_attn.apis import build_pose_model  # refuses a checkpoint that does not fit
+    model = build_pose_model(config, checkpoint, device=device)
     visualizer = VISUALIZERS.build(model.cfg.visualizer)
     visualizer.set_dataset_meta(model.dataset_meta)
 

@@ -29,7 +29,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from mmpose_attn.utils import load_config, remove_init_cfg
+from mmpose_attn.utils import build_model
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCHMARK = osp.join(REPO_ROOT, 'tools', 'analysis', 'benchmark.py')
@@ -66,14 +66,8 @@ def _sync(device: str) -> None:
 
 
 def _build(name: str, device: str) -> torch.nn.Module:
-    from mmengine.config import ConfigDict
-    from mmengine.registry import init_default_scope
-    from mmpose.registry import MODELS
     import mmpose_attn  # noqa: F401  (registers our models)
-    init_default_scope('mmpose')
-    model_cfg = load_config(_path(CONFIGS[name])).model.to_dict()
-    remove_init_cfg(model_cfg)
-    return MODELS.build(ConfigDict(model_cfg)).to(device)
+    return build_model(_path(CONFIGS[name]), device=device, train=True)
 
 
 def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -22,21 +22,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
-from mmengine.config import Config
 from torch import nn
 
 from mmpose_attn.analysis.metafile import REPO_ROOT, paper_numbers
-from mmpose_attn.utils import TensorForward, build_offline_model, input_hw, load_config
+from mmpose_attn.utils import TensorForward, build_model, input_hw, load_config
 
 DEFAULT_CONFIGS = osp.join(REPO_ROOT, 'configs', '**', '*.py')
 
 #: Relative tolerance within which a config reproduces the paper's parameter count.
 PARAMS_RTOL = 0.01
-
-
-def build_model(cfg: Config, device: str = 'cpu') -> nn.Module:
-    """Build ``cfg.model`` in eval mode with every ``init_cfg=None`` (no weights downloaded)."""
-    return build_offline_model(cfg, device)
 
 
 def _deform_conv_flops(inputs: List[Any], outputs: List[Any]) -> int:

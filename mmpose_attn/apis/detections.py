@@ -1,11 +1,15 @@
 """Person boxes for top-down inference: from a detector's output or from a COCO
 detection-result file, with images matched to ``image_id`` without guessing."""
 import json
+import logging
 import os.path as osp
+import warnings
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
+from mmengine.logging import print_log
 
 from mmpose.evaluation.functional import nms
 
@@ -14,6 +18,15 @@ COCO_PERSON_CATEGORY_ID = 1
 
 class NoDetectionsWarning(UserWarning):
     """Raised when input images have no entry in the detection file."""
+
+
+class FileNameIdsWarning(UserWarning):
+    """Raised (once per detection file) when image ids are read from COCO-style file names."""
+
+
+def is_coco_image_name(stem: str) -> bool:
+    """Whether a file stem is a COCO image name: the image id written with 12 digits."""
+    return len(stem) == 12 and stem.isdigit()
 
 
 def select_person_boxes(bboxes: np.ndarray,
@@ -51,10 +64,13 @@ class CocoDetections:
       trailing path parts with it (``.../val/vid1/000000.jpg`` -> ``images/val/vid1/000000.jpg``);
       a tie (the same name in two folders that the input path does not tell apart) or no entry
       at all is an error;
-    * without it, through the file name, COCO style (``000000000785.jpg`` -> 785), only when that
-      is unambiguous: every name a number, no two inputs with the same number, and the numbers
-      found among the file's ``image_id`` (HumanArt's ``000000000590.jpg`` is id 15000000000590:
-      none is found, and the error asks for ``--ann-file``).
+    * without it, through the file name, only in COCO's own layout, where the name is the id
+      written with 12 digits (``000000000785.jpg`` -> 785): every name such a number, no two
+      inputs with the same number, and some of the numbers found among the file's ``image_id``.
+      The mapping and its evidence are then logged once (and warned as
+      :class:`FileNameIdsWarning`). Anything else is an error asking for ``--ann-file``: OCHuman's
+      ``000817.jpg`` is not image 817 (its ids run 1..N), HumanArt's ``000000000590.jpg`` is id
+      15000000000590 (none found).
 
     Args:
         bbox_file: The detection-result json.
@@ -66,6 +82,7 @@ class CocoDetections:
                  cat_id: int = COCO_PERSON_CATEGORY_ID) -> None:
         self.bbox_file = bbox_file
         self.ann_file = ann_file
+        self.file_name_ids_note: Optional[str] = None  # said once when ids come from names
         dets = _read_json(bbox_file, '--bbox-file')
         if not isinstance(dets, list):
             raise ValueError(f'--bbox-file {bbox_file} must hold a COCO detection-result list '
@@ -128,7 +145,8 @@ class CocoDetections:
                 f'--bbox-file: {repeated[0]} all read as image_id {ids[repeated[0][0]]} from '
                 'their file names; pass --ann-file with the COCO annotation json so that each '
                 'image is matched by its file_name.')
-        if ids and not set(ids.values()) & self._all_ids:
+        found = set(ids.values()) & self._all_ids
+        if ids and not found:
             examples = sorted(self._all_ids)[:3]
             raise ValueError(
                 f'--bbox-file {self.bbox_file}: none of the {len(ids)} input images has its file '
@@ -136,6 +154,25 @@ class CocoDetections:
                 f'image_id in the file (its ids look like {examples}); the ids are not the file '
                 'names here. Pass --ann-file with the COCO annotation json that lists these '
                 'images.')
+        not_coco = [p for p in ids if not is_coco_image_name(osp.splitext(osp.basename(p))[0])]
+        if not_coco:
+            raise ValueError(
+                f'--bbox-file {self.bbox_file}: cannot tell whether the number in a file name '
+                f'such as {osp.basename(not_coco[0])!r} is its image_id: only COCO\'s own names '
+                '(the id in 12 digits, 000000000785.jpg) are known to be; other datasets number '
+                "their files apart from their ids (OCHuman's 000817.jpg is not image 817). Pass "
+                '--ann-file with the COCO annotation json that lists these images '
+                '(images[].file_name and id).')
+        if self.file_name_ids_note is None and ids:
+            path, image_id = next(iter(ids.items()))
+            self.file_name_ids_note = (
+                f'--bbox-file {self.bbox_file}: image ids are read from the file names, as COCO '
+                f'names its images ({osp.basename(path)!r} -> image_id {image_id}; '
+                f'{sum(i in found for i in ids.values())} of {len(ids)} input images have '
+                'entries in the file). If these are not COCO\'s images, pass --ann-file with the '
+                'annotation json that lists them.')
+            print_log(self.file_name_ids_note, logger='current', level=logging.WARNING)
+            warnings.warn(self.file_name_ids_note, FileNameIdsWarning, stacklevel=3)
         return ids
 
     def _match_ann(self, img_path: str) -> int:

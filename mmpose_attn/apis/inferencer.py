@@ -18,14 +18,13 @@ import json_tricks
 import mmcv
 import numpy as np
 import torch
-import torch.nn as nn
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from mmpose.apis.inferencers import Pose2DInferencer
 from mmpose.registry import INFERENCERS
 from mmpose.structures import PoseDataSample, merge_data_samples, split_instances
-from ..engine.checkpoint_fit import check_state_dict_fits
+from ..utils import build_model
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
 from .models import prepare_det_config, prepare_pose_config, resolve_device
 
@@ -50,14 +49,18 @@ def input_kind(path: str) -> str:
 
 
 def list_images(folder: str) -> List[str]:
-    """Image files (by extension) directly inside ``folder``, sorted by name."""
-    images = sorted(
-        osp.join(folder, name) for name in os.listdir(folder)
-        if (mimetypes.guess_type(name)[0] or '').startswith('image/')
-        and osp.isfile(osp.join(folder, name)))
+    """Image files (by extension) in ``folder`` and its subfolders (hidden ones skipped), sorted
+    by their path relative to ``folder``."""
+    images = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith('.')]
+        images += [osp.join(dirpath, name) for name in filenames
+                   if (mimetypes.guess_type(name)[0] or '').startswith('image/')
+                   and not name.startswith('.')]
     if not images:
-        raise ValueError(f'--input folder {folder!r} contains no image files (.jpg, .png, ...).')
-    return images
+        raise ValueError(f'--input folder {folder!r} contains no image files (.jpg, .png, ...), '
+                         'neither directly nor in its subfolders.')
+    return sorted(images, key=lambda p: osp.relpath(p, folder).split(os.sep))
 
 
 def read_image(path: str) -> np.ndarray:
@@ -85,21 +88,28 @@ def open_video(path: str) -> mmcv.VideoReader:
     return reader
 
 
-def result_names(paths: Sequence[str]) -> Dict[str, str]:
-    """``results_<stem>.json`` per input; inputs whose stems collide (``x.jpg``, ``x.png``)
-    keep their extension instead (``results_x.jpg.json``) so no file overwrites another."""
-    stems: Dict[str, int] = {}
+def result_names(paths: Sequence[str], root: Optional[str] = None) -> Dict[str, str]:
+    """``results_<stem>.json`` per input, under the input's folder relative to ``root`` (a
+    folder input: ``root/vid1/000000.jpg`` -> ``vid1/results_000000.json``); inputs of one
+    folder whose stems collide (``x.jpg``, ``x.png``) keep their extension instead
+    (``results_x.jpg.json``) so no file overwrites another."""
+    def folder(p):
+        return osp.dirname(osp.relpath(p, root)) if root is not None else ''
+
+    stems: Dict[Tuple[str, str], int] = {}
     for p in paths:
-        stem = osp.splitext(osp.basename(p))[0]
-        stems[stem] = stems.get(stem, 0) + 1
+        key = (folder(p), osp.splitext(osp.basename(p))[0])
+        stems[key] = stems.get(key, 0) + 1
     names, taken = {}, set()
     for p in paths:
         base, stem = osp.basename(p), osp.splitext(osp.basename(p))[0]
-        name = f'results_{stem}.json' if stems[stem] == 1 else f'results_{base}.json'
+        name = f'results_{stem}.json' if stems[(folder(p), stem)] == 1 else \
+            f'results_{base}.json'
+        name = osp.join(folder(p), name)
         n = 1
         while name in taken:  # a name like x.jpg.png would meet x.jpg's
             n += 1
-            name = f'results_{base}.{n}.json'
+            name = osp.join(folder(p), f'results_{base}.{n}.json')
         taken.add(name)
         names[p] = name
     return names
@@ -110,6 +120,39 @@ def save_predictions(path: str, dataset_meta: dict, instance_info: list) -> None
     with open(path, 'w') as f:
         json_tricks.dump(dict(meta_info=dataset_meta, instance_info=instance_info), f,
                          indent='\t')
+
+
+def instance_scores(instances) -> np.ndarray:
+    """(N,) score per predicted person: ``bbox_scores``, else the mean of ``keypoint_scores``
+    (DEKR/SAMKR, whose predictions carry no box score)."""
+    scores = instances.bbox_scores if 'bbox_scores' in instances else \
+        instances.keypoint_scores.mean(axis=-1)
+    return np.asarray(scores.cpu() if isinstance(scores, torch.Tensor) else scores).reshape(-1)
+
+
+def filter_instances(sample: PoseDataSample, bbox_thr: float = -1,
+                     pose_based_nms: bool = False) -> PoseDataSample:
+    """Keep the people scoring above ``bbox_thr`` (when > 0), then apply mmpose's pose-based
+    NMS (``nearby_joints_nms`` with a third of the keypoints) when asked; in place. The kept
+    people stay in their order."""
+    from mmpose.evaluation.functional import nearby_joints_nms
+    if 'pred_instances' not in sample or len(sample.pred_instances) == 0:
+        return sample
+    if bbox_thr > 0:
+        sample.pred_instances = sample.pred_instances[
+            instance_scores(sample.pred_instances) > bbox_thr]
+    if pose_based_nms and len(sample.pred_instances) > 0:
+        kpts, scores = sample.pred_instances.keypoints, instance_scores(sample.pred_instances)
+        # a pose of zero extent is near nothing, not even itself (nearby_joints_nms would
+        # fail on it): such poses are kept as they are
+        extent = np.asarray(kpts).max(axis=1) - np.asarray(kpts).min(axis=1)
+        sized = np.flatnonzero(np.linalg.norm(extent, axis=-1) > 0)
+        keep = np.asarray(nearby_joints_nms(
+            [dict(keypoints=kpts[i], score=scores[i]) for i in sized],
+            num_nearby_joints_thr=kpts.shape[-2] // 3), dtype=int)
+        keep = np.sort(np.concatenate([sized[keep], np.setdiff1d(np.arange(len(kpts)), sized)]))
+        sample.pred_instances = sample.pred_instances[keep]
+    return sample
 
 
 # --------------------------------------------------------------------------------- inferencer
@@ -131,6 +174,9 @@ class AttnPoseInferencer(Pose2DInferencer):
         cfg_options (dict, optional): Overrides merged into the pose config.
         output_heatmaps (bool): Keep heatmaps in the predictions (to draw them).
         expect (str, optional): ``'topdown'`` or ``'bottomup'``; the other kind is refused.
+        weights_from (str, optional): Where the network's weights come from when ``weights``
+            is ``'none'`` on purpose (an ONNX file): logged instead of the random-weights
+            warning.
     """
 
     preprocess_kwargs: set = Pose2DInferencer.preprocess_kwargs | {'strict'}
@@ -146,32 +192,34 @@ class AttnPoseInferencer(Pose2DInferencer):
                  detections: Optional[CocoDetections] = None,
                  cfg_options: Optional[dict] = None,
                  output_heatmaps: bool = False,
-                 expect: Optional[str] = None) -> None:
+                 expect: Optional[str] = None,
+                 weights_from: Optional[str] = None) -> None:
         device = resolve_device(device)
         cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
-                                           output_heatmaps)
+                                           output_heatmaps, weights_from)
         self.detections = detections
-        self._weights_source = weights
         self.skipped: List[Tuple[str, str]] = []
         self.no_detections: List[str] = []
         self.written: List[str] = []
+        self._claimed = set()
         super().__init__(cfg, weights, device=device, scope=cfg.get('default_scope', 'mmpose'),
                          det_model=det_model, det_weights=det_weights,
                          det_cat_ids=det_cat_ids)
 
+    def _dispatch_kwargs(self, **kwargs):
+        """mmpose's dispatch, and the ``bbox_thr`` given to ``preprocess`` for ``forward`` too:
+        mmpose's ``__call__`` does that only when ``forward_kwargs`` lists ``bbox_thr``, which
+        its ``Pose2DInferencer`` does not (a key may be listed once), so it never filters."""
+        pre, fwd, vis, post = super()._dispatch_kwargs(**kwargs)
+        fwd['bbox_thr'] = pre.get('bbox_thr', -1)
+        return pre, fwd, vis, post
+
     # ------------------------------------------------------------------------ building
-    def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
-                               cfg: Optional[ConfigDict]) -> None:
-        """Refuse a checkpoint whose keys or shapes do not fit the model (unless the config
-        sets ``allow_partial_load = True``), then load it and its ``dataset_meta`` as mmpose
-        does."""
-        if checkpoint is not None:
-            state_dict = checkpoint.get('state_dict', checkpoint)
-            # the runner's key for a deliberate partial load (--cfg-options allow_partial_load=True)
-            check_state_dict_fits(model, state_dict, source=str(self._weights_source),
-                                  allow_partial=bool((cfg or {}).get('allow_partial_load',
-                                                                     False)))
-        super()._load_weights_to_model(model, checkpoint, cfg)
+    def _init_model(self, cfg: ConfigDict, weights: Optional[str], device: str = 'cpu'):
+        """The package's one builder (:func:`mmpose_attn.utils.build_model`): a checkpoint whose
+        keys or shapes do not fit the model is refused (unless the config sets
+        ``allow_partial_load = True``); ``dataset_meta`` from the checkpoint, else the config."""
+        return build_model(cfg, weights, device=device)
 
     def _init_detector(self, det_model=None, det_weights=None, det_cat_ids=0, device=None):
         """mmdet's ``DetInferencer`` for the person boxes, unless they come from a file."""
@@ -181,8 +229,10 @@ class AttnPoseInferencer(Pose2DInferencer):
         if self.detections is not None:
             return
         if det_model is None:
-            raise ValueError('top-down prediction needs a detector config (DET_CONFIG) or a '
-                             '--bbox-file.')
+            raise ValueError('top-down prediction needs person boxes: pass det_model (an mmdet '
+                             'detector config; DET_CONFIG of tools/topdown_demo_with_mmdet.py) '
+                             'or detections (a CocoDetections of a detection-result file; '
+                             '--bbox-file).')
         from mmdet.apis import DetInferencer
         det_cfg, det_weights = prepare_det_config(det_model, det_weights)
         self.detector = DetInferencer(det_cfg, det_weights, device=device, scope='mmdet',
@@ -194,6 +244,9 @@ class AttnPoseInferencer(Pose2DInferencer):
         folder listed without choking on files of unknown type, and the output names."""
         self._video_input = False
         self._result_names: Dict[str, str] = {}
+        self._vis_names: Dict[str, str] = {}
+        self._pending_vis: List[str] = []
+        self._claimed = set()  # the output files of this call
         self._image_ids: Dict[str, int] = {}
         if not isinstance(inputs, str):
             return super()._inputs_to_list(inputs)
@@ -205,7 +258,10 @@ class AttnPoseInferencer(Pose2DInferencer):
             self.video_info['name'] = osp.splitext(osp.basename(inputs))[0] + '.mp4'
             return listed
         paths = [inputs] if kind == 'image' else list_images(inputs)
-        self._result_names = result_names(paths)
+        root = inputs if kind == 'folder' else None
+        self._result_names = result_names(paths, root)
+        # drawings keep the path relative to a folder input, as the results do
+        self._vis_names = {p: osp.relpath(p, root) if root else osp.basename(p) for p in paths}
         if self.cfg.data_mode == 'topdown' and self.detections is not None:
             self._image_ids = self.detections.match(paths)
         return paths
@@ -219,6 +275,7 @@ class AttnPoseInferencer(Pose2DInferencer):
         skipped with a line naming it (``strict``: the error is raised).
         """
         batch_size = self._effective_batch_size(batch_size)
+        self._set_bottomup_thresholds(bbox_thr, nms_thr)
         batch, imgs = [], []
         for i, item in enumerate(inputs):
             if isinstance(item, str):
@@ -250,6 +307,17 @@ class AttnPoseInferencer(Pose2DInferencer):
                 batch, imgs = [], []
         if batch:
             yield (self.collate_fn(batch), None), imgs
+
+    def _set_bottomup_thresholds(self, bbox_thr: float, nms_thr: float) -> None:
+        """A one-stage head filters its own predictions: as mmpose's inferencer, ``bbox_thr``
+        and ``nms_thr`` become the ``score_thr``/``nms_thr`` of its ``test_cfg`` where it has
+        them (RTMO); DEKR and SAMKR have neither."""
+        if self.cfg.data_mode == 'topdown':
+            return
+        head_cfg = getattr(getattr(self.model, 'head', None), 'test_cfg', None) or {}
+        for key, value in (('score_thr', bbox_thr), ('nms_thr', nms_thr)):
+            if key in head_cfg or key in self.model.test_cfg:
+                self.model.test_cfg[key] = value
 
     def _effective_batch_size(self, batch_size: int) -> int:
         if batch_size < 1:
@@ -286,7 +354,15 @@ class AttnPoseInferencer(Pose2DInferencer):
     def forward(self, inputs, merge_results: bool = True, bbox_thr: float = -1,
                 pose_based_nms: bool = False) -> List[PoseDataSample]:
         """One data sample per image; an image without person boxes gets no instance (not a
-        whole-image box as in mmpose's inferencer)."""
+        whole-image box as in mmpose's inferencer).
+
+        As in mmpose's inferencer, ``bbox_thr`` > 0 keeps the instances scoring above it and
+        ``pose_based_nms`` removes instances whose keypoints lie on a better one's
+        (``nearby_joints_nms``, a third of the keypoints within its default distance). Their
+        score is ``bbox_scores`` where the predictions have it (top-down, RTMO); DEKR and SAMKR
+        predict none, and there it is the mean of ``keypoint_scores`` (root score times rescore,
+        the instance score their COCO evaluation ranks by, ``score_mode='keypoint'``).
+        """
         data, metas = inputs
         if data is None:
             meta = metas[0]
@@ -296,6 +372,8 @@ class AttnPoseInferencer(Pose2DInferencer):
         samples = self.predict_batch(data)
         if self.cfg.data_mode == 'topdown' and merge_results:
             samples = [merge_data_samples(samples)]
+        for sample in samples:
+            filter_instances(sample, bbox_thr, pose_based_nms)
         return samples
 
     def predict_batch(self, data: dict) -> List[PoseDataSample]:
@@ -313,10 +391,26 @@ class AttnPoseInferencer(Pose2DInferencer):
         if skeleton_style == 'mmpose':
             self.visualizer.set_dataset_meta(self.model.dataset_meta, skeleton_style)
 
+    def visualize(self, inputs, preds, **kwargs):
+        # mmpose names a drawing by the image's basename; ours keep the relative path
+        self._pending_vis = [self._vis_names.get(p.metainfo.get('img_path'), '') for p in preds]
+        return super().visualize(inputs, preds, **kwargs)
+
     def save_visualization(self, visualization, vis_out_dir, img_name=None):
+        if not self._video_input:
+            name = self._pending_vis.pop(0) if self._pending_vis else ''
+            img_name = name or img_name
+            self._claim(osp.join(vis_out_dir, img_name))
         super().save_visualization(visualization, vis_out_dir, img_name)
         if not self._video_input:
             self.written.append(osp.join(vis_out_dir, img_name))
+
+    def _claim(self, path: str) -> None:
+        """Refuse to overwrite a file this run has written."""
+        if path in self._claimed:
+            raise RuntimeError(f'{path} was already written in this run; two inputs map to the '
+                               'same output file. Run them into separate --output-root folders.')
+        self._claimed.add(path)
 
     # --------------------------------------------------------------------- postprocess
     def postprocess(self, preds: List[PoseDataSample], visualization, return_datasample=None,
@@ -332,6 +426,8 @@ class AttnPoseInferencer(Pose2DInferencer):
                 path = pred.metainfo['img_path']
                 out = osp.join(pred_out_dir, self._result_names.get(
                     path, f'results_{osp.splitext(osp.basename(path))[0]}.json'))
+                self._claim(out)
+                os.makedirs(osp.dirname(out) or '.', exist_ok=True)
                 save_predictions(out, self.model.dataset_meta, insts)
                 self.written.append(out)
         return dict(visualization=visualization,

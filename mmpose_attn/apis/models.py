@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 
 from mmpose.registry import MODELS
 from ..compat.numpy_draw_circles import scalar_circles_visualizer_cfg
-from ..utils import load_config, remove_init_cfg
+from ..utils import build_model, load_config, remove_init_cfg
 
 NONE_CHECKPOINT = 'none'
 
@@ -82,12 +82,18 @@ def check_pose_config(cfg: Config, expect: Optional[str] = None) -> str:
     return kind
 
 
-def resolve_checkpoint(checkpoint: Optional[str], role: str = 'checkpoint') -> Optional[str]:
+def resolve_checkpoint(checkpoint: Optional[str], role: str = 'checkpoint',
+                       weights_from: Optional[str] = None) -> Optional[str]:
     """Return the checkpoint to load, or ``None`` for random weights (the word ``none``).
 
     Random weights produce meaningless keypoints, so this warns loudly (log banner and a
-    :class:`RandomWeightsWarning`).
+    :class:`RandomWeightsWarning`), unless ``weights_from`` says where the weights come from
+    instead (e.g. ``'the ONNX file x.onnx'``), which is then logged.
     """
+    if (checkpoint is None or str(checkpoint).lower() == NONE_CHECKPOINT) and weights_from:
+        print_log(f'{role} is "none": the network\'s weights come from {weights_from}.',
+                  logger='current', level=logging.INFO)
+        return None
     if checkpoint is None or str(checkpoint).lower() == NONE_CHECKPOINT:
         msg = (f'{role} is "none": the model runs with RANDOMLY INITIALISED weights. Its '
                'predictions are MEANINGLESS; use this only for smoke tests.')
@@ -107,7 +113,8 @@ def prepare_pose_config(config: Union[str, Config],
                         checkpoint: Optional[str],
                         cfg_options: Optional[dict] = None,
                         expect: Optional[str] = None,
-                        output_heatmaps: bool = False) -> Tuple[Config, Optional[str]]:
+                        output_heatmaps: bool = False,
+                        weights_from: Optional[str] = None) -> Tuple[Config, Optional[str]]:
     """The checked pose config and the checkpoint to load (``None`` for ``none``).
 
     Args:
@@ -116,6 +123,8 @@ def prepare_pose_config(config: Union[str, Config],
         cfg_options: Overrides merged into the config (``--cfg-options``).
         expect: ``'topdown'`` or ``'bottomup'`` to reject the other kind with a clear error.
         output_heatmaps: Keep heatmaps in the predictions (``--draw-heatmap``).
+        weights_from: Where the weights come from when the checkpoint is ``none`` on purpose
+            (an ONNX file): said instead of the random-weights warning.
 
     A stock mmpose config's ``PoseLocalVisualizer`` becomes ``ScalarCirclesPoseLocalVisualizer``
     where numpy needs it (``mmpose_attn.compat.numpy_draw_circles``), so that the demos draw
@@ -129,7 +138,7 @@ def prepare_pose_config(config: Union[str, Config],
         cfg.visualizer = scalar_circles_visualizer_cfg(cfg.visualizer)
     if output_heatmaps:
         cfg.merge_from_dict(dict(model=dict(test_cfg=dict(output_heatmaps=True))))
-    checkpoint = resolve_checkpoint(checkpoint, 'POSE_CHECKPOINT')
+    checkpoint = resolve_checkpoint(checkpoint, 'POSE_CHECKPOINT', weights_from)
     if checkpoint is None:  # random weights: nothing may be downloaded
         remove_init_cfg(cfg.model)
     return cfg, checkpoint
@@ -160,10 +169,11 @@ def build_pose_model(config: Union[str, Config],
                      cfg_options: Optional[dict] = None,
                      expect: Optional[str] = None,
                      output_heatmaps: bool = False) -> nn.Module:
-    """A pose estimator from mmpose's ``init_model``, its config checked as
-    :func:`prepare_pose_config` does."""
-    from mmpose.apis import init_model
+    """A pose estimator in eval mode, its config checked as :func:`prepare_pose_config` does,
+    built by the package's one builder :func:`mmpose_attn.utils.build_model`: a checkpoint that
+    does not fit the model is refused (:class:`~mmpose_attn.engine.checkpoint_fit.
+    CheckpointMismatchError`) unless the config sets ``allow_partial_load = True``."""
     device = resolve_device(device)
     cfg, checkpoint = prepare_pose_config(config, checkpoint, cfg_options, expect,
                                           output_heatmaps)
-    return init_model(cfg, checkpoint, device=device)
+    return build_model(cfg, checkpoint, device=device)

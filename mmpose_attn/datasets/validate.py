@@ -8,9 +8,15 @@ with a grey bottom half and trains on it.
 """
 import json
 import numbers
+import os
 import os.path as osp
+import sys
+import tempfile
+import threading
 from collections import Counter
 from typing import Dict, List, Optional
+
+import numpy as np
 
 REQUIRED_FIELDS = ('images', 'annotations', 'categories')
 # How many offending entries an error message lists before summarising the rest.
@@ -49,7 +55,9 @@ def check_image_file(path: str, decode: bool = False) -> Optional[str]:
     The default check is cheap enough for all of COCO (two small reads per file): the file exists, is
     not empty, starts with an image signature and, for JPEG/PNG, ends with the end-of-image marker,
     which is what a truncated download or copy lacks. ``decode=True`` additionally decodes every
-    image with Pillow. A JPEG whose end marker is missing is decoded before being reported, since a few
+    image with Pillow and every JPEG with OpenCV's libjpeg too, refusing one it warns about
+    ("Corrupt JPEG data": garbled scan data that still decodes, see :func:`libjpeg_warnings`).
+    A JPEG whose end marker is missing is decoded before being reported, since a few
     valid files carry bytes after the marker.
     """
     if not osp.isfile(path):
@@ -76,7 +84,40 @@ def check_image_file(path: str, decode: bool = False) -> Optional[str]:
                 im.load()  # raises "image file is truncated" on a partial file
         except Exception as e:  # noqa: BLE001  (any decoder failure means the file is unusable)
             return f'cannot be decoded ({type(e).__name__}: {e}); the file is truncated or corrupt'
+    if decode and head.startswith(b'\xff\xd8'):
+        corrupt = libjpeg_warnings(path)
+        if corrupt:
+            return (f'is corrupt inside: libjpeg warns "{corrupt[0]}" while decoding it (the '
+                    'image decodes, but part of it is noise); replace the file')
     return None
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+def libjpeg_warnings(path: str) -> List[str]:
+    """The "Corrupt JPEG data ..." warnings libjpeg gives while OpenCV decodes ``path``.
+
+    Garbled entropy-coded data often still decodes (Pillow raises nothing; OpenCV, which the
+    training pipeline reads images with, returns an image whose lower part is noise); libjpeg only
+    prints a warning to the process's stderr, which is captured here at the file-descriptor level.
+    """
+    import cv2
+    with open(path, 'rb') as f:
+        buf = np.frombuffer(f.read(), np.uint8)
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(capture.fileno(), 2)
+            cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read().decode('utf-8', 'replace')
+    return [line.strip() for line in text.splitlines()
+            if 'Corrupt JPEG data' in line or 'Premature end of JPEG' in line]
 
 
 def load_annotation_file(ann_file: str) -> dict:

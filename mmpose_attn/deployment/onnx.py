@@ -27,7 +27,8 @@ from mmengine.config import Config
 from torch import Tensor, nn
 
 from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, convert_deform_convs
-from ..utils import TensorForward, build_offline_model, load_config
+from ..utils import TensorForward
+from ..utils import build_model as build_config_model
 
 #: Lowest opset with ``GridSample`` (needed by deformable convolutions).
 MIN_OPSET = 16
@@ -77,16 +78,16 @@ def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
         config: Config file, ``mmpose::...`` bundled config or :class:`Config`.
         checkpoint: A checkpoint file; ``'none'`` for random weights on purpose (warns); ``None``
             for random weights by omission (warns loudly, see :data:`RANDOM_WEIGHTS_WARNING`).
+            Another model's checkpoint is refused (``allow_partial_load = True`` in the config
+            loads the matching tensors only), see :func:`mmpose_attn.utils.build_model`.
     """
-    model = build_offline_model(load_config(config))
     if checkpoint is None:
         warnings.warn(RANDOM_WEIGHTS_WARNING, stacklevel=2)
     elif checkpoint.lower() == 'none':
         warnings.warn('--checkpoint none: the model has random weights.', stacklevel=2)
-    else:
-        from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    return model.to(device).eval()
+        checkpoint = None
+    # the package's one builder: a checkpoint that does not fit the model is refused
+    return build_config_model(config, checkpoint, device)
 
 
 def prepare_for_export(model: nn.Module) -> nn.Module:

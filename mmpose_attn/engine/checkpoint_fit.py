@@ -3,11 +3,13 @@
 mmengine loads checkpoints with ``strict=False``: keys the model lacks, keys the checkpoint lacks and
 tensors of the wrong shape only produce warnings, so a checkpoint of another model "loads" and the run
 goes on with random weights. :func:`check_state_dict_fits` compares the two and refuses such a load
-unless a partial load was asked for.
+unless a partial load was asked for; :func:`load_checkpoint_checked` is the one loader of the package
+outside the runner (the builder :func:`mmpose_attn.utils.build_model`, the inferencer), and the
+runner's loads go through :class:`~mmpose_attn.engine.hooks.CheckpointFitHook`.
 """
 import re
 from collections import OrderedDict
-from typing import List, Mapping, Tuple
+from typing import List, Mapping, Optional, Tuple, Union
 
 import torch.nn as nn
 
@@ -121,3 +123,37 @@ def check_state_dict_fits(model: nn.Module, state_dict: Mapping, source: str,
             '(e.g. fine-tuning from another model), set `allow_partial_load = True` in the config '
             '(--cfg-options allow_partial_load=True).')
     return fit
+
+
+def load_checkpoint_checked(model: nn.Module, checkpoint: Union[str, Mapping],
+                            allow_partial: bool = False, source: Optional[str] = None,
+                            map_location: str = 'cpu') -> dict:
+    """Load a checkpoint into ``model`` after :func:`check_state_dict_fits` accepted it.
+
+    Args:
+        model (nn.Module): The model to load into.
+        checkpoint (str | Mapping): A file or URL (read with mmengine's ``_load_checkpoint``), or a
+            checkpoint dict already read.
+        allow_partial (bool): Load only the matching tensors instead of refusing a partial fit.
+        source (str, optional): How messages name the checkpoint; defaults to its path.
+        map_location (str): Where tensors are read to. Defaults to ``'cpu'``.
+
+    Returns:
+        dict: The checkpoint (with its ``meta``).
+
+    Raises:
+        CheckpointMismatchError: The checkpoint does not fit and ``allow_partial`` is False.
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+    if isinstance(checkpoint, Mapping):
+        ckpt = checkpoint
+    else:
+        source = source or str(checkpoint)
+        ckpt = _load_checkpoint(str(checkpoint), map_location=map_location)
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointMismatchError(f'checkpoint {source} holds a {type(ckpt).__name__}, not a '
+                                      'state dict or a checkpoint dict.')
+    check_state_dict_fits(model, ckpt.get('state_dict', ckpt), source=str(source),
+                          allow_partial=allow_partial)
+    _load_checkpoint_to_model(model, ckpt, strict=False)
+    return dict(ckpt)

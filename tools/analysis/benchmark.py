@@ -134,7 +134,7 @@ def bench_pair(name: str, batches: Sequence[int], repeats: int, warmup: int, dev
     pair = PAIRS[name]
     cfg = load_config(_config_path(pair.ours))
     cfg.merge_from_dict(pair.ours_options or {})
-    models = [build_model(cfg, device), build_model(load_config(pair.anchor), device)]
+    models = [build_model(cfg, device=device), build_model(load_config(pair.anchor), device=device)]
     if pair.anchor_grid_sample:
         from mmpose_attn.models.layers import convert_deform_convs
         convert_deform_convs(models[1])
@@ -218,7 +218,7 @@ def bench_predict(batch: int, repeats: int, warmup: int, device: str,
     from mmengine.dataset import pseudo_collate
 
     cfg = load_config(_config_path(config))
-    model = build_model(cfg, device)
+    model = build_model(cfg, device=device)
     h, w = shape if shape is not None else input_hw(cfg)
     meta = _dataset_meta(cfg)
     metainfo = dict(flip_indices=meta['flip_indices'], skeleton_links=meta['skeleton_links'])
@@ -296,7 +296,7 @@ def bench_multiscale(aug_scales: Sequence[float], repeats: int, warmup: int, dev
             raise ValueError(f'{config}: the test pipeline has no MultiScaleBottomupResize, '
                              'so it cannot run a multi-scale test')
         resize[0]['aug_scales'] = scales
-        models[key] = build_model(c, device)
+        models[key] = build_model(c, device=device)
         sample = Compose(pipeline)(dict(img=img.copy(), img_path='', id=0, img_id=0, **meta))
         data[key] = pseudo_collate([sample])
     models['multi'].load_state_dict(models['single'].state_dict())

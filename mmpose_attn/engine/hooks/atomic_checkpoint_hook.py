@@ -25,8 +25,9 @@ class AtomicCheckpointHook(CheckpointHook):
       ``'atomic_local'`` file backend), so every ``epoch_N.pth`` / ``iter_N.pth`` on disk is complete;
     * ``last_checkpoint`` is then rewritten atomically, and only after that are checkpoints beyond
       ``max_keep_ckpts`` deleted (the parent runs with ``max_keep_ckpts=-1`` and never deletes);
-    * with ``--resume`` and no usable ``last_checkpoint`` (missing, empty, or naming a file that is
-      gone), it is pointed at the newest complete checkpoint in the work dir before mmengine reads it;
+    * with ``--resume``, ``last_checkpoint`` is pointed at the newest complete checkpoint in the work
+      dir before mmengine reads it when it is missing, empty, names a file that is gone, or names an
+      older checkpoint (a kill after the new checkpoint was published and before it was recorded);
     * leftover ``.*.tmp`` files of a killed write are removed at the next start.
 
     Use it in a config exactly like the stock hook::
@@ -74,18 +75,30 @@ class AtomicCheckpointHook(CheckpointHook):
             return
         pointer = osp.join(runner.work_dir, 'last_checkpoint')
         named = open(pointer).read().strip() if osp.isfile(pointer) else ''
-        if named and osp.isfile(named):
-            return
         found = self._complete_checkpoints(self._checkpoint_dir(runner))
         if not found:
             return
-        newest = found[-1][1]
+        newest_step, newest = found[-1]
+        if named and osp.isfile(named):
+            named_step = self._step_of(named)
+            # a pointer to another kind of file (set by hand) is respected
+            if named_step is None or named_step >= newest_step:
+                return
+            why = (f'names {named}, but {newest} is newer: the job was killed after saving it and '
+                   'before recording it')
+        else:
+            why = (f'is missing or names no file ({named!r}), as a job killed between saving a '
+                   'checkpoint and recording it leaves it')
         runner.logger.warning(
-            f'{pointer} is missing or names no file ({named!r}), as a job killed between saving a '
-            f'checkpoint and recording it leaves it; resuming from the newest complete checkpoint '
-            f'{newest}.')
+            f'{pointer} {why}; resuming from the newest complete checkpoint {newest}.')
         if is_main_process():
             atomic_write(newest, pointer)
+
+    def _step_of(self, path: str) -> Optional[int]:
+        """The step in a ``filename_tmpl`` file name (``epoch_3.pth`` -> 3), else None."""
+        head, _, tail = self.filename_tmpl.partition('{}')
+        match = re.match(re.escape(head) + r'(\d+)' + re.escape(tail) + '$', osp.basename(path))
+        return int(match.group(1)) if match else None
 
     # ----------------------------------------------------------------- saving
     def before_train(self, runner) -> None:

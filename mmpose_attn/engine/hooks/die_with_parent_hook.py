@@ -1,23 +1,12 @@
 """Make the trainer die with ``mim`` or torchrun and DataLoader workers die with the trainer."""
 import os
-from typing import List, Optional
 
 from mmengine.hooks import Hook
 from mmpose.registry import HOOKS
 
-from ..lifetime import DieWithParentWorkerInit, die_with_parent, parent_command
+from ..lifetime import DieWithParentWorkerInit, die_with_parent, parent_command, supervisor
 
-_TORCH_LAUNCHERS = ('torch.distributed.run', 'torch.distributed.launch')
-
-
-def supervisor(argv: List[str]) -> Optional[str]:
-    """``'mim'`` or ``'torchrun'`` when the command line ``argv`` is one of those, else None."""
-    names = [os.path.basename(a) for a in argv[:2]]
-    if 'mim' in names:
-        return 'mim'
-    if 'torchrun' in names or any(a in _TORCH_LAUNCHERS for a in argv[:3]):
-        return 'torchrun'
-    return None
+__all__ = ['DieWithParentHook', 'supervisor']
 
 
 @HOOKS.register_module()
@@ -33,6 +22,8 @@ class DieWithParentHook(Hook):
       outlive it and wait for its rendezvous store) -- or when ``MMPOSE_ATTN_DIE_WITH_PARENT=1``.
       A trainer started from a shell (``nohup python tools/train.py ... &``) is left alone, so it
       keeps running after the terminal closes. ``MMPOSE_ATTN_DIE_WITH_PARENT=0`` turns both off.
+      The tie is first made when the plugin is imported (:func:`~mmpose_attn.engine.lifetime.
+      tie_to_launcher`, while the config is read); ``before_run`` makes it again and logs it.
 
     Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere it does nothing. The base runtime registers
     it: ``default_hooks = dict(die_with_parent=dict(type='DieWithParentHook'))``.

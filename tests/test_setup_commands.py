@@ -12,10 +12,14 @@ import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-MMCV_PIN = next(ln.strip() for ln in (REPO / 'requirements' / 'mmcv.txt').read_text().splitlines()
-                if ln.startswith('mmcv=='))
-NUMPY_PIN = next(ln.strip() for ln in (REPO / 'requirements' / 'runtime.txt').read_text().splitlines()
-                 if ln.startswith('numpy=='))
+
+
+def _pin(name, file):
+    lines = (REPO / 'requirements' / file).read_text().splitlines()
+    return next(ln.strip() for ln in lines if ln.startswith(f'{name}=='))
+
+
+MMCV_PIN, NUMPY_PIN = _pin('mmcv', 'mmcv.txt'), _pin('numpy', 'runtime.txt')
 
 
 def _env(**extra):
@@ -29,7 +33,7 @@ def _run(cmd, env, timeout=300):
 
 
 def test_quickstart_with_everything_installed_goes_straight_to_the_job(tmp_path):
-    """The "already installed" path: no set-up line at all, step 1 runs (then the run is stopped)."""
+    """The "already installed" path: no set-up line at all, step 1 runs, then the run is stopped."""
     out = tmp_path / 'qs'
     proc = subprocess.Popen(['bash', 'tools/quickstart.sh', str(out)], cwd=REPO,
                             env=_env(TRAIN_IMAGES='3', VAL_IMAGES='2'), stdout=subprocess.PIPE,
@@ -73,7 +77,7 @@ def test_quickstart_in_a_bare_venv_lists_what_is_missing_and_stops(tmp_path):
 
 
 def test_a_version_off_its_pin_counts_as_missing(tmp_path):
-    """Pins, not presence: numpy's metadata saying 1.0 (first on sys.path) sends the step to install."""
+    """Pins, not presence: numpy metadata saying 1.0 (first on sys.path) is reported as missing."""
     meta = tmp_path / 'shadow' / 'numpy-1.0.dist-info'
     meta.mkdir(parents=True)
     (meta / 'METADATA').write_text('Metadata-Version: 2.1\nName: numpy\nVersion: 1.0\n')
@@ -81,8 +85,8 @@ def test_a_version_off_its_pin_counts_as_missing(tmp_path):
     proc = _run(['bash', 'tools/run_tests.sh', '--collect-only'],
                 _env(PYTHON=sys.executable, PYTHONPATH=path))
     assert proc.returncode == 1, proc.stdout
-    assert proc.stdout.splitlines()[:2] == [
-        f'[setup] missing in {sys.executable}:', f'  runtime.txt: {NUMPY_PIN} (found 1.0)'], proc.stdout
+    assert proc.stdout.splitlines()[:2] == [f'[setup] missing in {sys.executable}:',
+                                            f'  runtime.txt: {NUMPY_PIN} (found 1.0)'], proc.stdout
     assert 'collected' not in proc.stdout  # pytest never started
 
 

@@ -1,8 +1,8 @@
 # Sourced (`. tools/ensure_installed.sh`) by tools/quickstart.sh and tools/run_tests.sh before their
-# job: picks the Python environment, asks tools/install_check.py (one interpreter start) what is
-# missing there and, if anything is, runs tools/install.sh with one line per step (pip's output in
-# work_dirs/install.log). Says nothing when everything is there. Leaves PY = the Python to use,
-# its bin/ first on PATH (tests call `mim`).
+# job: picks the Python environment, asks mmpose_attn/analysis/install_check.py (one interpreter
+# start) what is missing there and, if anything is, runs tools/install.sh with one line per step
+# (pip's output in work_dirs/install.log). Says nothing when everything is there. Leaves PY = the
+# Python to use, its bin/ first on PATH (tests call `mim`).
 #
 # The environment: $PYTHON if set; else the active venv/conda env; else the checkout's .venv/ if an
 # earlier run made one; else python3 when it already has everything; else a new .venv/ made with
@@ -19,8 +19,9 @@ _ensure_fail() {
 # _ensure_missing PYTHON -> prints what is missing (nothing when all is there); 1 when anything is
 _ensure_missing() {
   local out rc=0
-  out="$("$1" "$_ENSURE_ROOT/tools/install_check.py" 2>/dev/null)" || rc=$?
-  if [ "$rc" -gt 1 ]; then out="(the check itself failed: $1 $_ENSURE_ROOT/tools/install_check.py)"; fi
+  local check="$_ENSURE_ROOT/mmpose_attn/analysis/install_check.py"
+  out="$("$1" "$check" 2>/dev/null)" || rc=$?
+  if [ "$rc" -gt 1 ]; then out="check: failed to run ($1 $check)"; fi
   [ -n "$out" ] && printf '%s\n' "$out"
   [ "$rc" = 0 ]
 }

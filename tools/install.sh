@@ -116,8 +116,8 @@ MMPOSE_ATTN_NVCC="$(command -v nvcc || { [ -x "${CUDA_HOME:-/nonexistent}/bin/nv
 export MMPOSE_ATTN_NVCC
 MMCV_VER="${MMCV_PIN#mmcv==}"
 # One interpreter start probes every import check (importing torch dominates a no-op re-run);
-# tools/install_check.py is also what tools/ensure_installed.sh asks before calling this script.
-PROBE="$("$PY" "$ROOT/tools/install_check.py" --probe 2>/dev/null || true)"
+# mmpose_attn/analysis/install_check.py is what tools/ensure_installed.sh asks before calling this.
+PROBE="$("$PY" "$ROOT/mmpose_attn/analysis/install_check.py" --probe 2>/dev/null || true)"
 probe_ok() { [[ " $PROBE " == *" $1 "* ]]; }
 TORCH_CHANGED=0
 

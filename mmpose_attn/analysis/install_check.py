@@ -1,10 +1,12 @@
 """Check, in one interpreter start, whether this Python has what tools/install.sh installs.
 
-Standard library only (it runs before anything is installed). Prints what is missing, one item a
-line ("name: detail", name = a requirements file or an import check), and exits 1; prints nothing and exits 0 when everything is there. ``--probe`` prints instead
-the names of the import checks that pass (torch mmcv xtcocotools mmpose_attn), for install.sh.
+``tools/ensure_installed.sh`` and ``tools/install.sh`` run this file by path, before anything may
+be installed (standard library only, then the imports it checks). It prints what is missing, one
+"name: detail" line each (name: a requirements file or an import check), and exits 1; it prints
+nothing and exits 0 when everything is there. ``--probe`` prints instead the import checks that
+pass (of torch mmcv xtcocotools mmpose_attn), for install.sh.
 
-    python tools/install_check.py [--probe]
+    python mmpose_attn/analysis/install_check.py [--probe]
 """
 import importlib.metadata as metadata
 import importlib.util
@@ -12,14 +14,14 @@ import os
 import shutil
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REQ = os.path.join(ROOT, 'requirements')
-# The pinned files whose every line must be satisfied (mmcv.txt: the mmcv check below); not
-# optional.txt: install.sh's optional step may fail on some platforms, which only disables ONNX export.
+# The pinned files whose every line must be satisfied (mmcv.txt: the mmcv check below). Not
+# optional.txt: install.sh's optional step may fail on some platforms (only ONNX export is lost).
 REQUIREMENT_FILES = ('build.txt', 'runtime.txt', 'mminstall.txt', 'source.txt', 'tests.txt')
 
-# Run as a script, sys.path[0] is tools/, whose test.py/train.py would hide modules.
-sys.path = [p for p in sys.path[1:]]
+# Run by path, sys.path[0] is this folder: drop it, so that only installed packages are found.
+sys.path = sys.path[1:]
 
 
 def _requirement_class():

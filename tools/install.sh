@@ -5,6 +5,7 @@
 #   bash tools/install.sh                 # what the README says
 #   PYTHON=/path/to/python bash tools/install.sh
 #   PIP_FIND_LINKS=/dir/with/wheels bash tools/install.sh   # e.g. a prebuilt mmcv wheel
+#   MMPOSE_ATTN_INSTALL_LOG=FILE bash tools/install.sh      # one line per step; pip's output to FILE
 #
 # Why the order and the flags (all measured on torch 2.14 + numpy 2 + setuptools 80):
 #  - the CPU-only torch wheel has no matching torchvision, and mmpose's visualizer imports torchvision,
@@ -24,8 +25,46 @@ PIP=("$PY" -m pip)
 REQ="$ROOT/requirements"
 T0=$(date +%s)
 
-step() { printf '\n[install %4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+# With MMPOSE_ATTN_INSTALL_LOG (tools/ensure_installed.sh sets it) the terminal gets one line per
+# step (and the mmcv build's progress); pip's output and the details go to that file.
+LOG="${MMPOSE_ATTN_INSTALL_LOG:-}"
+if [ -n "$LOG" ]; then
+  mkdir -p "$(dirname "$LOG")"
+  : > "$LOG"
+fi
+step() {
+  local line
+  line="$(printf '[install %4ss] %s' "$(( $(date +%s) - T0 ))" "$*")"
+  if [ -n "$LOG" ]; then echo "$line"; echo "$line" >> "$LOG"; else printf '\n%s\n' "$line"; fi
+}
+# note TEXT: a detail line (to the log when there is one)
+note() { if [ -n "$LOG" ]; then echo "  $*" >> "$LOG"; else echo "  $*"; fi; }
+# quiet CMD...: runs CMD with its output in the log when there is one
+quiet() { if [ -n "$LOG" ]; then "$@" >> "$LOG" 2>&1; else "$@"; fi; }
+# quiet_try CMD...: like quiet, but with no log its error output is dropped (an expected failure)
+quiet_try() { if [ -n "$LOG" ]; then "$@" >> "$LOG" 2>&1; else "$@" 2>/dev/null; fi; }
+# with_progress CMD...: a long build; with a log, its output goes there and a line a minute says
+# how long it has run (without one, pip's own progress shows)
+with_progress() {
+  if [ -z "$LOG" ]; then "$@"; return; fi
+  local t0=$SECONDS next=60 pid rc=0
+  "$@" >> "$LOG" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 2
+    if (( SECONDS - t0 >= next )); then
+      echo "  ... still building: $(( (SECONDS - t0) / 60 )) min (output: $LOG)"
+      next=$(( next + 60 ))
+    fi
+  done
+  wait "$pid" || rc=$?
+  return "$rc"
+}
 fail() {
+  if [ -n "$LOG" ]; then
+    printf '[install] last lines of %s:\n' "$LOG" >&2
+    tail -n 30 "$LOG" | sed 's/^/  | /' >&2
+  fi
   printf '\n[install] FAILED at step: %s\n[install] likely fix: %s\n' "$1" "$2" >&2
   exit 1
 }
@@ -67,7 +106,7 @@ step "python: $("$PY" -c 'import sys; print(sys.executable, sys.version.split()[
 
 step "build tools (setuptools >=77,<81, wheel, cython, ninja)"
 if ! all_installed "$REQ/build.txt"; then
-  "${PIP[@]}" install -r "$REQ/build.txt" ||
+  quiet "${PIP[@]}" install -r "$REQ/build.txt" ||
     fail "build tools" "check that pip can reach your package index"
 fi
 
@@ -76,72 +115,38 @@ MMCV_PIN="$(pin mmcv "$REQ/mmcv.txt")"
 MMPOSE_ATTN_NVCC="$(command -v nvcc || { [ -x "${CUDA_HOME:-/nonexistent}/bin/nvcc" ] && echo "$CUDA_HOME/bin/nvcc"; } || true)"
 export MMPOSE_ATTN_NVCC
 MMCV_VER="${MMCV_PIN#mmcv==}"
-# One interpreter start probes every import check (importing torch dominates a no-op re-run).
-PROBE="$("$PY" - "$ROOT" "$MMCV_VER" <<'EOF' 2>/dev/null || true
-import importlib.metadata as m, os, sys
-# A stdin script has the cwd on sys.path: drop it, or the repo would hide a missing editable install.
-sys.path = [p for p in sys.path if p not in ('', os.getcwd())]
-root, mmcv_ver = sys.argv[1:3]
-ok = []
-def check(name, fn):
-    try:
-        if fn() is not False:
-            ok.append(name)
-    except Exception:
-        pass
-def torch_pair():
-    import torch, torchvision
-    torchvision.ops.nms
-def mmcv_ops():
-    import mmcv._ext
-    from mmcv.ops import DeformConv2d
-    import torch
-    if torch.cuda.is_available() and os.environ.get('MMPOSE_ATTN_NVCC'):
-        # a GPU and nvcc: an mmcv built without CUDA ops is rebuilt with them
-        from mmcv.ops import get_compiling_cuda_version
-        if get_compiling_cuda_version() == 'not available':
-            return False
-    return m.version('mmcv') == mmcv_ver
-def xtcocotools():
-    from xtcocotools.cocoeval import COCOeval
-def this_package():
-    import mmpose_attn
-    return os.path.dirname(mmpose_attn.__file__) == os.path.join(root, 'mmpose_attn')
-for name, fn in [('torch', torch_pair), ('mmcv', mmcv_ops), ('xtcocotools', xtcocotools),
-                 ('mmpose_attn', this_package)]:
-    check(name, fn)
-print(' '.join(ok))
-EOF
-)"
+# One interpreter start probes every import check (importing torch dominates a no-op re-run);
+# mmpose_attn/analysis/install_check.py is what tools/ensure_installed.sh asks before calling this.
+PROBE="$("$PY" "$ROOT/mmpose_attn/analysis/install_check.py" --probe 2>/dev/null || true)"
 probe_ok() { [[ " $PROBE " == *" $1 "* ]]; }
 TORCH_CHANGED=0
 
 step "torch + torchvision"
 if probe_ok torch; then
-  echo "  keeping the importable pair: torch $(dist_version torch), torchvision $(dist_version torchvision)"
+  note "keeping the importable pair: torch $(dist_version torch), torchvision $(dist_version torchvision)"
 else
   TORCH_CHANGED=1
   echo "  no working torch + torchvision pair; installing $(grep -v '^#' "$REQ/torch.txt" | xargs) (~2 min from a local mirror, several GB)"
-  "${PIP[@]}" install -r "$REQ/torch.txt" ||
+  quiet "${PIP[@]}" install -r "$REQ/torch.txt" ||
     fail "torch" "install a matching torch + torchvision pair yourself (https://pytorch.org) and re-run"
 fi
 
 step "runtime dependencies (requirements/runtime.txt)"
 if ! all_installed "$REQ/runtime.txt"; then
-  "${PIP[@]}" install -r "$REQ/runtime.txt" ||
+  quiet "${PIP[@]}" install -r "$REQ/runtime.txt" ||
     fail "runtime dependencies" "check that pip can reach your package index"
 fi
 
 step "xtcocotools (built from source: its wheel breaks under numpy 2)"
 if ! all_installed "$REQ/source.txt" || ! probe_ok xtcocotools; then
   "${PIP[@]}" uninstall -y xtcocotools >/dev/null 2>&1 || true
-  "${PIP[@]}" install --no-cache-dir --no-build-isolation --no-binary xtcocotools -r "$REQ/source.txt" ||
+  quiet "${PIP[@]}" install --no-cache-dir --no-build-isolation --no-binary xtcocotools -r "$REQ/source.txt" ||
     fail "xtcocotools" "it needs a C compiler, the Python headers (python3-dev) and cython"
 fi
 
 step "OpenMMLab packages with --no-deps (requirements/mminstall.txt)"
 if ! all_installed "$REQ/mminstall.txt"; then
-  "${PIP[@]}" install --no-deps -r "$REQ/mminstall.txt" ||
+  quiet "${PIP[@]}" install --no-deps -r "$REQ/mminstall.txt" ||
     fail "OpenMMLab packages" "check that pip can reach your package index"
 fi
 
@@ -160,19 +165,19 @@ EOF
 step "$MMCV_PIN with compiled ops"
 # A torch installed by this run invalidates the probe: mmcv's ops must import against the new torch.
 if { [ "$TORCH_CHANGED" = 0 ] && probe_ok mmcv; } || { [ "$TORCH_CHANGED" = 1 ] && mmcv_ok; }; then
-  echo "  keeping the installed mmcv: mmcv._ext imports against this torch"
+  note "keeping the installed mmcv: mmcv._ext imports against this torch"
 else
   "${PIP[@]}" uninstall -y mmcv mmcv-lite >/dev/null 2>&1 || true
-  echo "  trying a prebuilt wheel from your index / PIP_FIND_LINKS"
-  if "${PIP[@]}" install --no-deps --no-cache-dir --only-binary=:all: "$MMCV_PIN" 2>/dev/null && mmcv_ok; then
-    echo "  a prebuilt wheel works with this torch"
+  note "trying a prebuilt wheel from your index / PIP_FIND_LINKS"
+  if quiet_try "${PIP[@]}" install --no-deps --no-cache-dir --only-binary=:all: "$MMCV_PIN" && mmcv_ok; then
+    echo "  a prebuilt mmcv wheel works with this torch"
   else
     "${PIP[@]}" uninstall -y mmcv >/dev/null 2>&1 || true
     echo "  no usable wheel: building $MMCV_PIN from the sdist with ops, patched to C++20."
     echo "  This takes ~14 min on 2 cores (less with more: MAX_JOBS=$(nproc))."
     SRC="$(mktemp -d)"
     trap 'rm -rf "$SRC"' EXIT
-    "${PIP[@]}" download --no-deps --no-binary :all: --no-cache-dir -d "$SRC" "$MMCV_PIN" ||
+    quiet "${PIP[@]}" download --no-deps --no-binary :all: --no-cache-dir -d "$SRC" "$MMCV_PIN" ||
       fail "mmcv download" "check that pip can reach PyPI (mmcv's sdist)"
     tar -xzf "$SRC"/mmcv-*.tar.gz -C "$SRC"
     MMCV_SRC="$(find "$SRC" -maxdepth 1 -type d -name 'mmcv-*' | head -n1)"
@@ -189,7 +194,7 @@ else
       echo "  CPATH=${CPATH:-} (pip's CUDA headers, for cusparse.h)"
     fi
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-      "${PIP[@]}" install --no-deps --no-build-isolation --no-cache-dir "$MMCV_SRC" ||
+      with_progress "${PIP[@]}" install --no-deps --no-build-isolation --no-cache-dir "$MMCV_SRC" ||
       fail "mmcv build" "needs g++ with C++20 and the Python headers (with CUDA: nvcc matching torch's CUDA major version); see the compiler error above"
     mmcv_ok || fail "mmcv check" "mmcv built but 'import mmcv._ext' fails: rebuild against the installed torch"
   fi
@@ -197,26 +202,26 @@ fi
 
 step "test tools (requirements/tests.txt)"
 if ! all_installed "$REQ/tests.txt"; then
-  "${PIP[@]}" install -r "$REQ/tests.txt" || fail "test tools" "check that pip can reach your package index"
+  quiet "${PIP[@]}" install -r "$REQ/tests.txt" || fail "test tools" "check that pip can reach your package index"
 fi
 
 step "optional extras (requirements/optional.txt: onnx + onnxruntime for the ONNX export tool)"
 if [ "${MMPOSE_ATTN_SKIP_OPTIONAL:-0}" = 1 ]; then
-  echo "  skipped (MMPOSE_ATTN_SKIP_OPTIONAL=1)"
+  note "skipped (MMPOSE_ATTN_SKIP_OPTIONAL=1)"
 elif ! all_installed "$REQ/optional.txt"; then
   # Optional: a failure here only disables tools/deployment/export_onnx.py (its tests then skip).
-  "${PIP[@]}" install -r "$REQ/optional.txt" ||
+  quiet "${PIP[@]}" install -r "$REQ/optional.txt" ||
     echo "  WARNING: optional extras failed to install; ONNX export will be unavailable"
 fi
 
 step "mmpose_attn (editable)"
 if ! probe_ok mmpose_attn; then
-  "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT" ||
+  quiet "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT" ||
     fail "mmpose_attn" "see the pip error above"
 fi
 
 step "self-check"
-"$PY" - "$ROOT" <<'EOF' || fail "self-check" "an import failed: re-run this script and read the first failing step"
+quiet "$PY" - "$ROOT" <<'EOF' || fail "self-check" "an import failed: re-run this script and read the first failing step"
 import torch, torchvision, numpy, mmcv, mmengine, mmdet, mmpose
 import mmcv._ext
 from mmcv.ops import DeformConv2d

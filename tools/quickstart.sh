@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: generate a synthetic COCO-format pose dataset, train the small ESAM top-down model
 # on it with `mim train`, test it with `mim test` (COCO AP/AR), and draw a few predictions.
-# A few minutes on 2 CPU cores, no downloads.
+# A few minutes on 2 CPU cores, no downloads. It first installs what is missing
+# (tools/ensure_installed.sh: one line per step, nothing when all is there), so it can be the first
+# command on a new machine.
 #
 #   bash tools/quickstart.sh [OUT_DIR]        (default work_dirs/quickstart)
 #
@@ -9,6 +11,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. tools/ensure_installed.sh
 OUT=${1:-work_dirs/quickstart}
 DATA=$OUT/data
 CONFIG=configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py
@@ -40,25 +43,25 @@ run_logged() {
 
 start=$SECONDS
 echo "== 1/4 generating synthetic COCO-format data in $DATA"
-run_logged "$OUT/data.log" python tools/synthetic_dataset.py "$DATA" --dataset coco \
+run_logged "$OUT/data.log" "$PY" tools/synthetic_dataset.py "$DATA" --dataset coco \
     --train-images "${TRAIN_IMAGES:-300}" --val-images "${VAL_IMAGES:-60}" --seed "${SEED:-0}"
 sed 's/^/   /' "$OUT/data.log"
 
 echo "== 2/4 training $CONFIG (mim train; log: $OUT/train.log)"
-run_logged "$OUT/train.log" mim train mmpose "$CONFIG" --work-dir "$OUT/train" \
+run_logged "$OUT/train.log" "$PY" -m mim train mmpose "$CONFIG" --work-dir "$OUT/train" \
     --cfg-options "${DATA_OPTS[@]}" "${EXTRA_OPTS[@]}"
 grep -o 'Epoch(val) \[[0-9]*\]\[[0-9/]*\] *coco/AP: [0-9.]*' "$OUT/train.log" | sed 's/^/   /' || true
 CKPT=$(ls -t "$OUT"/train/epoch_*.pth | head -n 1)
 
 echo "== 3/4 testing $CKPT (mim test; log: $OUT/test.log)"
-run_logged "$OUT/test.log" mim test mmpose "$CONFIG" --checkpoint "$CKPT" --work-dir "$OUT/test" \
+run_logged "$OUT/test.log" "$PY" -m mim test mmpose "$CONFIG" --checkpoint "$CKPT" --work-dir "$OUT/test" \
     --out "$OUT/test/metrics.json" --cfg-options "${DATA_OPTS[@]}"
 
 echo "== 4/4 drawing predictions"
-run_logged "$OUT/vis.log" python tools/visualize_predictions.py "$CONFIG" "$CKPT" \
+run_logged "$OUT/vis.log" "$PY" tools/visualize_predictions.py "$CONFIG" "$CKPT" \
     "$DATA/annotations/val.json" "$DATA/images" "$OUT/vis" --num 6
 
-python - "$OUT/test/metrics.json" <<'EOF'
+"$PY" - "$OUT/test/metrics.json" <<'EOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
 print('COCO keypoint metrics on the synthetic val set:')

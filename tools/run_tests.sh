@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test suite, as the README says and .ci/run runs: installs what is missing first
+# (tools/ensure_installed.sh: one line per step, nothing when all is there), then pytest. Arguments go
+# to pytest (default: the whole suite, pytest.ini's testpaths); pytest's exit code is this script's.
+#
+#   bash tools/run_tests.sh                          # the suite
+#   bash tools/run_tests.sh tests/test_esam.py -x    # a part of it
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+. tools/ensure_installed.sh
+exec "$PY" -m pytest -q "$@"

@@ -3,6 +3,7 @@ image from forward hooks, for the real ESAM-R50 and SAMKR-W32 structures (random
 at a 128x128 input to stay short) and the synthetic configs."""
 import importlib.util
 import itertools
+import json
 import math
 from pathlib import Path
 
@@ -206,19 +207,39 @@ def test_maps_land_where_mmpose_puts_keypoints():
         assert abs(x - ex) <= scale[0] / 36 and abs(y - ey) <= scale[1] / 48
 
 
-def test_bbox_draws_over_what_the_network_saw(image):
-    """Top-down with a box: the drawing covers the box padded by GetBBoxCenterScale (1.25) and
-    widened to the input's aspect ratio (TopdownAffine), clipped to the image."""
-    model = _model('synthetic-esam-coco')  # input 96x128 (w x h)
-    x, y, w, h = 30., 40., 40., 50.
-    drawings = am.visualize_attention(model, image, bbox=[x, y, w, h])
+def _view_hw(x, y, w, h):
+    """What the synthetic ESAM (input 96x128, w x h) sees of the 150x110 image for a box: the box
+    padded by GetBBoxCenterScale (1.25), widened to the input's aspect ratio (TopdownAffine),
+    clipped to the image."""
     sw, sh = w * 1.25, h * 1.25
     sw, sh = (sw, sw / 0.75) if sw > sh * 0.75 else (sh * 0.75, sh)
     cx, cy = x + w / 2, y + h / 2
     x0, x1 = max(0, math.floor(cx - sw / 2)), min(110, math.ceil(cx + sw / 2))
     y0, y1 = max(0, math.floor(cy - sh / 2)), min(150, math.ceil(cy + sh / 2))
-    assert drawings['esam_stage1_spatial.png'].shape == (y1 - y0, x1 - x0, 3)
-    assert (y1 - y0, x1 - x0) != image.shape[:2]
+    return y1 - y0, x1 - x0
+
+
+def test_bbox_draws_over_what_the_network_saw(image):
+    model = _model('synthetic-esam-coco')
+    drawings = am.visualize_attention(model, image, bbox=[30., 40., 40., 50.])
+    assert drawings['esam_stage1_spatial.png'].shape[:2] == _view_hw(30, 40, 40, 50)
+    assert _view_hw(30, 40, 40, 50) != image.shape[:2]
+
+
+@pytest.mark.filterwarnings('ignore::UserWarning')
+def test_cli_bbox_file_takes_the_best_person_box(image, tmp_path):
+    img = tmp_path / '000000000007.png'
+    cv2.imwrite(str(img), image)
+    dets = [dict(image_id=7, category_id=1, bbox=[5, 5, 30, 30], score=0.5),
+            dict(image_id=7, category_id=1, bbox=[30, 40, 40, 50], score=0.9),
+            dict(image_id=7, category_id=2, bbox=[0, 0, 100, 100], score=1.0),
+            dict(image_id=8, category_id=1, bbox=[0, 0, 100, 100], score=1.0)]
+    (tmp_path / 'dets.json').write_text(json.dumps(dets))
+    paths = _tool().main([str(ROOT / SYN_ESAM), 'none', str(img), '--out', str(tmp_path / 'o'),
+                          '--bbox-file', str(tmp_path / 'dets.json')])
+    assert len(paths) == 8
+    assert cv2.imread(str(tmp_path / 'o/esam_stage2_spatial.png')).shape[:2] == _view_hw(
+        30, 40, 40, 50)
 
 
 def _tool():
@@ -250,6 +271,7 @@ def test_cli_is_deterministic_on_a_real_image(shared_data, tmp_path):
     ([SYN_ESAM, 'none', '{img}', '--bbox', '5', '10', '0', '20'], 'must be positive'),
     ([SYN_SAMKR, 'none', '{img}', '--bbox', '5', '10', '20', '20'], 'bottom-up model'),
     ([SYN_ESAM, 'none', '{img}', '--topk', '0'], '--topk must be at least 1'),
+    ([SYN_ESAM, 'none', '{img}', '--alpha', '1.5'], r'--alpha must lie in \[0, 1\]'),
     (['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
       'none', '{img}'], 'no ESAM StageAttention and no SAMKR ULSAM'),
 ])

@@ -2,7 +2,7 @@
 
 :class:`AttentionRecorder` hooks the registered attention submodules (found by type, so any
 config's model works) and keeps what they output during one normal forward pass; nothing of the
-forward is copied. :func:`draw_attention` maps the recorded maps from the network's resolution
+forward is copied. :func:`visualize_attention` maps the recorded maps from the network's resolution
 back onto the image with the input warp that mmpose's pipeline recorded (``input_center``,
 ``input_scale``; inverted by :func:`mmpose.structures.bbox.get_warp_matrix`, as mmpose's
 ``revert_heatmap`` does) and colours them as mmpose draws
@@ -54,8 +54,8 @@ class AttentionRecorder:
     for Human Pose Estimation", Tran et al.):
 
     - ``features``: the stage output F entering the attention, (C, H, W);
-    - ``channel``: the channel attention ``channel_gate.conv2`` output, (C, ) in (0, 1);
-    - ``spatial``: the spatial attention ``spatial_gate.sigmoid`` output, (H, W) in (0, 1).
+    - ``channel``: the channel attention ``channel_gate.conv2`` output, (C, 1, 1) in (0, 1);
+    - ``spatial``: the spatial attention ``spatial_gate.sigmoid`` output, (1, H, W) in (0, 1).
 
     Per :class:`ULSAM` ``name`` (SAMKR, Chen et al.): ``subspaces``, the ``softmax`` output
     (G, H, W), each map summing to 1. And, for a head with DEKR's ``heatmap_conv_layers``,
@@ -295,7 +295,8 @@ def attention_drawings(recorder: AttentionRecorder, drawer: AttentionDrawer,
                 kname = names.get(k, str(k))
                 tiles = []
                 if heatmaps is not None:
-                    tiles.append(drawer.draw(heatmaps[k], f'{kname} heatmap\n{_range(heatmaps[k])}'))
+                    tiles.append(
+                        drawer.draw(heatmaps[k], f'{kname} heatmap\n{_range(heatmaps[k])}'))
                 if groups is not None:
                     tiles += [drawer.draw(m, f'{kname} subspace {i}\n{_peak(m)}')
                               for i, m in enumerate(maps[groups[k]])]
@@ -360,6 +361,7 @@ def visualize_attention(model: nn.Module,
         OrderedDict: file name -> (H', W', 3) RGB drawing (see :func:`attention_drawings`).
     """
     from mmpose.apis import inference_bottomup, inference_topdown
+
     from ..apis import pose_estimator_kind
     recorder = AttentionRecorder(model)
     if not recorder.found:
@@ -368,6 +370,8 @@ def visualize_attention(model: nn.Module,
                          '(configs/esam/, configs/samkr/, configs/synthetic/).')
     if topk < 1:
         raise ValueError(f'--topk must be at least 1, got {topk}')
+    if not 0 <= alpha <= 1:
+        raise ValueError(f'--alpha must lie in [0, 1], got {alpha}')
     kind = pose_estimator_kind(model.cfg)
     if kind == 'bottomup':
         if bbox is not None:

@@ -122,6 +122,28 @@ def test_flip_test_records_the_unflipped_pass(image):
         torch.testing.assert_close(runs[0][key], runs[1][key])
 
 
+def test_flip_and_multiscale_test_record_the_image_at_scale_1(image):
+    """Bottom-up with flip and scales [1, 0.5, 1.5]: the maps are those of a plain single pass."""
+    from mmpose.apis import inference_bottomup
+    plain = _model('synthetic-samkr')
+    assert not plain.test_cfg.get('flip_test') and not plain.test_cfg.get('multiscale_test')
+    options = {'model.test_cfg.multiscale_test': True, 'model.test_cfg.flip_test': True,
+               'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]}
+    with pytest.warns(UserWarning, match='RANDOMLY INITIALISED'):
+        tta = am.build_model(str(ROOT / SYN_SAMKR), 'none', 'cpu', options)
+    tta.load_state_dict(plain.state_dict())
+    runs = []
+    for model in (tta, plain):
+        with torch.no_grad(), am.AttentionRecorder(model) as rec:
+            sample = inference_bottomup(model, image)[0]
+        runs.append((rec.records, sample.metainfo))
+    assert runs[0][1]['aug_scales'] == [0.5, 1.5]
+    np.testing.assert_allclose(runs[0][1]['input_scale'], runs[1][1]['input_scale'])
+    assert runs[0][0].keys() == runs[1][0].keys() and len(runs[0][0]) == 2
+    for key in runs[0][0]:
+        torch.testing.assert_close(runs[0][0][key], runs[1][0][key])
+
+
 def _tiles(png, img_hw, n, cols):
     """The n image-sized tiles of a tiled PNG, checking the grid's shape."""
     h, w = img_hw

@@ -213,20 +213,22 @@ def test_shared_branch_draws_the_shared_subspaces_once(image, tmp_path):
     assert drawings['samkr_kpt00_nose.png'].shape == image.shape  # the heatmap alone
 
 
-def test_maps_land_where_mmpose_puts_keypoints():
+@pytest.mark.parametrize('udp', [False, True])
+def test_maps_land_where_mmpose_puts_keypoints(udp):
     """A map's peak lands on the image where mmpose's decoders put a keypoint found at that
-    heatmap pixel: ``x_img = x_hm / w_hm · scale + center − scale / 2``."""
+    heatmap pixel: ``x_img = x_hm / w_hm · scale + center − scale / 2`` (MSRAHeatmap; UDPHeatmap
+    divides by ``w_hm − 1``)."""
     img = np.zeros((300, 200, 3), np.uint8)
     center, scale = np.array([90., 160.]), np.array([150., 200.])
-    drawer = am.AttentionDrawer(img, center, scale)
-    for (i, j) in [(10, 7), (3, 20), (40, 1)]:
+    drawer = am.AttentionDrawer(img, center, scale, udp=udp)
+    for (i, j) in [(10, 7), (3, 20), (40, 1), (47, 35)]:
         fmap = torch.zeros(48, 36)
         fmap[i, j] = 1
         on_img = drawer.on_image(fmap)
         y, x = np.unravel_index(on_img.argmax(), on_img.shape)
-        ex = j / 36 * scale[0] + center[0] - scale[0] / 2
-        ey = i / 48 * scale[1] + center[1] - scale[1] / 2
-        assert abs(x - ex) <= scale[0] / 36 and abs(y - ey) <= scale[1] / 48
+        ex = j / (36 - udp) * scale[0] + center[0] - scale[0] / 2
+        ey = i / (48 - udp) * scale[1] + center[1] - scale[1] / 2
+        assert abs(x - ex) <= 1 and abs(y - ey) <= 1, (i, j, x, y, ex, ey)
 
 
 def _view_hw(x, y, w, h):

@@ -206,10 +206,14 @@ class AttentionDrawer:
         crop (tuple, optional): ``(x0, y0, x1, y1)`` to draw over that part of the image only.
         alpha (float): the colour map's weight, as ``draw_featmap``'s. Defaults to 0.5
             (mmpose's heatmap drawing).
+        udp (bool): the input was warped with ``TopdownAffine(use_udp=True)``: map pixels
+            0 .. w-1 span the input's first to last pixel (UDP), as mmpose's UDP decoders place
+            keypoints. Defaults to False.
     """
 
     def __init__(self, image: np.ndarray, input_center: np.ndarray, input_scale: np.ndarray,
-                 crop: Optional[tuple] = None, alpha: float = 0.5):
+                 crop: Optional[tuple] = None, alpha: float = 0.5, udp: bool = False):
+        self.udp = udp
         self.img_shape = image.shape[:2]
         self.center = np.asarray(input_center, np.float32)
         self.scale = np.asarray(input_scale, np.float32)
@@ -227,8 +231,16 @@ class AttentionDrawer:
         from mmpose.structures.bbox import get_warp_matrix
         fmap = np.ascontiguousarray(fmap.numpy(), np.float32)
         h, w = self.img_shape
-        warp = get_warp_matrix(self.center.reshape(2), self.scale.reshape(2), rot=0,
-                               output_size=(fmap.shape[1], fmap.shape[0]), inv=True)
+        center, scale = self.center.reshape(2), self.scale.reshape(2)
+        if self.udp:
+            # map pixel p -> p / (size - 1) * scale + center - scale / 2 (UDPHeatmap's decode
+            # followed by the top-down estimator's input -> image step)
+            span = scale / (np.array(fmap.shape[::-1], np.float32) - 1)
+            warp = np.array([[span[0], 0, center[0] - scale[0] / 2],
+                             [0, span[1], center[1] - scale[1] / 2]], np.float32)
+        else:
+            warp = get_warp_matrix(center, scale, rot=0,
+                                   output_size=(fmap.shape[1], fmap.shape[0]), inv=True)
         full = cv2.warpAffine(fmap, warp, (w, h), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = self.crop
@@ -373,6 +385,7 @@ def visualize_attention(model: nn.Module,
     if not 0 <= alpha <= 1:
         raise ValueError(f'--alpha must lie in [0, 1], got {alpha}')
     kind = pose_estimator_kind(model.cfg)
+    udp = False
     if kind == 'bottomup':
         if bbox is not None:
             raise ValueError(f'{bbox_role}: this is a bottom-up model, which sees the whole '
@@ -385,6 +398,8 @@ def visualize_attention(model: nn.Module,
         with torch.no_grad(), recorder:
             sample = inference_bottomup(model, image)[0]
     elif kind == 'topdown':
+        udp = any(step.get('type') == 'TopdownAffine' and step.get('use_udp', False)
+                  for step in model.cfg.test_dataloader.dataset.pipeline)
         boxes = None if bbox is None else _check_bbox(bbox, image.shape[:2], bbox_role)
         with torch.no_grad(), recorder:
             sample = inference_topdown(model, image, boxes, bbox_format='xyxy')[0]
@@ -394,5 +409,6 @@ def visualize_attention(model: nn.Module,
     meta = sample.metainfo
     center, scale = meta['input_center'], meta['input_scale']
     crop = network_view(center, scale, image.shape[:2]) if kind == 'topdown' else None
-    drawer = AttentionDrawer(image, center, scale, crop=crop, alpha=alpha)
+    drawer = AttentionDrawer(image, center, scale, crop=crop, alpha=alpha,
+                             udp=udp)
     return attention_drawings(recorder, drawer, model.dataset_meta, topk=topk)

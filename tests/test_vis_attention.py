@@ -294,6 +294,7 @@ def test_cli_is_deterministic_on_a_real_image(shared_data, tmp_path):
     ([SYN_ESAM, 'none', '{img}', '--bbox', '500', '10', '20', '20'], 'lies outside'),
     ([SYN_ESAM, 'none', '{img}', '--bbox', '5', '10', '0', '20'], 'must be positive'),
     ([SYN_SAMKR, 'none', '{img}', '--bbox', '5', '10', '20', '20'], 'bottom-up model'),
+    ([SYN_ESAM, 'none', '{img}', '--ann-file', 'a.json'], '--ann-file maps the image'),
     ([SYN_ESAM, 'none', '{img}', '--topk', '0'], '--topk must be at least 1'),
     ([SYN_ESAM, 'none', '{img}', '--alpha', '1.5'], r'--alpha must lie in \[0, 1\]'),
     (['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',

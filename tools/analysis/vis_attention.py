@@ -69,6 +69,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
         if not osp.isfile(args.image):
             raise FileNotFoundError(f'IMAGE {args.image!r} does not exist.')
         image = read_image(args.image)
+        if args.ann_file is not None and args.bbox_file is None:
+            raise ValueError('--ann-file maps the image to its id in --bbox-file; pass both.')
         bbox, role = args.bbox, '--bbox'
         if args.bbox_file is not None:
             bbox, role = _bbox_from_file(args), '--bbox-file box'

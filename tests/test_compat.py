@@ -34,7 +34,7 @@ def test_weights_only_guard():
         refused = False
     except Exception:  # pickle.UnpicklingError
         refused = True
-    assert torch_weights_only.ACTIVE == refused
+    assert torch_weights_only.WEIGHTS_ONLY_FORMAT_NEEDED == refused
 
 
 def test_draw_circles_guard():
@@ -48,7 +48,7 @@ def test_draw_circles_guard():
         refused = False
     except TypeError:
         refused = True
-    assert numpy_draw_circles.ACTIVE == refused
+    assert numpy_draw_circles.SCALAR_CIRCLES_NEEDED == refused
 
 
 def test_cpu_distributed_guard():
@@ -86,7 +86,7 @@ def test_plugin_config_selects_the_compat_pieces():
 def test_stock_visualizer_cfg_gets_the_scalar_circles_one():
     stock = dict(type='PoseLocalVisualizer', radius=3, name='visualizer')
     swapped = numpy_draw_circles.scalar_circles_visualizer_cfg(stock)
-    if numpy_draw_circles.ACTIVE:
+    if numpy_draw_circles.SCALAR_CIRCLES_NEEDED:
         assert swapped == dict(stock, type='ScalarCirclesPoseLocalVisualizer')
     else:
         assert swapped == stock
@@ -100,11 +100,11 @@ def test_inference_swaps_a_stock_configs_visualizer():
     cfg, _ = prepare_pose_config(
         'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
         'none')
-    assert cfg.visualizer.type == ('ScalarCirclesPoseLocalVisualizer' if numpy_draw_circles.ACTIVE
+    assert cfg.visualizer.type == ('ScalarCirclesPoseLocalVisualizer' if numpy_draw_circles.SCALAR_CIRCLES_NEEDED
                                    else 'PoseLocalVisualizer')
 
 
-@pytest.mark.skipif(not numpy_draw_circles.ACTIVE, reason='numpy < 2.3 draws with mmpose as is')
+@pytest.mark.skipif(not numpy_draw_circles.SCALAR_CIRCLES_NEEDED, reason='numpy < 2.3 draws with mmpose as is')
 def test_stock_visualizer_fails_where_ours_draws():
     from mmpose.registry import VISUALIZERS
     img = np.zeros((20, 20, 3), np.uint8)
@@ -251,8 +251,8 @@ def test_owndata_guard():
         [sys.executable, '-c', 'from xtcocotools import mask as m; '
          'm.decode(m.frPyObjects([[0., 0., 1., 0., 1., 1.]], 2, 2))'],
         capture_output=True, text=True)
-    assert xtcocotools_owndata.ACTIVE == (probe.returncode != 0)
-    if xtcocotools_owndata.ACTIVE:
+    assert xtcocotools_owndata.OWNDATA_NAME_NEEDED == (probe.returncode != 0)
+    if xtcocotools_owndata.OWNDATA_NAME_NEEDED:
         assert 'NPY_OWNDATA' in probe.stderr
     assert not xtcocotools_owndata.needs_owndata_name()  # fixed in this process
 

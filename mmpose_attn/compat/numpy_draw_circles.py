@@ -24,15 +24,15 @@ from mmengine.utils import digit_version
 from mmpose.registry import VISUALIZERS
 from mmpose.visualization import PoseLocalVisualizer
 
-FIXED_IN_NUMPY_BEFORE = '2.3.0'  # the first numpy that refuses int(np.array([r]))
+FIRST_BREAKING_NUMPY = '2.3.0'  # the first numpy that refuses int(np.array([r]))
 
 
 def needs_scalar_circles(numpy_version: str = np.__version__) -> bool:
     """Whether this numpy refuses mmpose's ``int(np.array([radius]))`` (numpy >= 2.3)."""
-    return digit_version(numpy_version) >= digit_version(FIXED_IN_NUMPY_BEFORE)
+    return digit_version(numpy_version) >= digit_version(FIRST_BREAKING_NUMPY)
 
 
-ACTIVE = needs_scalar_circles()
+SCALAR_CIRCLES_NEEDED = needs_scalar_circles()
 
 
 @VISUALIZERS.register_module()
@@ -50,7 +50,7 @@ class ScalarCirclesPoseLocalVisualizer(PoseLocalVisualizer):
     """
 
     def draw_circles(self, center, radius, *args, **kwargs):
-        if ACTIVE and self.backend == 'opencv':
+        if SCALAR_CIRCLES_NEEDED and self.backend == 'opencv':
             center = np.asarray(center, dtype=np.float64).reshape(-1)[:2]
             radius = float(np.asarray(radius).reshape(-1)[0])
         return super().draw_circles(center, radius, *args, **kwargs)
@@ -62,6 +62,6 @@ def scalar_circles_visualizer_cfg(visualizer_cfg: Optional[dict]) -> Optional[di
     For stock mmpose configs built by the plugin's inferencer: they keep mmpose's type, which cannot
     draw under numpy >= 2.3. Any other type, and every config under older numpy, is returned as is.
     """
-    if ACTIVE and visualizer_cfg is not None and visualizer_cfg.get('type') == 'PoseLocalVisualizer':
+    if SCALAR_CIRCLES_NEEDED and visualizer_cfg is not None and visualizer_cfg.get('type') == 'PoseLocalVisualizer':
         visualizer_cfg = dict(visualizer_cfg, type='ScalarCirclesPoseLocalVisualizer')
     return visualizer_cfg

@@ -53,7 +53,7 @@ def needs_weights_only_format(torch_version: str = torch.__version__) -> bool:
     return digit_version(torch_version) >= digit_version(WEIGHTS_ONLY_DEFAULT_SINCE)
 
 
-ACTIVE = needs_weights_only_format()
+WEIGHTS_ONLY_FORMAT_NEEDED = needs_weights_only_format()
 
 
 # ------------------------------------------------------------------------- encode / decode
@@ -153,7 +153,7 @@ def load_from_local(filename: str,
     return decode_checkpoint(checkpoint)
 
 
-if ACTIVE:
+if WEIGHTS_ONLY_FORMAT_NEEDED:
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
 
 
@@ -177,7 +177,7 @@ class WeightsOnlyCheckpointHook(Hook):
     priority = 'LOWEST'
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        if ACTIVE:
+        if WEIGHTS_ONLY_FORMAT_NEEDED:
             encode_checkpoint(checkpoint)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:

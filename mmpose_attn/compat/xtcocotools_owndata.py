@@ -42,6 +42,6 @@ def needs_owndata_name() -> bool:
     return False
 
 
-ACTIVE = needs_owndata_name()
-if ACTIVE:
+OWNDATA_NAME_NEEDED = needs_owndata_name()
+if OWNDATA_NAME_NEEDED:
     np.NPY_OWNDATA = NPY_ARRAY_OWNDATA

@@ -28,6 +28,8 @@ Extras over DEKR:
   :class:`GridSampleDeformConv2d` (same weights and results as mmcv's ``DeformConv2d``; on CPU
   ~8× faster than mmcv's single-threaded kernel; on CUDA mmcv's kernel when mmcv has its CUDA
   ops).
+* the adaptive blocks are :class:`ChannelFirstAdaptiveActivationBlock`: mmpose's block, same
+  parameters and outputs, with its offsets computed without 6-D permutes (slow in ONNX Runtime).
 * batched ``predict`` comes from :class:`BatchDEKRHead`.
 """
 from typing import Optional, Sequence, Tuple, Union

@@ -47,6 +47,26 @@ def test_equals_mmcv_forward_and_backward(args, kwargs, hw):
         torch.testing.assert_close(v, u, rtol=1e-4, atol=1e-4 * u.abs().max().item())
 
 
+@pytest.mark.parametrize('autocast', [False, True])
+def test_channels_last_and_bf16_autocast(autocast):
+    """Input, offset and weight in channels_last (as ``model.to(memory_format=...)`` leaves
+    them), batch > 1, fp32, or bf16 under CPU bf16 autocast: mmcv's fp32 result, in fp32."""
+    ref, new = _pair(12, 12, 3, padding=1, groups=3, deform_groups=3)
+    new.to(memory_format=torch.channels_last)
+    assert not new.weight.is_contiguous()
+    x = torch.randn(2, 12, 9, 7)
+    offset = 3 * torch.randn(2, 54, 9, 7)
+    if autocast:  # as a bf16 convolution before it would hand them on
+        x, offset = x.bfloat16(), offset.bfloat16()
+    with torch.no_grad():
+        a = ref(x.float(), offset.float())
+        cl = torch.channels_last
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
+            b = new(x.contiguous(memory_format=cl), offset.contiguous(memory_format=cl))
+    assert b.dtype == torch.float32  # the kernel runs in fp32 under autocast too
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+
+
 def test_zero_offset_is_a_plain_convolution():
     _, new = _pair(6, 4, 3, padding=1, groups=2)
     x = torch.randn(1, 6, 7, 5)

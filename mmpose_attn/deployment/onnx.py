@@ -26,6 +26,7 @@ import torch
 from mmengine.config import Config
 from torch import Tensor, nn
 
+from ..models.layers.adaptive_activation_block import convert_adaptive_activation_blocks
 from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, convert_deform_convs
 from ..utils import TensorForward
 from ..utils import build_model as build_config_model
@@ -96,7 +97,10 @@ def prepare_for_export(model: nn.Module) -> nn.Module:
     mmcv's ``DeformConv2d`` (stock DEKR) is swapped for :class:`GridSampleDeformConv2d` with the
     same weight, and a :class:`GridSampleDeformConv2d` on mmcv's kernel (``impl='mmcv'``, or
     ``'auto'`` on CUDA) is switched to ``'grid_sample'``: mmcv's op has no standard ONNX form.
+    mmpose's adaptive activation blocks (stock DEKR) become
+    :class:`ChannelFirstAdaptiveActivationBlock`: the same outputs without two 6-D Transposes.
     """
+    convert_adaptive_activation_blocks(model)
     convert_deform_convs(model, impl='grid_sample')
     for m in model.modules():
         if isinstance(m, GridSampleDeformConv2d):

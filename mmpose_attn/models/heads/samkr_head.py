@@ -6,9 +6,9 @@ from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import Sequential
 from torch import Tensor
 
-from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
+from ..layers.adaptive_activation_block import ChannelFirstAdaptiveActivationBlock
 from ..layers.grid_sample_deform_conv import IMPLS as DEFORM_IMPLS
 from ..layers.grid_sample_deform_conv import convert_deform_convs
 from ..layers.swahr_scale_branch import SWAHRScaleBranch
@@ -153,7 +153,8 @@ class SAMKRHead(BatchDEKRHead):
         m, nb = st['m'], st['num_branches']
         layers = [ConvModule(in_channels, m, kernel_size=1, norm_cfg=dict(type='BN'))]
         layers += [
-            convert_deform_convs(AdaptiveActivationBlock(m, m, groups=nb), self.deform_conv_impl)
+            convert_deform_convs(ChannelFirstAdaptiveActivationBlock(m, m, groups=nb),
+                                 self.deform_conv_impl)
             for _ in range(self.num_adaptive_blocks)
         ]
         layers += [

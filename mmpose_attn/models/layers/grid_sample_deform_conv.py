@@ -135,8 +135,9 @@ class GridSampleDeformConv2d(DeformConv2d):
         if offset.shape != (B, 2 * D * K, Ho, Wo):
             raise ValueError(f'GridSampleDeformConv2d: offset has shape {tuple(offset.shape)}, '
                              f'expected {(B, 2 * D * K, Ho, Wo)} for input {tuple(x.shape)}')
-        # sampling positions in pixels, (B, D, K, Ho, Wo) each
-        off = offset.view(B, D, K, 2, Ho, Wo)
+        # sampling positions in pixels, (B, D, K, Ho, Wo) each; reshape, not view: under
+        # ``channels_last`` the offset, input and weight are not contiguous
+        off = offset.reshape(B, D, K, 2, Ho, Wo)
         ys = (torch.arange(Ho, device=x.device, dtype=x.dtype) * self.stride[0] - self.padding[0])
         xs = (torch.arange(Wo, device=x.device, dtype=x.dtype) * self.stride[1] - self.padding[1])
         ky = (torch.arange(kh, device=x.device, dtype=x.dtype) * self.dilation[0]).repeat_interleave(kw)
@@ -156,11 +157,11 @@ class GridSampleDeformConv2d(DeformConv2d):
         grid = torch.stack(((2 * px + 1) / Ws - 1, (2 * py + 1) / Hs - 1), dim=-1)
         # one grid_sample per deform group: rows = kernel taps, columns = output pixels
         cols = F.grid_sample(
-            x.reshape(B * D, C // D, Hs, Ws), grid.view(B * D, K, Ho * Wo, 2),
+            x.reshape(B * D, C // D, Hs, Ws), grid.reshape(B * D, K, Ho * Wo, 2),
             mode='bilinear', padding_mode='zeros', align_corners=False)
         # (B·D, C/D, K, Ho·Wo) -> (B, G, C/G·K, Ho·Wo): channel-major as the weight's (C/G, kh, kw)
-        cols = cols.view(B, G, (C // G) * K, Ho * Wo)
-        weight = self.weight.view(G, self.out_channels // G, (C // G) * K)
+        cols = cols.reshape(B, G, (C // G) * K, Ho * Wo)
+        weight = self.weight.reshape(G, self.out_channels // G, (C // G) * K)
         return torch.matmul(weight, cols).view(B, self.out_channels, Ho, Wo)
 
 

@@ -1,0 +1,72 @@
+"""DEKR's adaptive activation block with its deformable-conv offsets computed channel-first.
+
+mmpose's :class:`AdaptiveActivationBlock` turns the per-pixel affine matrices (B, 6·G, H, W) into
+offsets through a (B, H, W, G, 2, 3) layout, a matmul with the regular 3×9 matrix and a transpose
+to mmcv's ``[y0, x0, y1, x1, ...]`` order. Exported to ONNX, that is two 6-D Transposes per block,
+which ONNX Runtime runs slowly. The same offsets are one constant (18, 6) matrix, the regular
+matrix with the permutation folded in, applied per group to the channel-first (B, G, 6, H·W) view:
+no transpose, equal values (sums of the same three nonzero products), same parameters and
+buffers, so checkpoints of either class load into the other.
+"""
+import torch
+from torch import Tensor, nn
+
+from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
+from mmpose.registry import MODELS
+
+
+def offset_matrix(regular_matrix: Tensor) -> Tensor:
+    """The (18, 6) matrix mapping one group's affine matrix to its 9 (y, x) offsets.
+
+    Row ``2k + r`` (tap k, r = 0 for y, 1 for x), column ``3r' + c`` (the affine matrix's row
+    r', column c) holds ``regular_matrix[c, k]`` where r = r', else 0.
+
+    Args:
+        regular_matrix (Tensor): (3, 9), the block's ``regular_matrix`` buffer.
+    """
+    eye = torch.eye(2, dtype=regular_matrix.dtype, device=regular_matrix.device)
+    taps = regular_matrix.t()  # (9, 3)
+    return (taps[:, None, None, :] * eye[None, :, :, None]).reshape(18, 6)
+
+
+@MODELS.register_module()
+class ChannelFirstAdaptiveActivationBlock(AdaptiveActivationBlock):
+    """:class:`AdaptiveActivationBlock` ("Bottom-up human pose estimation via disentangled
+    keypoint regression", CVPR'2021) whose offsets are computed without leaving the
+    channel-first layout (see the module docstring); same arguments, parameters and outputs.
+
+    Args:
+        in_channels, out_channels, groups, norm_cfg, act_cfg, init_cfg: as
+            :class:`AdaptiveActivationBlock`.
+
+    Shapes:
+        x (B, in_channels, H, W) -> (B, out_channels, H, W); the offsets handed to
+        ``adapt_conv`` are (B, 18·groups, H, W) in mmcv's order.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        B, _, H, W = x.shape
+        affine = self.transform_matrix_conv(x)  # (B, 6·G, H, W): per group a 2×3 matrix
+        # reshape, not view: under channels_last the conv output is not contiguous
+        offset = torch.matmul(offset_matrix(self.regular_matrix).to(affine.dtype),
+                              affine.reshape(B, self.groups, 6, H * W))
+        offset = offset.reshape(B, self.groups * 18, H, W)
+        out = self.norm(self.adapt_conv(x, offset))
+        return self.act(out + x)
+
+
+def convert_adaptive_activation_blocks(module: nn.Module) -> nn.Module:
+    """Make every mmpose :class:`AdaptiveActivationBlock` in ``module`` a
+    :class:`ChannelFirstAdaptiveActivationBlock`, in place.
+
+    Only the class changes (the subclass adds no parameters), so weights, buffers, hooks and
+    state-dict keys stay as they are and outputs are equal. Subclasses other than this one are
+    left alone: they may compute differently.
+
+    Returns:
+        nn.Module: ``module``.
+    """
+    for m in module.modules():
+        if type(m) is AdaptiveActivationBlock:
+            m.__class__ = ChannelFirstAdaptiveActivationBlock
+    return module

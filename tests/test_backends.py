@@ -2,9 +2,10 @@
 
 A small ESAM trained briefly on the 4 real COCO images (the overfit config, 15 epochs: AP ~0.55
 on them, peaked heatmaps) is evaluated with COCO AP under every backend and precision: AP within
-0.01 of PyTorch fp32 and >= 99 % of the keypoints within 1 px of it. SAMKR (random weights, small input, flip test) under OpenVINO and
-ONNX Runtime fp32 gives PyTorch's keypoints within 0.5 px. Top-down crops batched across images
-give the results of per-image batches. OpenVINO tests skip when it is not installed.
+0.01 of PyTorch fp32 and >= 99 % of the keypoints within 1 px of it. SAMKR (random weights, small
+input, flip test) under OpenVINO and ONNX Runtime fp32 gives PyTorch's keypoints within 0.5 px.
+Top-down crops batched across images give the results of per-image batches. OpenVINO tests skip
+when it is not installed.
 """
 import copy
 import json

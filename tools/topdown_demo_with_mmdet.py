@@ -5,7 +5,8 @@ folder of images, a config may be an ``mmdet::``/``mmpose::`` path, a checkpoint
 (random weights, smoke tests only), ``--bbox-file`` replaces the detector and ``--strict`` stops
 at the first unreadable image, ``--batch-size N`` batches person crops across images, and
 ``--backend {pytorch,onnxruntime,openvino} --onnx FILE --precision {auto,fp32,bf16}`` picks what
-runs the pose network (the detector stays mmdet's PyTorch). A thin CLI over :class:`mmpose_attn.apis.AttnPoseInferencer`.
+runs the pose network (the detector stays mmdet's PyTorch). A thin CLI over
+:class:`mmpose_attn.apis.AttnPoseInferencer`.
 
 Example::
 

@@ -324,7 +324,6 @@ def format_multiscale(r: dict) -> str:
             f'{[1.0] + r["aug_scales"]} (inputs {shapes}) {s(r["multi"])} | {r["ratio"]:.2f}x')
 
 
-
 # --- backends: PyTorch fp32 / bf16, ONNX Runtime, OpenVINO -----------------------------------
 #: ``--backends`` choices: (runtime backend, precision). ``pytorch`` (fp32) is the baseline.
 BACKENDS: Dict[str, Tuple[str, str]] = {

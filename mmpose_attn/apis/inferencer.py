@@ -27,7 +27,8 @@ from mmpose.registry import INFERENCERS
 from mmpose.structures import PoseDataSample, merge_data_samples, split_instances
 from ..engine.checkpoint_fit import check_state_dict_fits
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
-from .models import prepare_det_config, prepare_pose_config, resolve_device
+from .models import (RandomWeightsWarning, prepare_det_config, prepare_pose_config,
+                     resolve_device)
 from ..deployment.runtime import resolve_precision, use_backend
 
 
@@ -179,8 +180,11 @@ class AttnPoseInferencer(Pose2DInferencer):
                  threads: Optional[int] = None,
                  cache_dir: Optional[str] = None) -> None:
         device = backend_device(backend, device, onnx, precision)
-        cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
-                                           output_heatmaps)
+        with warnings.catch_warnings():
+            if backend != 'pytorch':  # the weights are the ONNX file's; 'none' is expected
+                warnings.simplefilter('ignore', RandomWeightsWarning)
+            cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
+                                               output_heatmaps)
         self.detections = detections
         self._weights_source = weights
         self.skipped: List[Tuple[str, str]] = []

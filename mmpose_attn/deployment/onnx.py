@@ -20,7 +20,7 @@ decoding, rescoring, pose NMS, mapping back to the image) runs unchanged
 """
 import time
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -29,8 +29,9 @@ from torch import Tensor, nn
 
 from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, convert_deform_convs
 from ..utils import TensorForward, build_offline_model, load_config
-from .runtime import (SelectOutput, check_input_shape, check_runnable, install_network,
-                      is_bottomup, output_names, pack_outputs)
+# SelectOutput, is_bottomup: kept importable from here, as before
+from .runtime import (SelectOutput, check_input_shape, check_runnable,  # noqa: F401
+                      install_network, is_bottomup, output_names, pack_outputs)
 
 #: Lowest opset with ``GridSample`` (needed by deformable convolutions).
 MIN_OPSET = 16

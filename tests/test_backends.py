@@ -103,6 +103,7 @@ def esam_reference(trained_esam):
     return _evaluate(cfg, model)
 
 
+@pytest.mark.slow  # trains the model once for the module (about a minute on 2 idle cores)
 @pytest.mark.parametrize('backend,precision', VARIANTS)
 def test_backend_keeps_accuracy(trained_esam, esam_reference, backend, precision, tmp_path):
     cfg, ckpt, onnx_file, _ = trained_esam
@@ -181,6 +182,7 @@ def _topdown_demo(trained_esam, out: Path, *extra):
     return res
 
 
+@pytest.mark.slow
 def test_topdown_crops_batched_across_images_equal_per_image(trained_esam, tmp_path):
     per_image = _topdown_demo(trained_esam, tmp_path / 'b1', '--precision', 'fp32')
     batched = _topdown_demo(trained_esam, tmp_path / 'b16', '--precision', 'fp32',
@@ -191,6 +193,7 @@ def test_topdown_crops_batched_across_images_equal_per_image(trained_esam, tmp_p
         np.testing.assert_allclose(batched[name], per_image[name], atol=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('backend', ['onnxruntime', pytest.param('openvino',
                                                                  marks=needs_openvino)])
 def test_topdown_demo_backend(trained_esam, backend, tmp_path):

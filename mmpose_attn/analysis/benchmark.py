@@ -27,6 +27,14 @@ noise). ``torch.set_num_threads(--threads)``; on CUDA every call is synchronised
 its config, SPR decoding, pose NMS) on N random images: one call with a batch of N vs N calls of
 batch 1, and splits each into network and decoding time. ``--multiscale 0.5 2.0`` times the
 multi-scale test (scales 1, 0.5, 2) against single-scale on one image (``bench_multiscale``).
+
+``--backends`` (:data:`BACKENDS`; CPU) times both models of each pair under each backend on the
+same batch, interleaved with PyTorch fp32 (``bench_backends``): ms per batch and the speed-up; a
+backend that fails on a model is reported as that row's result. ``--e2e-images DIR`` adds end to
+end rows through :class:`~mmpose_attn.apis.AttnPoseInferencer`: top-down crops/s with the boxes of
+``--bbox-file`` (against the PyTorch fp32 demo at one image per batch and mmpose's
+``inference_topdown`` with the stock anchor; ``bench_e2e_topdown``) and bottom-up images/s on square
+crops of the images (against stock DEKR in PyTorch; ``bench_e2e_bottomup``).
 """
 import argparse
 import copy

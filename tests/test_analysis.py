@@ -7,6 +7,8 @@ import pytest
 import torch
 import yaml
 
+from mmpose_attn.analysis import benchmark as bm
+
 ROOT = Path(__file__).resolve().parents[1]
 ESAM = ROOT / 'configs/esam/coco'
 SAMKR = ROOT / 'configs/samkr/coco'
@@ -97,13 +99,12 @@ def test_benchmark_tiny(capsys):
     assert r['ours'][1] <= r['ours'][0] <= r['ours'][2]
     printed = capsys.readouterr().out
     assert 'ratio(median)' in printed and 'noise(max/min)' in printed
-    s = bench.summarise([2.0, 4.0], [1.0, 1.0])
+    s = bm.summarise([2.0, 4.0], [1.0, 1.0])
     assert s['ratio_median'] == 3.0 and s['paired'] == (3.0, 2.0, 4.0) and s['noise'][0] == 2.0
 
 
 def test_benchmark_predict_tiny():
-    bench = _tool('tools/analysis/benchmark.py')
-    r = bench.bench_predict(batch=2, repeats=1, warmup=0, device='cpu', shape=(32, 32))
+    r = bm.bench_predict(batch=2, repeats=1, warmup=0, device='cpu', shape=(32, 32))
     assert r['batch'] == 2 and r['speedup'] > 0
     assert r['net']['batched'] > 0 and r['decode']['batched'] >= 0
     assert r['net']['batched'] + r['decode']['batched'] <= r['batched'][0] + 1e-6
@@ -119,7 +120,7 @@ def test_benchmark_multiscale_cli(capsys):
     assert r['ratio'] == pytest.approx(r['multi'][0] / r['single'][0])
     assert 'scales [1.0, 0.5] (inputs 512x704, 256x352)' in capsys.readouterr().out
     with pytest.raises(ValueError, match='no MultiScaleBottomupResize'):
-        bench.bench_multiscale([0.5], 1, 0, 'cpu', config=bench.MMPOSE_DEKR)
+        bm.bench_multiscale([0.5], 1, 0, 'cpu', config=bm.MMPOSE_DEKR)
 
 
 @pytest.mark.parametrize('config', [R50, R101])

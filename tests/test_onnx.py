@@ -119,12 +119,13 @@ def test_onnxruntime_backend_refuses_wrong_size(tmp_path):
         ort_model.test_step(_batch(1, 96, 64))
 
 
-def test_use_onnxruntime_refuses_topdown(tmp_path):
+def test_use_onnxruntime_refuses_a_head_it_cannot_bypass(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         model = dx.build_model(str(ROOT / 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_'
                                    'synthetic-coco-128x96.py'), 'none')
-    with pytest.raises(ValueError, match='not a DEKR-style bottom-up model'):
+    model.head = torch.nn.Linear(2, 2)  # neither a heatmap nor a DEKR-style head
+    with pytest.raises(ValueError, match='other backends run DEKR-style bottom-up heads'):
         dx.use_onnxruntime(model, str(tmp_path / 'x.onnx'))
     assert not osp.exists(tmp_path / 'x.onnx')
 
@@ -148,7 +149,8 @@ def test_bottomup_demo_onnxruntime_backend_matches_pytorch(tmp_path):
     results = {}
     for backend in ('pytorch', 'onnxruntime'):
         root = tmp_path / backend
-        extra = ['--backend', 'onnxruntime', '--onnx', out] if backend == 'onnxruntime' else []
+        extra = (['--backend', 'onnxruntime', '--onnx', out] if backend == 'onnxruntime' else
+                 ['--precision', 'fp32'])
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter('always')
             demo.main([SYNTH, ckpt if backend == 'pytorch' else 'none', '--input',
@@ -167,6 +169,6 @@ def test_bottomup_demo_onnxruntime_backend_matches_pytorch(tmp_path):
 def test_bottomup_demo_onnxruntime_needs_onnx_file(tmp_path):
     from test_analysis import _tool
     demo = _tool('tools/bottomup_demo.py')
-    with pytest.raises(SystemExit, match='--backend onnxruntime needs --onnx FILE'):
+    with pytest.raises(FileNotFoundError, match='--backend onnxruntime needs --onnx FILE'):
         demo.main([SYNTH, 'none', '--input', str(ROOT / 'tests'), '--backend', 'onnxruntime',
                    '--onnx', str(tmp_path / 'missing.onnx')])

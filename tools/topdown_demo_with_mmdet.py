@@ -3,7 +3,10 @@
 Same interface as mmpose's ``demo/topdown_demo_with_mmdet.py``; in addition ``--input`` may be a
 folder of images, a config may be an ``mmdet::``/``mmpose::`` path, a checkpoint may be ``none``
 (random weights, smoke tests only), ``--bbox-file`` replaces the detector and ``--strict`` stops
-at the first unreadable image. A thin CLI over :class:`mmpose_attn.apis.AttnPoseInferencer`.
+at the first unreadable image, ``--batch-size N`` batches person crops across images, and
+``--backend {pytorch,onnxruntime,openvino} --onnx FILE --precision {auto,fp32,bf16}`` picks what
+runs the pose network (the detector stays mmdet's PyTorch). A thin CLI over
+:class:`mmpose_attn.apis.AttnPoseInferencer`.
 
 Example::
 
@@ -15,8 +18,10 @@ Example::
 from argparse import ArgumentParser
 from typing import List, Optional
 
-from mmpose_attn.apis import AttnPoseInferencer, CocoDetections, input_kind, resolve_device
-from mmpose_attn.apis.demo_args import add_demo_arguments, demo_run_kwargs
+from mmpose_attn.apis import AttnPoseInferencer, CocoDetections, input_kind
+from mmpose_attn.apis.demo_args import add_backend_arguments, add_demo_arguments, backend_kwargs
+from mmpose_attn.apis.demo_args import demo_run_kwargs
+from mmpose_attn.apis.inferencer import backend_device
 
 
 def parse_args(argv: Optional[List[str]] = None):
@@ -43,6 +48,10 @@ def parse_args(argv: Optional[List[str]] = None):
                         'read as ids, and the run says so; other names are an error)')
     parser.add_argument('--alpha', type=float, default=0.8, help='bbox transparency')
     parser.add_argument('--draw-bbox', action='store_true', help='draw the person boxes')
+    parser.add_argument('--batch-size', type=int, default=1,
+                        help='person crops per forward pass, filled from consecutive images '
+                        '(an image\'s boxes stay in one batch); results equal those of 1')
+    add_backend_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -50,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
     args = parse_args(argv)
     # fail on a bad --input, --device or --bbox-file before building models
     kind = input_kind(args.input)
-    device = resolve_device(args.device)
+    device = backend_device(args.backend, args.device, args.onnx, args.precision)
     detections = None
     if args.bbox_file is not None:
         if kind == 'video':
@@ -62,8 +71,9 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
         det_model=None if detections else args.det_config,
         det_weights=None if detections else args.det_checkpoint,
         det_cat_ids=args.det_cat_id, detections=detections, cfg_options=args.cfg_options,
-        output_heatmaps=args.draw_heatmap, expect='topdown')
+        output_heatmaps=args.draw_heatmap, expect='topdown', **backend_kwargs(args))
     return inferencer.run(args.input, bbox_thr=args.bbox_thr, nms_thr=args.nms_thr,
+                          batch_size=args.batch_size,
                           alpha=args.alpha, draw_bbox=args.draw_bbox, **demo_run_kwargs(args))
 
 

@@ -14,11 +14,9 @@ with random inputs and a surrogate loss (mean square of every head output): the 
 forward, backward and SGD step, without data pipeline or target encoding.
 """
 import datetime
-import functools
 import math
 import os
 import os.path as osp
-import runpy
 import signal
 import subprocess
 import sys
@@ -32,7 +30,6 @@ import torch
 from mmpose_attn.utils import build_model
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-BENCHMARK = osp.join(REPO_ROOT, 'tools', 'analysis', 'benchmark.py')
 
 def paper_latency_ms() -> dict:
     """SAMKR Table 6: W48 forward latency (ms) of DEKR and SAMKR, from the metafiles."""
@@ -199,16 +196,15 @@ def train_speed(name: str, batch: int, hw, iters: int, amp: bool, device: str) -
                 losses_finite=all(math.isfinite(v) for v in losses))
 
 
-# --- inference (tools/analysis/benchmark.py's timing, loaded by path) -------------------------
-@functools.lru_cache(maxsize=None)
-def _benchmark() -> dict:
-    g = runpy.run_path(BENCHMARK)
-    for k in ('td', 'bu'):
-        g['PAIRS'].setdefault(f'quick-{k}', g['Pair'](CONFIGS[f'quick_{k}'], CONFIGS[f'quick_{k}'],
-                                                      f'quick-{k}', f'quick-{k}', k == 'td'))
-    g['PAIRS'].setdefault('samkr-w48', g['Pair'](CONFIGS['samkr_w48'], CONFIGS['dekr_w48'],
-                                                 'SAMKR-W48', 'DEKR-W48', False))
-    return g
+# --- inference (mmpose_attn.analysis.benchmark's timing) -------------------------------------
+def _pairs() -> dict:
+    """The check's own pairs (quick stand-ins, W48) next to the benchmark's."""
+    from .benchmark import Pair
+    pairs = {f'quick-{k}': Pair(CONFIGS[f'quick_{k}'], CONFIGS[f'quick_{k}'], f'quick-{k}',
+                                f'quick-{k}', k == 'td') for k in ('td', 'bu')}
+    pairs['samkr-w48'] = Pair(CONFIGS['samkr_w48'], CONFIGS['dekr_w48'], 'SAMKR-W48', 'DEKR-W48',
+                              False)
+    return pairs
 
 
 def _slim(r: dict) -> dict:
@@ -249,8 +245,8 @@ def dist_train(device: str, timeout: float = 240) -> dict:
     if not device.startswith('cuda'):
         return dict(skipped='NCCL needs CUDA')
     with tempfile.TemporaryDirectory() as tmp:
-        g = runpy.run_path(osp.join(REPO_ROOT, 'tools', 'synthetic_dataset.py'))
-        g['make_dataset'](osp.join(tmp, 'data'), dataset='coco', train_images=64, val_images=4)
+        from mmpose_attn.datasets.synthetic import make_dataset
+        make_dataset(osp.join(tmp, 'data'), dataset='coco', train_images=64, val_images=4)
         d = osp.join(tmp, 'data')
         cmd = ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), _path(CONFIGS['dist']), '1',
                '--work-dir', osp.join(tmp, 'work'), '--cfg-options',
@@ -321,22 +317,24 @@ def run_check(device: str = 'cuda', quick: bool = False,
     _section(res, 'training', train, on_section)
 
     def inference():
-        g = _benchmark()
+        from . import benchmark
+        own = _pairs()
         rep, warm = (1, 0) if q else (10, 3)
         out = []
         pairs = ((('quick-td', [1, 2], td_hw), ('quick-bu', [1, 2], bu_hw)) if q else
                  (('esam-r50', [1, 32], td_hw), ('samkr-w32', [1, 8], bu_hw),
                   ('samkr-w48', [1, 8], (640, 640))))
         for pair, batches, shape in pairs:
-            out += [_slim(r) for r in g['bench_pair'](pair, batches, rep, warm, device, shape)]
+            out += [_slim(r) for r in benchmark.bench_pair(pair, batches, rep, warm, device, shape,
+                                                           pair=own.get(pair))]
         return dict(rows=out)
 
     _section(res, 'inference', inference, on_section)
 
     def predict():
-        g = _benchmark()
+        from .benchmark import bench_predict
         n = 2 if q else 8
-        r = g['bench_predict'](n, 1 if q else 3, 0 if q else 1, device, (64, 64) if q else None,
+        r = bench_predict(n, 1 if q else 3, 0 if q else 1, device, (64, 64) if q else None,
                                _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
         return dict(batch=n, speedup=r['speedup'], batched_s=r['batched'][0],
                     loop_s=r['loop'][0], target=3.0)
@@ -345,7 +343,8 @@ def run_check(device: str = 'cuda', quick: bool = False,
 
     def multiscale():
         # the README's multi-scale example (scales 1, 0.5, 2) on a COCO-sized image
-        r = _benchmark()['bench_multiscale'](
+        from .benchmark import bench_multiscale
+        r = bench_multiscale(
             [0.5] if q else [0.5, 2.0], 1 if q else 5, 0 if q else 2, device,
             (96, 128) if q else (480, 640), _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
         return dict(r, single_s=r['single'][0], multi_s=r['multi'][0])

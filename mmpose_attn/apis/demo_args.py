@@ -1,5 +1,5 @@
 """The command-line options both demos share (mmpose's demo options plus ours), and the keyword
-arguments of :meth:`AttnPoseInferencer.run` they map to."""
+arguments of :class:`AttnPoseInferencer` and its :meth:`~AttnPoseInferencer.run` they map to."""
 from argparse import ArgumentParser, Namespace
 
 from mmengine.config import DictAction
@@ -38,3 +38,30 @@ def demo_run_kwargs(args: Namespace) -> dict:
                 kpt_thr=args.kpt_thr, radius=args.radius, thickness=args.thickness,
                 draw_heatmap=args.draw_heatmap, show_kpt_idx=args.show_kpt_idx,
                 skeleton_style=args.skeleton_style)
+
+
+def add_backend_arguments(parser: ArgumentParser) -> ArgumentParser:
+    """Add ``--backend``, ``--onnx``, ``--precision``, ``--threads`` and ``--ov-cache-dir``."""
+    parser.add_argument('--backend', choices=('pytorch', 'onnxruntime', 'openvino'),
+                        default='pytorch',
+                        help='what runs the network (ONNX Runtime and OpenVINO: on the CPU, from '
+                        '--onnx); preprocessing, flip test and decoding are mmpose\'s for all')
+    parser.add_argument('--onnx', help='ONNX file of the model, written by '
+                        'tools/deployment/export_onnx.py (--backend onnxruntime/openvino; the '
+                        'pose checkpoint may then be "none")')
+    parser.add_argument('--precision', choices=('auto', 'fp32', 'bf16'), default='auto',
+                        help='auto: the backend\'s fastest accurate mode on this CPU (PyTorch: '
+                        'bf16 autocast + channels_last where the CPU has avx512_bf16/AMX, else '
+                        'fp32; OpenVINO: its default; ONNX Runtime: fp32); fp32: full precision')
+    parser.add_argument('--threads', '--ort-threads', dest='threads', type=int, default=None,
+                        help='ONNX Runtime / OpenVINO threads (default: the runtime\'s own)')
+    parser.add_argument('--ov-cache-dir', default=None,
+                        help='OpenVINO compiled-model cache (default: '
+                        '~/.cache/mmpose_attn/openvino; "" for none)')
+    return parser
+
+
+def backend_kwargs(args: Namespace) -> dict:
+    """:class:`AttnPoseInferencer` keyword arguments of the backend options."""
+    return dict(backend=args.backend, onnx=args.onnx, precision=args.precision,
+                threads=args.threads, cache_dir=args.ov_cache_dir)

@@ -26,7 +26,9 @@ from mmpose.registry import INFERENCERS
 from mmpose.structures import PoseDataSample, merge_data_samples, split_instances
 from ..utils import build_model
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
-from .models import prepare_det_config, prepare_pose_config, resolve_device
+from .models import (prepare_det_config, prepare_pose_config,
+                     resolve_device)
+from ..deployment.runtime import resolve_precision, use_backend
 
 
 class SkippedInputsWarning(UserWarning):
@@ -155,6 +157,22 @@ def filter_instances(sample: PoseDataSample, bbox_thr: float = -1,
     return sample
 
 
+def backend_device(backend: str, device: Optional[str], onnx: Optional[str] = None,
+                   precision: str = 'auto') -> str:
+    """The device of the model for ``backend``; checks ``backend``, ``precision`` and ``onnx``
+    before anything is built. ONNX Runtime and OpenVINO run on the CPU."""
+    resolve_precision(backend, precision)
+    if backend == 'pytorch':
+        return resolve_device(device)
+    if not onnx or not osp.isfile(onnx):
+        raise FileNotFoundError(f'--backend {backend} needs --onnx FILE (an existing file written '
+                                f'by tools/deployment/export_onnx.py), got --onnx {onnx!r}')
+    if device is not None and not str(device).startswith('cpu'):
+        raise ValueError(f'--backend {backend} runs on the CPU; got --device {device} (drop it '
+                         'or pass --device cpu)')
+    return 'cpu'
+
+
 # --------------------------------------------------------------------------------- inferencer
 @INFERENCERS.register_module()
 class AttnPoseInferencer(Pose2DInferencer):
@@ -177,6 +195,15 @@ class AttnPoseInferencer(Pose2DInferencer):
         weights_from (str, optional): Where the network's weights come from when ``weights``
             is ``'none'`` on purpose (an ONNX file): logged instead of the random-weights
             warning.
+        backend (str): ``'pytorch'``, ``'onnxruntime'`` or ``'openvino'`` runs the network;
+            preprocessing, flip/multi-scale test and decoding stay mmpose's (see
+            :mod:`mmpose_attn.deployment.runtime`). Defaults to ``'pytorch'``.
+        onnx (str, optional): The ONNX file of the model (``tools/deployment/export_onnx.py``),
+            for ONNX Runtime and OpenVINO.
+        precision (str): ``'auto'`` (each backend's fastest accurate mode on this CPU: bf16
+            where it has bf16 instructions), ``'fp32'`` or ``'bf16'``. Defaults to ``'auto'``.
+        threads (int, optional): ONNX Runtime / OpenVINO threads (default: theirs).
+        cache_dir (str, optional): OpenVINO's compiled-model cache directory.
     """
 
     preprocess_kwargs: set = Pose2DInferencer.preprocess_kwargs | {'strict'}
@@ -193,8 +220,15 @@ class AttnPoseInferencer(Pose2DInferencer):
                  cfg_options: Optional[dict] = None,
                  output_heatmaps: bool = False,
                  expect: Optional[str] = None,
-                 weights_from: Optional[str] = None) -> None:
-        device = resolve_device(device)
+                 weights_from: Optional[str] = None,
+                 backend: str = 'pytorch',
+                 onnx: Optional[str] = None,
+                 precision: str = 'auto',
+                 threads: Optional[int] = None,
+                 cache_dir: Optional[str] = None) -> None:
+        device = backend_device(backend, device, onnx, precision)
+        if backend != 'pytorch' and weights_from is None:
+            weights_from = f'the ONNX file {onnx}'  # checkpoint 'none' is expected there
         cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
                                            output_heatmaps, weights_from)
         self.detections = detections
@@ -205,6 +239,8 @@ class AttnPoseInferencer(Pose2DInferencer):
         super().__init__(cfg, weights, device=device, scope=cfg.get('default_scope', 'mmpose'),
                          det_model=det_model, det_weights=det_weights,
                          det_cat_ids=det_cat_ids)
+        self.backend, self.precision = backend, precision
+        use_backend(self.model, backend, onnx, precision, threads, cache_dir)
 
     def _dispatch_kwargs(self, **kwargs):
         """mmpose's dispatch, and the ``bbox_thr`` given to ``preprocess`` for ``forward`` too:
@@ -271,12 +307,15 @@ class AttnPoseInferencer(Pose2DInferencer):
         """Read, box and pipeline the inputs; yield ``((data, metas), images)`` per batch.
 
         Bottom-up inputs go ``batch_size`` at a time when the head supports batched
-        prediction; top-down ones one image (all its boxes) at a time. An unreadable image is
-        skipped with a line naming it (``strict``: the error is raised).
+        prediction. Top-down crops are batched across images: whole images are added until the
+        batch holds at least ``batch_size`` crops (an image's boxes are never split; an image
+        with more boxes runs alone, as with batch size 1). An unreadable image is skipped with a
+        line naming it (``strict``: the error is raised).
         """
         batch_size = self._effective_batch_size(batch_size)
         self._set_bottomup_thresholds(bbox_thr, nms_thr)
         batch, imgs = [], []
+        crops, crop_metas = [], []  # top-down: the crops and (image info, number of crops)
         for i, item in enumerate(inputs):
             if isinstance(item, str):
                 try:
@@ -296,9 +335,13 @@ class AttnPoseInferencer(Pose2DInferencer):
             info.update(self.model.dataset_meta)
             if self.cfg.data_mode == 'topdown':
                 boxes = self.person_boxes(img, path, bbox_thr, nms_thr)
-                data = [self.pipeline(dict(info, bbox=b[None, :4], bbox_score=b[4:5]))
-                        for b in boxes]
-                yield ((self.collate_fn(data) if data else None, [info]), [img])
+                crops += [self.pipeline(dict(info, bbox=b[None, :4], bbox_score=b[4:5]))
+                          for b in boxes]
+                crop_metas.append((info, len(boxes)))
+                imgs.append(img)
+                if len(crops) >= batch_size:
+                    yield (self.collate_fn(crops) if crops else None, crop_metas), imgs
+                    crops, crop_metas, imgs = [], [], []
                 continue
             batch.append(self.pipeline(info))
             imgs.append(img)
@@ -307,6 +350,8 @@ class AttnPoseInferencer(Pose2DInferencer):
                 batch, imgs = [], []
         if batch:
             yield (self.collate_fn(batch), None), imgs
+        if crop_metas:
+            yield (self.collate_fn(crops) if crops else None, crop_metas), imgs
 
     def _set_bottomup_thresholds(self, bbox_thr: float, nms_thr: float) -> None:
         """A one-stage head filters its own predictions: as mmpose's inferencer, ``bbox_thr``
@@ -323,7 +368,7 @@ class AttnPoseInferencer(Pose2DInferencer):
         if batch_size < 1:
             raise ValueError(f'--batch-size must be >= 1, got {batch_size}.')
         if batch_size == 1 or self.cfg.data_mode == 'topdown':
-            return 1
+            return batch_size  # top-down: crops, see preprocess
         head = getattr(self.model, 'head', None)
         if not getattr(head, 'supports_batch_predict', False):
             print_log(f'{type(head).__name__} cannot predict batched; using batch size 1 '
@@ -354,7 +399,8 @@ class AttnPoseInferencer(Pose2DInferencer):
     def forward(self, inputs, merge_results: bool = True, bbox_thr: float = -1,
                 pose_based_nms: bool = False) -> List[PoseDataSample]:
         """One data sample per image; an image without person boxes gets no instance (not a
-        whole-image box as in mmpose's inferencer).
+        whole-image box as in mmpose's inferencer). Top-down crops of several images run as one
+        batch and are split back per image.
 
         As in mmpose's inferencer, ``bbox_thr`` > 0 keeps the instances scoring above it and
         ``pose_based_nms`` removes instances whose keypoints lie on a better one's
@@ -364,14 +410,19 @@ class AttnPoseInferencer(Pose2DInferencer):
         the instance score their COCO evaluation ranks by, ``score_mode='keypoint'``).
         """
         data, metas = inputs
-        if data is None:
-            meta = metas[0]
-            return [PoseDataSample(metainfo=dict(img_path=meta['img_path'],
-                                                 ori_shape=meta['ori_shape'],
-                                                 img_shape=meta['ori_shape']))]
-        samples = self.predict_batch(data)
-        if self.cfg.data_mode == 'topdown' and merge_results:
-            samples = [merge_data_samples(samples)]
+        samples = self.predict_batch(data) if data is not None else []
+        if self.cfg.data_mode == 'topdown':
+            out, start = [], 0
+            for meta, num in metas:
+                own = samples[start:start + num]
+                start += num
+                if not own:
+                    out.append(PoseDataSample(metainfo=dict(img_path=meta['img_path'],
+                                                            ori_shape=meta['ori_shape'],
+                                                            img_shape=meta['ori_shape'])))
+                else:
+                    out += [merge_data_samples(own)] if merge_results else own
+            samples = out
         for sample in samples:
             filter_instances(sample, bbox_thr, pose_based_nms)
         return samples

@@ -41,7 +41,7 @@ def prepare_for_cpu_inference(model: nn.Module, precision: str = 'fp32',
         channels_last (bool, optional): Use ``torch.channels_last``. Defaults to ``None``:
             ``True`` for ``'bf16'`` (oneDNN's bf16 convolutions want it), ``False`` for
             ``'fp32'`` (the plain layout; ``True`` gives the same results and may be faster, see
-            the README's ONNX section for measurements).
+            docs/inference.md for measurements).
 
     Returns:
         nn.Module: ``model``.

@@ -13,13 +13,14 @@ Deformable convolutions (DEKR's and SAMKR's adaptive activation blocks) are expo
 from opset 16), so stock ONNX Runtime runs the models without mmcv's custom ops; the weights and
 outputs are those of :class:`mmcv.ops.DeformConv2d`.
 
-:func:`use_onnxruntime` puts an exported file under an mmpose bottom-up estimator: the session
-replaces the network and everything else (``test_step``, flip test, ``head.predict``, SPR decoding,
-rescoring, pose NMS, mapping back to the image) runs unchanged.
+:func:`use_onnxruntime` puts an exported file under an mmpose estimator (bottom-up or top-down):
+the session replaces the network and everything else (``test_step``, flip test, ``head.predict``,
+decoding, rescoring, pose NMS, mapping back to the image) runs unchanged
+(:func:`~.runtime.install_network`).
 """
 import time
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ from ..models.layers.adaptive_activation_block import convert_adaptive_activatio
 from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, convert_deform_convs
 from ..utils import TensorForward
 from ..utils import build_model as build_config_model
+# SelectOutput, is_bottomup: kept importable from here, as before
+from .runtime import (SelectOutput, check_input_shape, check_runnable,  # noqa: F401
+                      install_network, is_bottomup, output_names, pack_outputs)
 
 #: Lowest opset with ``GridSample`` (needed by deformable convolutions).
 MIN_OPSET = 16
@@ -57,16 +61,6 @@ def require_onnx():
             f'ONNX export needs the optional extras onnx and onnxruntime ({e}); install them with '
             '`pip install -r requirements/optional.txt`') from e
     return onnx, onnxruntime
-
-
-def is_bottomup(model: nn.Module) -> bool:
-    """True for a DEKR-style head (heatmap and displacement branches)."""
-    head = getattr(model, 'head', None)
-    return hasattr(head, 'heatmap_conv_layers') and hasattr(head, 'displacement_conv_layers')
-
-
-def output_names(model: nn.Module) -> List[str]:
-    return ['heatmaps', 'displacements'] if is_bottomup(model) else ['heatmaps']
 
 
 def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
@@ -143,11 +137,12 @@ def export_onnx(model: nn.Module, out: str, shape: Tuple[int, int], opset: int =
     return out
 
 
-def ort_session(onnx_file: str, threads: int = 2):
-    """A CPU ONNX Runtime session with ``threads`` intra-op threads (and one inter-op thread)."""
+def ort_session(onnx_file: str, threads: Optional[int] = 2):
+    """A CPU ONNX Runtime session with ``threads`` intra-op threads (``None``: ORT's default, one
+    per physical core) and one inter-op thread."""
     _, ort = require_onnx()
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
+    opts.intra_op_num_threads = threads or 0
     opts.inter_op_num_threads = 1
     return ort.InferenceSession(onnx_file, opts, providers=['CPUExecutionProvider'])
 
@@ -208,74 +203,53 @@ def compare_latency(model: nn.Module, session, x: Tensor, repeats: int = 5,
 
 
 class OnnxRuntimeForward(nn.Module):
-    """Runs an exported bottom-up model in ONNX Runtime; stands in for the backbone.
+    """Runs an exported model in ONNX Runtime; stands in for the backbone.
 
-    Returns the head outputs packed as the head's single feature map, so that
-    :class:`SelectOutput` modules in place of the head's two branches hand them on and
-    ``head.forward`` / ``head.predict`` run unchanged.
+    Returns the outputs packed as :func:`~.runtime.install_network` expects, so that the head's
+    pass-through layers hand them on and ``head.forward`` / ``head.predict`` run unchanged.
 
     Args:
-        onnx_file (str): File written by :func:`export_onnx` (outputs ``heatmaps``,
-            ``displacements``).
-        threads (int): ONNX Runtime intra-op threads.
+        onnx_file (str): File written by :func:`export_onnx`.
+        threads (int, optional): ONNX Runtime intra-op threads (``None``: its default).
+        bottomup (bool): The file holds a bottom-up model (outputs ``heatmaps``,
+            ``displacements``), else a top-down one (``heatmaps``).
 
     Shapes:
-        (N, 3, H, W) -> ``((heatmaps (N, K+1, h, w), displacements (N, 2K, h, w)), )``.
+        (N, 3, H, W) -> ``((heatmaps (N, K+1, h, w), displacements (N, 2K, h, w)), )``
+        (bottom-up) or ``(heatmaps (N, K, h, w), )`` (top-down).
     """
 
-    def __init__(self, onnx_file: str, threads: int = 2):
+    def __init__(self, onnx_file: str, threads: Optional[int] = 2, bottomup: bool = True):
         super().__init__()
         self.onnx_file = onnx_file
+        self.bottomup = bottomup
         self.session = ort_session(onnx_file, threads)
-        names = [o.name for o in self.session.get_outputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
         self.input_shape = tuple(self.session.get_inputs()[0].shape)
-        if names != ['heatmaps', 'displacements']:
-            raise ValueError(f'{onnx_file}: outputs {names}, expected [heatmaps, displacements] '
-                             '(a bottom-up model exported by tools/deployment/export_onnx.py)')
+        want = ['heatmaps', 'displacements'] if bottomup else ['heatmaps']
+        if self.output_names != want:
+            raise ValueError(f'{onnx_file}: outputs {self.output_names}, expected {want} (a '
+                             f'{"bottom-up" if bottomup else "top-down"} model exported by '
+                             'tools/deployment/export_onnx.py)')
 
-    def forward(self, x: Tensor) -> Tuple[Tuple[Tensor, Tensor]]:
-        fixed = self.input_shape[1:]
-        if any(isinstance(d, int) and d != s for d, s in zip(fixed, x.shape[1:])):
-            raise ValueError(
-                f'{self.onnx_file} was exported for input (batch, {", ".join(map(str, fixed[1:]))})'
-                f' (C, H, W = {fixed}), got {tuple(x.shape)}: export it again with --shape '
-                f'{x.shape[2]} {x.shape[3]} (bottom-up inputs are resized to the codec input size '
-                'rounded up to a multiple of 32 in the aspect of the image)')
-        outs = self.session.run(None, {'input': x.detach().cpu().float().numpy()})
-        return (tuple(torch.from_numpy(o).to(x.device) for o in outs), )
+    def forward(self, x: Tensor) -> tuple:
+        check_input_shape(self.onnx_file, self.input_shape, x)
+        outs = self.session.run(None, {'input': x.detach().cpu().float().contiguous().numpy()})
+        return pack_outputs([torch.from_numpy(o).to(x.device) for o in outs], self.bottomup)
 
 
-class SelectOutput(nn.Module):
-    """Picks output ``index`` from the tuple :class:`OnnxRuntimeForward` packs."""
+def use_onnxruntime(model: nn.Module, onnx_file: str, threads: Optional[int] = 2) -> nn.Module:
+    """Run a pose estimator's network in ONNX Runtime, keeping mmpose's decoding, in place.
 
-    def __init__(self, index: int):
-        super().__init__()
-        self.index = index
-
-    def forward(self, outputs: Sequence[Tensor]) -> Tensor:
-        return outputs[self.index]
-
-
-def use_onnxruntime(model: nn.Module, onnx_file: str, threads: int = 2) -> nn.Module:
-    """Run a bottom-up estimator's network in ONNX Runtime, keeping mmpose's decoding, in place.
-
-    The backbone becomes an :class:`OnnxRuntimeForward`, the neck is removed, and the head's
-    heatmap and displacement branches become :class:`SelectOutput` (0 and 1), so
-    ``DEKRHead.forward`` returns the session's outputs. ``model.test_step`` / ``predict``, the
-    flip test (the session runs on the flipped batch too), ``head.predict``, the codec, rescore
-    net and pose NMS are untouched. The model must be built from the config the file was
-    exported from (its head settings and codec decode the outputs).
+    Bottom-up (DEKR-style) and top-down heatmap models; see
+    :func:`~.runtime.install_network`. ``model.test_step`` / ``predict``, the flip test (the
+    session runs on the flipped batch too), ``head.predict``, the codec, rescore net and pose NMS
+    are untouched. The model must be built from the config the file was exported from (its head
+    settings and codec decode the outputs).
 
     Returns:
         nn.Module: ``model``, now for inference only (its network weights are gone).
     """
-    if not is_bottomup(model):
-        raise ValueError(f'use_onnxruntime: {type(model).__name__} with head '
-                         f'{type(getattr(model, "head", None)).__name__} is not a DEKR-style '
-                         'bottom-up model (heatmap_conv_layers + displacement_conv_layers)')
-    model.backbone = OnnxRuntimeForward(onnx_file, threads)
-    if getattr(model, 'neck', None) is not None:
-        model.neck = None
-    model.head.heatmap_conv_layers = SelectOutput(0)
-    model.head.displacement_conv_layers = SelectOutput(1)
-    return model.eval()
+    check_runnable(model)
+    network = OnnxRuntimeForward(onnx_file, threads, bottomup=is_bottomup(model))
+    return install_network(model, network)

@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _tiny_train import REPO, TINY_CONFIG, make_tiny_data, session_root
 from mmengine.config import Config
+from mmpose.registry import DATASETS, MODELS
 
 import mmpose_attn  # noqa: F401  (registers ValidatedCocoDataset, hooks, models)
-from _tiny_train import REPO, TINY_CONFIG, make_tiny_data, session_root
-from mmpose.registry import DATASETS, MODELS
 from mmpose_attn.datasets import DatasetValidationError, validate_coco_annotations
 
 

@@ -112,6 +112,7 @@ def test_export_and_api_refuse_another_models_checkpoint(tmp_path):
     import warnings
 
     from _demo_tools import load_tool
+
     from mmpose_attn.apis import AttnPoseInferencer, build_pose_model
     from mmpose_attn.deployment import onnx as dx
     ckpt = _esam_checkpoint(tmp_path / 'esam.pth')
@@ -157,6 +158,7 @@ def test_tools_share_one_model_builder():
     import inspect
 
     from _demo_tools import load_tool
+
     from mmpose_attn import utils
     from mmpose_attn.analysis import gpu_check, model_table
     from mmpose_attn.deployment import onnx as dx

@@ -10,13 +10,13 @@ import mmpose
 import numpy as np
 import pytest
 import torch
+from _tiny_train import (GN_OPTIONS, TINY_CONFIG, job_env, reference_run, run_job, session_root,
+                         train_command)
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from _tiny_train import (GN_OPTIONS, TINY_CONFIG, job_env, reference_run, run_job, session_root,
-                         train_command)
-from mmpose_attn.compat import cpu_distributed, mmpose_tools_runner_type, numpy_draw_circles
-from mmpose_attn.compat import torch_weights_only, xtcocotools_owndata
+from mmpose_attn.compat import (cpu_distributed, mmpose_tools_runner_type, numpy_draw_circles,
+                                torch_weights_only, xtcocotools_owndata)
 from mmpose_attn.compat.torch_weights_only import MARKER, WeightsOnlyCheckpointHook
 
 

@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _tiny_train import TINY_CONFIG, session_root
 from mmengine.config import Config
 from mmengine.runner import Runner
+from mmpose.registry import DATASETS
 
 import mmpose_attn  # noqa: F401  (registers the datasets and the hook)
-from _tiny_train import TINY_CONFIG, session_root
-from mmpose.registry import DATASETS
 from mmpose_attn.datasets import DatasetValidationError, validate_coco_annotations
 from mmpose_attn.datasets.validate import check_coco_metric_fields
 

@@ -8,8 +8,8 @@ import time
 from typing import List
 
 import pytest
-
-from _tiny_train import REPO, GN_OPTIONS, TINY_CONFIG, free_port, job_env, session_root, train_command
+from _tiny_train import (GN_OPTIONS, REPO, TINY_CONFIG, free_port, job_env, session_root,
+                         train_command)
 
 # a run long enough to be killed while it trains, with one persistent DataLoader worker
 LONG_RUN = GN_OPTIONS + ['train_cfg.max_epochs=1000', 'train_cfg.val_interval=1000',

@@ -1,7 +1,6 @@
 """Distributed training on the CPU: tools/dist_train.sh (torchrun) with 2 processes over gloo."""
 import pytest
 import torch
-
 from _tiny_train import (GN_OPTIONS, TINY_CONFIG, TOTAL_ITERS, free_port, job_env, load_weights,
                          max_abs_diff, reference_run, run_job, session_root, train_command)
 

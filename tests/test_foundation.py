@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmpose_attn.utils import load_config
 from mmengine.model import BaseModel
 from mmengine.runner import Runner, load_checkpoint
 
 import mmpose_attn
+from mmpose_attn.utils import load_config
 
 
 def test_version_and_registration():

@@ -4,11 +4,11 @@ interchangeable with stock DEKR's mmcv kernel."""
 import pytest
 import torch
 from mmcv.ops import DeformConv2d
-
-import mmpose_attn  # noqa: F401  (registers SAMKRHead)
 from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
+
+import mmpose_attn  # noqa: F401  (registers SAMKRHead)
 from mmpose_attn.models.layers import GridSampleDeformConv2d, convert_deform_convs
 
 torch.set_num_threads(2)

@@ -13,14 +13,12 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-
-from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, RandomWeightsWarning,
-                              build_pose_model, prepare_det_config, read_image,
-                              select_person_boxes)
-
 from _demo_tools import BOTTOMUP_FAST_OPTIONS as BOTTOMUP_FAST_DICT
 from _demo_tools import ESAM, REPO, SAMKR
 from _demo_tools import load_tool as _tool
+
+from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, RandomWeightsWarning,
+                              build_pose_model, prepare_det_config, read_image, select_person_boxes)
 
 torch.set_num_threads(2)
 
@@ -280,9 +278,8 @@ def test_visualizer_draws_keypoints():
     drawn, those below are not."""
     from mmengine.structures import InstanceData
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
-    from mmpose.structures import PoseDataSample
-
     from mmpose.registry import VISUALIZERS
+    from mmpose.structures import PoseDataSample
 
     dataset_meta = parse_pose_metainfo(dict(from_file='configs/_base_/datasets/coco.py'))
     visualizer = VISUALIZERS.build(dict(type='ScalarCirclesPoseLocalVisualizer', radius=3,

@@ -9,14 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, FileNameIdsWarning,
-                              NoDetectionsWarning,
-                              SkippedInputsWarning, resolve_device, result_names)
-
 from _demo_tools import BOTTOMUP_FAST_OPTIONS as BOTTOMUP_FAST
 from _demo_tools import ESAM, SAMKR
 from _demo_tools import load_tool as _tool
+
+from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, FileNameIdsWarning,
+                              NoDetectionsWarning, SkippedInputsWarning, resolve_device,
+                              result_names)
 
 torch.set_num_threads(2)
 

@@ -10,15 +10,14 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.hub import get_config
-
-import mmpose_attn  # noqa: F401
 from mmpose.datasets.transforms import BottomupResize
 from mmpose.structures.bbox import get_warp_matrix
+from test_runners import REPO_ROOT, _metric, _mim
+
+import mmpose_attn  # noqa: F401
 from mmpose_attn.datasets.transforms import (MultiScaleBottomupResize, PackMultiScalePoseInputs,
                                              multiscale_input_geometry)
 from mmpose_attn.models.heads.batch_dekr_head import _map_input_points
-
-from test_runners import REPO_ROOT, _metric, _mim
 
 SAMPLES = 'tests/configs/samkr_hrnet-w18s_1xb4-60e_coco-samples-256x256.py'
 DEKR = 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py'

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.runner.checkpoint import find_latest_checkpoint
-
 from _tiny_train import (GN_OPTIONS, TINY_CONFIG, TOTAL_ITERS, job_env, load_weights, max_abs_diff,
                          reference_run, run_job, session_root, train_command)
+from mmengine.runner.checkpoint import find_latest_checkpoint
+
 from mmpose_attn.engine.atomic_io import atomic_write
 
 # Resumed and uninterrupted runs execute the same float32 operations in the same order on the same

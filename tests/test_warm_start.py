@@ -6,11 +6,10 @@ the shipped configs' architectures at small widths and inputs keep the runs to s
 from pathlib import Path
 
 import torch
+from _tiny_train import make_tiny_data
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
-
-from _tiny_train import make_tiny_data
 from mmpose.registry import MODELS
 
 from mmpose_attn.engine.hooks.warm_start_hook import warm_start_state_dict

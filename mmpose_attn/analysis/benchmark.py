@@ -477,6 +477,7 @@ def square_images(images: str, out_dir: str, size: int) -> List[str]:
     """Centre square crops of the images in ``images``, resized to ``size``: bottom-up inputs of
     one aspect, so that one ONNX input size fits them all."""
     import mmcv
+
     from mmpose_attn.apis import list_images, read_image
     paths = []
     for path in list_images(images):
@@ -505,6 +506,7 @@ def bench_e2e_topdown(config: str, anchor: str, images: str, bbox_file: str,
     import warnings
 
     from mmpose.apis import inference_topdown
+
     from mmpose_attn.apis import AttnPoseInferencer, CocoDetections, list_images, read_image
     backends = _check_backends(backends)
     detections = CocoDetections(bbox_file, ann_file)
@@ -663,8 +665,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         raise ValueError('--e2e-images needs --backends (e.g. --backends pytorch openvino)')
     if args.e2e_images and any(PAIRS[p].top_down for p in pairs) and not args.bbox_file:
         raise ValueError('--e2e-images with a top-down pair needs --bbox-file FILE')
-    from mmpose_attn.deployment.runtime import cpu_description
     import os
+
+    from mmpose_attn.deployment.runtime import cpu_description
     load = os.getloadavg() if hasattr(os, 'getloadavg') else ()
     print(f'device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, '
           f'repeats {args.repeats}, warm-up {args.warmup}; times in ms as median [min, max]; '

@@ -85,6 +85,7 @@ def _amp_ctx(device: str):
 def parity_deform_conv(device: str, quick: bool) -> dict:
     """GridSampleDeformConv2d vs mmcv's DeformConv2d kernel: forward and the three gradients."""
     from mmcv.ops import get_compiling_cuda_version
+
     from mmpose_attn.models.layers import GridSampleDeformConv2d
     if device.startswith('cuda') and get_compiling_cuda_version() == 'not available':
         return dict(skipped='this mmcv has no CUDA ops (tools/install.sh builds them)')

@@ -23,8 +23,7 @@ import torch
 
 from mmpose_attn.deployment.onnx import (ATOL, RTOL, build_model, compare_latency, export_onnx,
                                          ort_session, parity, require_onnx)
-from mmpose_attn.utils import input_hw
-from mmpose_attn.utils import load_config
+from mmpose_attn.utils import input_hw, load_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -4,10 +4,10 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import Sequential
-from torch import Tensor
-
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
+from torch import Tensor
+
 from ..layers.adaptive_activation_block import ChannelFirstAdaptiveActivationBlock
 from ..layers.grid_sample_deform_conv import IMPLS as DEFORM_IMPLS
 from ..layers.grid_sample_deform_conv import convert_deform_convs

@@ -9,10 +9,9 @@ no transpose, equal values (sums of the same three nonzero products), same param
 buffers, so checkpoints of either class load into the other.
 """
 import torch
-from torch import Tensor, nn
-
 from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 from mmpose.registry import MODELS
+from torch import Tensor, nn
 
 
 def offset_matrix(regular_matrix: Tensor) -> Tensor:

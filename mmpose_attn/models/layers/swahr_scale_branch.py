@@ -1,9 +1,8 @@
 """SWAHR's scale-map branch (Luo et al., CVPR 2021), as in the authors' public code."""
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from torch import Tensor, nn
-
 from mmpose.utils.typing import ConfigType
+from torch import Tensor, nn
 
 
 class SWAHRScaleBranch(BaseModule):

@@ -5,10 +5,9 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
-from torch import Tensor, nn
-
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType
+from torch import Tensor, nn
 
 
 class SpatialSoftmax(nn.Module):

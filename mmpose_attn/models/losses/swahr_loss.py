@@ -2,10 +2,9 @@
 from typing import Dict, Optional
 
 import torch
-from torch import Tensor
-
 from mmpose.models.losses.heatmap_loss import KeypointMSELoss
 from mmpose.registry import MODELS
+from torch import Tensor
 
 
 @MODELS.register_module()

@@ -135,7 +135,7 @@ def test_convert_deform_convs_on_stock_dekr_blocks():
 
 
 def test_benchmark_pairs_with_equal_kernels(capsys, monkeypatch):
-    """``samkr-w32-gs``: stock DEKR converted to the grid_sample kernel; ``-mmcv``: SAMKR on mmcv's."""
+    """``samkr-w32-gs``: stock DEKR on the grid_sample kernel; ``-mmcv``: SAMKR on mmcv's."""
     import importlib.util
     from pathlib import Path
 

@@ -228,16 +228,17 @@ def test_bottomup_multiscale_batches(tmp_path):
     rng = np.random.default_rng(1)
     for i in range(3):
         cv2.imwrite(str(tmp_path / f'{i}.png'), rng.integers(0, 255, (64, 64, 3), np.uint8))
-    options = dict(BOTTOMUP_FAST_DICT, **{'model.test_cfg.multiscale_test': True,
-                                          'model.test_cfg.flip_test': True,
-                                          'model.head.decoder.decode_thr': 0.0,
-                                          'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]})
+    options = dict(BOTTOMUP_FAST_DICT,
+                   **{'model.test_cfg.multiscale_test': True,
+                      'model.test_cfg.flip_test': True,
+                      'model.head.decoder.decode_thr': 0.0,
+                      'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]})
     torch.manual_seed(0)
     inferencer = _RecordingInferencer(SAMKR, 'none', device='cpu', cfg_options=options)
     calls = []
     decode = inferencer.model.head._decode_multiscale
-    inferencer.model.head._decode_multiscale = lambda hms, *a, **k: calls.append(len(hms)) or decode(
-        hms, *a, **k)
+    inferencer.model.head._decode_multiscale = (
+        lambda hms, *a, **k: calls.append(len(hms)) or decode(hms, *a, **k))
     inferencer.batch_sizes = []
     batched = [p for r in inferencer(str(tmp_path), batch_size=2) for p in r['predictions']]
     assert inferencer.batch_sizes == [2, 1] and calls == [3, 3, 3]

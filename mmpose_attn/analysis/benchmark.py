@@ -164,8 +164,9 @@ def format_result(r: dict) -> str:
     def ms(t):
         return f'{t[0] * 1e3:8.1f} [{t[1] * 1e3:.1f}, {t[2] * 1e3:.1f}]'
 
-    return (f'{r["ours_label"]:>10s} vs {r["anchor_label"]:<19s} b={r["batch"]:<3d} {r["input"][0]}x'
-            f'{r["input"][1]}  ours {ms(r["ours"])} ms  anchor {ms(r["anchor"])} ms  '
+    return (f'{r["ours_label"]:>10s} vs {r["anchor_label"]:<19s} b={r["batch"]:<3d} '
+            f'{r["input"][0]}x{r["input"][1]}  ours {ms(r["ours"])} ms  '
+            f'anchor {ms(r["anchor"])} ms  '
             f'ratio(median) {r["ratio_median"]:.3f}  ratio(min) {r["ratio_min"]:.3f}  '
             f'paired {r["paired"][0]:.3f} [{r["paired"][1]:.3f}, {r["paired"][2]:.3f}]  '
             f'noise(max/min) {r["noise"][0]:.2f}/{r["noise"][1]:.2f}')

@@ -5,7 +5,8 @@ Usage::
     python tools/analysis/model_table.py                          # all of configs/**/*.py
     python tools/analysis/model_table.py 'configs/esam/**/*.py'   # a glob, or several paths
     python tools/analysis/model_table.py --markdown --out docs/model_table.md
-    python tools/analysis/model_table.py mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py
+    python tools/analysis/model_table.py \
+        mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py
 
 Counting (mmengine's :class:`FlopAnalyzer`, one fused multiply-add = one FLOP, batch 1, the tensor
 forward only: no data preprocessor, no flip test, no decoding). Besides mmengine's own handles
@@ -103,7 +104,8 @@ def analyse(config: str, shape: Optional[Tuple[int, int]] = None, flops: bool = 
     Returns:
         dict with ``name``, ``config``, ``input`` (H, W), ``params_m``, ``gflops`` (or None),
         ``uncounted`` (op -> count), ``structure``, ``paper`` (the metafile's numbers, see
-        :func:`mmpose_attn.analysis.metafile.paper_numbers`, or None), ``params_ratio`` / ``gflops_ratio`` (ours / paper, or None).
+        :func:`mmpose_attn.analysis.metafile.paper_numbers`, or None), ``params_ratio`` /
+        ``gflops_ratio`` (ours / paper, or None).
     """
     cfg = load_config(config)
     name = osp.splitext(osp.basename(config))[0]

@@ -1,10 +1,10 @@
 """Bottom-up test-time inputs at several scales, each with the geometry that maps it back.
 
-mmpose 1.3.2's :class:`BottomupResize` with ``aug_scales`` resizes the image to every scale but keeps
-the warp (``input_center``/``input_scale``/``input_size``) of scale 1 only, and
+mmpose 1.3.2's :class:`BottomupResize` with ``aug_scales`` resizes the image to every scale but
+keeps the warp (``input_center``/``input_scale``/``input_size``) of scale 1 only, and
 :class:`PackPoseInputs` stacks the images (which fails for different sizes) and drops
-``aug_scales``. Multi-scale decoding needs both: the images as a list, and each scale's warp to bring
-its keypoints and heatmaps onto the scale-1 input.
+``aug_scales``. Multi-scale decoding needs both: the images as a list, and each scale's warp to
+bring its keypoints and heatmaps onto the scale-1 input.
 """
 import inspect
 from typing import Dict, List, Optional, Sequence
@@ -86,7 +86,7 @@ class PackMultiScalePoseInputs(PackPoseInputs):
 
 
 def multiscale_input_geometry(metainfo: dict) -> List[tuple]:
-    """``[(input_size, input_center, input_scale)]`` for scales ``[1] + aug_scales`` of one sample."""
+    """``[(input_size, input_center, input_scale)]`` of one sample, scales ``[1] + aug_scales``."""
     missing = [k for k in MULTISCALE_META_KEYS if k not in metainfo]
     if missing:
         raise ValueError(

@@ -125,7 +125,8 @@ class GridSampleDeformConv2d(DeformConv2d):
     def _out_size(self, h: int, w: int) -> Tuple[int, int]:
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (self.kernel_size, self.stride, self.padding,
                                                   self.dilation)
-        return (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        return ((h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+                (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
 
     def _sampled_forward(self, x: Tensor, offset: Tensor) -> Tensor:
         B, C, H, W = x.shape
@@ -140,7 +141,8 @@ class GridSampleDeformConv2d(DeformConv2d):
         off = offset.reshape(B, D, K, 2, Ho, Wo)
         ys = (torch.arange(Ho, device=x.device, dtype=x.dtype) * self.stride[0] - self.padding[0])
         xs = (torch.arange(Wo, device=x.device, dtype=x.dtype) * self.stride[1] - self.padding[1])
-        ky = (torch.arange(kh, device=x.device, dtype=x.dtype) * self.dilation[0]).repeat_interleave(kw)
+        ky = (torch.arange(kh, device=x.device, dtype=x.dtype)
+              * self.dilation[0]).repeat_interleave(kw)
         kx = (torch.arange(kw, device=x.device, dtype=x.dtype) * self.dilation[1]).repeat(kh)
         py = off[:, :, :, 0] + (ky[:, None] + ys[None, :])[:, :, None]
         px = off[:, :, :, 1] + (kx[:, None] + xs[None, :])[:, None, :]

@@ -25,7 +25,7 @@ class MultiScaleBottomupResize(BottomupResize):
     multi-scale machinery, scale 1 only) ``results['img']`` is the list of images at scales
     ``[1] + aug_scales``; ``input_size``/``input_center``/``input_scale`` are scale 1's, and
     ``aug_input_size``/``aug_input_center``/``aug_input_scale`` list those of the extra scales. Each
-    image is made by :class:`BottomupResize` itself at ``input_size`` × scale.
+    image is made by :class:`BottomupResize` itself at ``input_size`` x scale.
 
     Args: as :class:`BottomupResize`.
     """

@@ -86,10 +86,11 @@ def build_model(config: Union[str, Config],
             ``allow_partial_load`` (False when absent).
         train: Return the model in train mode (with its ``train_cfg``); else eval mode.
     """
-    from mmengine.registry import init_default_scope
     from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import init_default_scope
     from mmpose.apis.inference import dataset_meta_from_config
     from mmpose.registry import MODELS
+
     from .engine.checkpoint_fit import load_checkpoint_checked
     cfg = load_config(config)
     if cfg_options:

@@ -2,7 +2,8 @@
 
 Jobs run in subprocesses (as users run them: tools/train.py, tools/dist_train.sh) so that
 ``randomness.deterministic`` and the process group never leak into the pytest process. The
-1-process reference run is shared by test_dist and test_resume (lru_cache) to stay in the time budget.
+1-process reference run is shared by test_dist and test_resume (lru_cache) to stay in the
+time budget.
 """
 import atexit
 import functools
@@ -30,7 +31,7 @@ GN_OPTIONS = ['model.backbone.norm_cfg.type=GN', 'model.backbone.norm_cfg.num_gr
 
 def make_tiny_data(root: Path) -> Path:
     make_dataset(str(root), dataset='coco', train_images=8, val_images=4,
-                                         seed=0)
+                 seed=0)
     return root
 
 

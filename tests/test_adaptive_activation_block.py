@@ -5,14 +5,13 @@ import pytest
 import torch
 from mmcv.ops import DeformConv2d
 from mmengine.runner import load_checkpoint
-
-import mmpose_attn  # noqa: F401  (registers SAMKRHead and the block)
 from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
-from mmpose_attn.models.layers import (ChannelFirstAdaptiveActivationBlock,
-                                       GridSampleDeformConv2d, convert_adaptive_activation_blocks,
-                                       convert_deform_convs)
+
+import mmpose_attn  # noqa: F401  (registers SAMKRHead and the block)
+from mmpose_attn.models.layers import (ChannelFirstAdaptiveActivationBlock, GridSampleDeformConv2d,
+                                       convert_adaptive_activation_blocks, convert_deform_convs)
 from mmpose_attn.models.layers.adaptive_activation_block import offset_matrix
 
 torch.set_num_threads(2)

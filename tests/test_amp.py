@@ -9,10 +9,10 @@ import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.runner import autocast
-
-import mmpose_attn  # noqa: F401  (registers the models)
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
+
+import mmpose_attn  # noqa: F401  (registers the models)
 
 torch.set_num_threads(2)
 register_all_modules()

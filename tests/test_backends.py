@@ -21,11 +21,11 @@ import torch
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
+from _demo_tools import load_tool  # noqa: E402
+
 from mmpose_attn.deployment import onnx as dx  # noqa: E402
 from mmpose_attn.deployment import runtime  # noqa: E402
 from mmpose_attn.utils import load_config  # noqa: E402
-
-from _demo_tools import load_tool  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OVERFIT = REPO / 'tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py'

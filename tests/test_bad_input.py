@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _tiny_train import REPO, TINY_CONFIG, make_tiny_data, session_root
 from mmengine.config import Config
+from mmpose.registry import DATASETS, MODELS
 
 import mmpose_attn  # noqa: F401  (registers ValidatedCocoDataset, hooks, models)
-from _tiny_train import REPO, TINY_CONFIG, make_tiny_data, session_root
-from mmpose.registry import DATASETS, MODELS
 from mmpose_attn.datasets import DatasetValidationError, validate_coco_annotations
 
 
@@ -123,7 +123,8 @@ def test_model_keypoint_count_mismatch_fails_before_training(data, tmp_path, mon
 
 
 def test_invalid_samkr_structure_from_config():
-    cfg = Config.fromfile(str(REPO / 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py'))
+    cfg = Config.fromfile(
+        str(REPO / 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py'))
     head = cfg.model.head
     head.num_subspaces = 5  # does not divide the 16 filters per keypoint
     with pytest.raises(ValueError, match='num_subspaces g=5 must divide'):
@@ -131,7 +132,8 @@ def test_invalid_samkr_structure_from_config():
 
 
 def test_unknown_sam_layout_from_config():
-    cfg = Config.fromfile(str(REPO / 'configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py'))
+    cfg = Config.fromfile(
+        str(REPO / 'configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py'))
     backbone = cfg.model.backbone
     backbone.update(sam_layout='diagonal5x5', init_cfg=None, depth=18)
     with pytest.raises(ValueError, match="unknown sam_layout 'diagonal5x5'"):

@@ -32,6 +32,7 @@ def _quick_pair():
 
 def test_backends_interleaved_with_speedups(tmp_path, capsys):
     import pytest
+
     from mmpose_attn.analysis import benchmark as bm
     backends = ['pytorch-bf16', 'onnxruntime']
     try:

@@ -87,7 +87,8 @@ def test_mim_test_refuses_esam_checkpoint_for_samkr(tiny_coco):
     proc = _mim_test(BU, ckpt, tiny_coco)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
-    assert 'CheckpointMismatchError' in out and f'checkpoint {ckpt} into MultiScaleBottomupPoseEstimator' in out
+    assert 'CheckpointMismatchError' in out
+    assert f'checkpoint {ckpt} into MultiScaleBottomupPoseEstimator' in out
     # only shape-free scalars (BatchNorm's num_batches_tracked) can coincide between the two models
     loaded, total = map(int, re.search(r'(\d+) of (\d+) model tensors loaded', out).groups())
     assert loaded < total // 10, out[-3000:]
@@ -105,13 +106,14 @@ def test_mim_test_partial_load_only_when_asked(tiny_coco):
     assert 'new (not in the checkpoint)' in out and 'head.' in out and 'coco/AP' in out
 
 
-# --- every path outside the runner: one builder, one loader -----------------------------------------
+# --- every path outside the runner: one builder, one loader ---------------------------------
 def test_export_and_api_refuse_another_models_checkpoint(tmp_path):
     """SAMKR config + an ESAM checkpoint: the ONNX export (which used to write random weights and
     report parity OK), the Python API and the inferencer all stop, naming the checkpoint."""
     import warnings
 
     from _demo_tools import load_tool
+
     from mmpose_attn.apis import AttnPoseInferencer, build_pose_model
     from mmpose_attn.deployment import onnx as dx
     ckpt = _esam_checkpoint(tmp_path / 'esam.pth')
@@ -157,6 +159,7 @@ def test_tools_share_one_model_builder():
     import inspect
 
     from _demo_tools import load_tool
+
     from mmpose_attn import utils
     from mmpose_attn.analysis import gpu_check, model_table
     from mmpose_attn.deployment import onnx as dx

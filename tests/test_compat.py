@@ -10,13 +10,13 @@ import mmpose
 import numpy as np
 import pytest
 import torch
+from _tiny_train import (GN_OPTIONS, TINY_CONFIG, job_env, reference_run, run_job, session_root,
+                         train_command)
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from _tiny_train import (GN_OPTIONS, TINY_CONFIG, job_env, reference_run, run_job, session_root,
-                         train_command)
-from mmpose_attn.compat import cpu_distributed, mmpose_tools_runner_type, numpy_draw_circles
-from mmpose_attn.compat import torch_weights_only, xtcocotools_owndata
+from mmpose_attn.compat import (cpu_distributed, mmpose_tools_runner_type, numpy_draw_circles,
+                                torch_weights_only, xtcocotools_owndata)
 from mmpose_attn.compat.torch_weights_only import MARKER, WeightsOnlyCheckpointHook
 
 
@@ -100,11 +100,13 @@ def test_inference_swaps_a_stock_configs_visualizer():
     cfg, _ = prepare_pose_config(
         'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
         'none')
-    assert cfg.visualizer.type == ('ScalarCirclesPoseLocalVisualizer' if numpy_draw_circles.SCALAR_CIRCLES_NEEDED
+    assert cfg.visualizer.type == ('ScalarCirclesPoseLocalVisualizer'
+                                   if numpy_draw_circles.SCALAR_CIRCLES_NEEDED
                                    else 'PoseLocalVisualizer')
 
 
-@pytest.mark.skipif(not numpy_draw_circles.SCALAR_CIRCLES_NEEDED, reason='numpy < 2.3 draws with mmpose as is')
+@pytest.mark.skipif(not numpy_draw_circles.SCALAR_CIRCLES_NEEDED,
+                    reason='numpy < 2.3 draws with mmpose as is')
 def test_stock_visualizer_fails_where_ours_draws():
     from mmpose.registry import VISUALIZERS
     img = np.zeros((20, 20, 3), np.uint8)
@@ -142,7 +144,7 @@ def _assert_same(a, b, where='meta'):
 
 
 def test_encode_decode_round_trip_through_a_file(tmp_path):
-    """numpy arrays of every kind, numpy scalars and HistoryBuffers survive save + weights-only load."""
+    """Any numpy array, numpy scalars and HistoryBuffers survive save + weights-only load."""
     hub = MessageHub('compat_round_trip')
     for i, loss in enumerate([0.5, 0.25, 0.125]):
         hub.update_scalar('train/loss', loss)
@@ -234,7 +236,8 @@ def test_resume_restores_message_hub_and_continues():
     work_dir.mkdir()
     shutil.copy(reference_run() / 'epoch_2.pth', work_dir / 'epoch_2.pth')
     cmd = train_command(TINY_CONFIG, work_dir, cfg_options=GN_OPTIONS)
-    cmd[cmd.index('--work-dir'):cmd.index('--work-dir')] = ['--resume', str(work_dir / 'epoch_2.pth')]
+    at = cmd.index('--work-dir')
+    cmd[at:at] = ['--resume', str(work_dir / 'epoch_2.pth')]
     log = run_job(cmd, job_env(root / 'data'), root / 'compat_resume.log')
     assert 'resumed epoch: 2, iter: 8' in log
     resumed = _load(work_dir / 'epoch_3.pth')['message_hub']['log_scalars']

@@ -7,9 +7,9 @@ import pytest
 import torch
 import yaml
 from mmengine.config import Config
+from mmpose.registry import MODELS
 
 import mmpose_attn  # noqa: F401  (registers SAMKRHead)
-from mmpose.registry import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 W32 = ROOT / 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py'

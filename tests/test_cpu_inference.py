@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 from mmcv.ops import DeformConv2d
-
 from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
+
 from mmpose_attn.deployment.cpu_inference import prepare_for_cpu_inference
 from mmpose_attn.deployment.onnx import build_model
 from mmpose_attn.models.layers import ChannelFirstAdaptiveActivationBlock, GridSampleDeformConv2d

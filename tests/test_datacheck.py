@@ -1,17 +1,18 @@
-"""The data check runs before mmpose parses the annotations and before any iteration, catches what the
-evaluator will need, and accepts files that mmpose reads fine (more keypoint names than the metainfo)."""
+"""The data check runs before mmpose parses the annotations and before any iteration, catches what
+the evaluator will need, and accepts files that mmpose reads fine (more keypoint names than the
+metainfo)."""
 import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from _tiny_train import TINY_CONFIG, session_root
 from mmengine.config import Config
 from mmengine.runner import Runner
+from mmpose.registry import DATASETS
 
 import mmpose_attn  # noqa: F401  (registers the datasets and the hook)
-from _tiny_train import TINY_CONFIG, session_root
-from mmpose.registry import DATASETS
 from mmpose_attn.datasets import DatasetValidationError, validate_coco_annotations
 from mmpose_attn.datasets.validate import check_coco_metric_fields
 
@@ -96,12 +97,13 @@ def test_metric_without_ann_file_checks_the_dataset_file(data, tmp_path):
     """CocoMetric(ann_file=None) builds the ground truth from the dataset: same need for area."""
     _edit(data / 'annotations' / 'val.json', _drop_area)
     runner = _runner(data, tmp_path, test_evaluator=dict(type='CocoMetric', ann_file=None))
-    with pytest.raises(DatasetValidationError, match=r'val\.json: annotations\[\*\]\.area: missing'):
+    with pytest.raises(DatasetValidationError,
+                       match=r'val\.json: annotations\[\*\]\.area: missing'):
         runner.test()
 
 
 def test_crowd_evaluation_needs_num_keypoints(data, tmp_path):
-    """iou_type='keypoints_crowd' reads num_keypoints of every person and crowdIndex of every image."""
+    """iou_type='keypoints_crowd' reads each person's num_keypoints and each image's crowdIndex."""
     def drop(d):
         d['annotations'][2].pop('num_keypoints')
     _edit(data / 'annotations' / 'val.json', drop)
@@ -115,7 +117,7 @@ def test_crowd_evaluation_needs_num_keypoints(data, tmp_path):
 
 
 def test_real_crowdpose_sample_evaluation_fields(shared_data):
-    """The real CrowdPose file has no area: fine for its config (use_area=False), caught otherwise."""
+    """The real CrowdPose file has no area: fine for its config (use_area=False), else caught."""
     ann = str(shared_data / 'crowdpose' / 'annotations' / 'test_crowdpose.json')
     summary = validate_coco_annotations(ann, str(shared_data / 'crowdpose' / 'images'),
                                         num_keypoints=14)
@@ -124,7 +126,8 @@ def test_real_crowdpose_sample_evaluation_fields(shared_data):
     with pytest.raises(DatasetValidationError, match='missing in 5 of 5 annotations'):
         check_coco_metric_fields(summary, ann, 'test_evaluator (CocoMetric)', use_area=True,
                                  iou_type='keypoints_crowd')
-    ds = DATASETS.build(dict(type='ValidatedCrowdPoseDataset', data_root=str(shared_data / 'crowdpose'),
+    ds = DATASETS.build(dict(type='ValidatedCrowdPoseDataset',
+                             data_root=str(shared_data / 'crowdpose'),
                              ann_file='annotations/test_crowdpose.json', data_mode='bottomup',
                              data_prefix=dict(img='images/'), pipeline=[]))
     assert len(ds) == 2 and ds.metainfo['num_keypoints'] == 14
@@ -137,7 +140,7 @@ def _humanart_style(d):
 
 
 def test_more_category_names_than_metainfo_is_accepted_and_evaluated(data, tmp_path):
-    """A HumanArt-style file (21 names, 17-keypoint arrays) gives the same numbers as the COCO one."""
+    """A HumanArt-style file (21 names, 17-keypoint arrays) gives the COCO file's numbers."""
     reference = _runner(data, tmp_path / 'coco').test()
     for split in ('train', 'val'):
         _edit(data / 'annotations' / f'{split}.json', _humanart_style)

@@ -8,13 +8,14 @@ import time
 from typing import List
 
 import pytest
-
-from _tiny_train import REPO, GN_OPTIONS, TINY_CONFIG, free_port, job_env, session_root, train_command
+from _tiny_train import (GN_OPTIONS, REPO, TINY_CONFIG, free_port, job_env, session_root,
+                         train_command)
 
 # a run long enough to be killed while it trains, with one persistent DataLoader worker
 LONG_RUN = GN_OPTIONS + ['train_cfg.max_epochs=1000', 'train_cfg.val_interval=1000',
                          'default_hooks.checkpoint.interval=1000',
-                         'train_dataloader.num_workers=1', 'train_dataloader.persistent_workers=True']
+                         'train_dataloader.num_workers=1',
+                         'train_dataloader.persistent_workers=True']
 
 
 def _stat(pid: int) -> List[str]:
@@ -82,7 +83,8 @@ def test_kill9_leaves_no_orphan(kill):
                                 stderr=subprocess.STDOUT)
     pids = []
     try:
-        # killed while it trains: the worker has run its worker_init_fn by the first logged iteration
+        # killed while it trains: the worker has run its worker_init_fn by the first logged
+        # iteration
         _wait_for(lambda: 'Epoch(train)' in (root / f'orphan_{kill}.log').read_text(),
                   'the first training iteration')
         trainer, workers = _trainer_and_worker(proc.pid, via_launcher=(kill != 'trainer'))

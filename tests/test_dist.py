@@ -1,7 +1,6 @@
 """Distributed training on the CPU: tools/dist_train.sh (torchrun) with 2 processes over gloo."""
 import pytest
 import torch
-
 from _tiny_train import (GN_OPTIONS, TINY_CONFIG, TOTAL_ITERS, free_port, job_env, load_weights,
                          max_abs_diff, reference_run, run_job, session_root, train_command)
 
@@ -11,8 +10,8 @@ from _tiny_train import (GN_OPTIONS, TINY_CONFIG, TOTAL_ITERS, free_port, job_en
 # model uses GroupNorm (GN_OPTIONS) and the pipeline has no random augmentation, so every sample's
 # loss and gradient are the same in both runs; KeypointMSELoss is a batch mean and DDP averages the
 # two rank gradients, which gives the 1-process batch mean. What remains is float32 summation order
-# (all-reduce, batch-size dependent conv kernels): about 1e-7 relative per step. Measured over the 12
-# SGD steps: max |diff| 7.5e-9 (weights are O(0.1)), so atol=1e-6 leaves 100x headroom, while the
+# (all-reduce, batch-size dependent conv kernels): about 1e-7 relative per step. Measured over the
+# 12 SGD steps: max |diff| 7.5e-9 (weights are O(0.1)), so atol=1e-6 leaves 100x headroom, while the
 # same comparison with BatchNorm (per-rank batch statistics) differs by ~1e-3 in the weights and
 # ~3e-2 in the running statistics and fails it.
 ATOL = 1e-6

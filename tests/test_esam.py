@@ -189,7 +189,8 @@ def test_esam_resnet_fewer_stages_gets_one_attention_per_stage(num_stages):
         [f'attn{i + 1}' for i in range(num_stages)]
     stock = MODELS.build(dict(type='ResNet', depth=50, **stages))
     out, ref = net(torch.rand(1, 3, 64, 64)), stock(torch.rand(1, 3, 64, 64))
-    assert out[-1].shape == ref[-1].shape == (1, 256 * 2**(num_stages - 1), 16 // 2**(num_stages - 1),
+    assert out[-1].shape == ref[-1].shape == (1, 256 * 2**(num_stages - 1),
+                                              16 // 2**(num_stages - 1),
                                               16 // 2**(num_stages - 1))
 
 
@@ -267,7 +268,7 @@ def test_esam_head_layout_and_order():
 @pytest.mark.parametrize('blocks, factors', [(1, (8, )), (2, (2, 4)), (3, (2, 2, 2)),
                                              (4, (1, 2, 2, 2)), (5, (1, 1, 2, 2, 2))])
 def test_esam_head_default_scale_factors_for_any_number_of_blocks(blocks, factors):
-    """Without scale_factors the blocks up-sample x8 in total (8x6 -> 64x48), as the 4-block default."""
+    """Without scale_factors the blocks up-sample x8 in all (8x6 -> 64x48), as 4 blocks do."""
     head = ESAMHead(64, 17, upsample_out_channels=(16, ) * blocks,
                     upsample_kernel_sizes=(3, ) * blocks)
     assert head.scale_factors == factors

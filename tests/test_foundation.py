@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmpose_attn.utils import load_config
 from mmengine.model import BaseModel
 from mmengine.runner import Runner, load_checkpoint
 
 import mmpose_attn
+from mmpose_attn.utils import load_config
 
 
 def test_version_and_registration():
@@ -93,7 +93,8 @@ def _toy_runner(work_dir, max_iters, **kwargs):
 
 def test_runner_train_save_resume(tmp_path):
     """Train 10 iters straight vs 5 iters + resume to 10: same weights (the checkpoint carries the
-    optimizer momentum, message hub and RNG state, which torch>=2.6 refuses to unpickle by default)."""
+    optimizer momentum, message hub and RNG state, which torch>=2.6 refuses to unpickle by
+    default)."""
     straight = _toy_runner(tmp_path / 'straight', 10)
     straight.train()
     w_straight = copy.deepcopy(straight.model.state_dict())
@@ -163,9 +164,10 @@ def test_stock_simplebaseline_builds_and_runs_on_cpu():
         heatmaps = model(x, None, mode='tensor')
     assert heatmaps.shape == (2, 17, 64, 48)
     sample = PoseDataSample(metainfo=dict(
-        input_size=(192, 256), input_center=np.array([96., 128.]), input_scale=np.array([192., 256.]),
-        flip_indices=list(range(17))))
-    sample.gt_instances = InstanceData(bboxes=np.array([[0., 0., 192., 256.]]), bbox_scores=np.ones(1))
+        input_size=(192, 256), input_center=np.array([96., 128.]),
+        input_scale=np.array([192., 256.]), flip_indices=list(range(17))))
+    sample.gt_instances = InstanceData(bboxes=np.array([[0., 0., 192., 256.]]),
+                                       bbox_scores=np.ones(1))
     with torch.no_grad():
         preds = model(x[:1], [sample], mode='predict')
     assert preds[0].pred_instances.keypoints.shape == (1, 17, 2)

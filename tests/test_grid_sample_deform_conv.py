@@ -4,11 +4,11 @@ interchangeable with stock DEKR's mmcv kernel."""
 import pytest
 import torch
 from mmcv.ops import DeformConv2d
-
-import mmpose_attn  # noqa: F401  (registers SAMKRHead)
 from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 from mmpose.registry import MODELS
 from mmpose.utils import register_all_modules
+
+import mmpose_attn  # noqa: F401  (registers SAMKRHead)
 from mmpose_attn.models.layers import GridSampleDeformConv2d, convert_deform_convs
 
 torch.set_num_threads(2)
@@ -135,7 +135,7 @@ def test_convert_deform_convs_on_stock_dekr_blocks():
 
 
 def test_benchmark_pairs_with_equal_kernels(capsys, monkeypatch):
-    """``samkr-w32-gs``: stock DEKR converted to the grid_sample kernel; ``-mmcv``: SAMKR on mmcv's."""
+    """``samkr-w32-gs``: stock DEKR on the grid_sample kernel; ``-mmcv``: SAMKR on mmcv's."""
     import importlib.util
     from pathlib import Path
 

@@ -13,14 +13,12 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-
-from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, RandomWeightsWarning,
-                              build_pose_model, prepare_det_config, read_image,
-                              select_person_boxes)
-
 from _demo_tools import BOTTOMUP_FAST_OPTIONS as BOTTOMUP_FAST_DICT
 from _demo_tools import ESAM, REPO, SAMKR
 from _demo_tools import load_tool as _tool
+
+from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, RandomWeightsWarning,
+                              build_pose_model, prepare_det_config, read_image, select_person_boxes)
 
 torch.set_num_threads(2)
 
@@ -230,16 +228,17 @@ def test_bottomup_multiscale_batches(tmp_path):
     rng = np.random.default_rng(1)
     for i in range(3):
         cv2.imwrite(str(tmp_path / f'{i}.png'), rng.integers(0, 255, (64, 64, 3), np.uint8))
-    options = dict(BOTTOMUP_FAST_DICT, **{'model.test_cfg.multiscale_test': True,
-                                          'model.test_cfg.flip_test': True,
-                                          'model.head.decoder.decode_thr': 0.0,
-                                          'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]})
+    options = dict(BOTTOMUP_FAST_DICT,
+                   **{'model.test_cfg.multiscale_test': True,
+                      'model.test_cfg.flip_test': True,
+                      'model.head.decoder.decode_thr': 0.0,
+                      'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]})
     torch.manual_seed(0)
     inferencer = _RecordingInferencer(SAMKR, 'none', device='cpu', cfg_options=options)
     calls = []
     decode = inferencer.model.head._decode_multiscale
-    inferencer.model.head._decode_multiscale = lambda hms, *a, **k: calls.append(len(hms)) or decode(
-        hms, *a, **k)
+    inferencer.model.head._decode_multiscale = (
+        lambda hms, *a, **k: calls.append(len(hms)) or decode(hms, *a, **k))
     inferencer.batch_sizes = []
     batched = [p for r in inferencer(str(tmp_path), batch_size=2) for p in r['predictions']]
     assert inferencer.batch_sizes == [2, 1] and calls == [3, 3, 3]
@@ -280,9 +279,8 @@ def test_visualizer_draws_keypoints():
     drawn, those below are not."""
     from mmengine.structures import InstanceData
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
-    from mmpose.structures import PoseDataSample
-
     from mmpose.registry import VISUALIZERS
+    from mmpose.structures import PoseDataSample
 
     dataset_meta = parse_pose_metainfo(dict(from_file='configs/_base_/datasets/coco.py'))
     visualizer = VISUALIZERS.build(dict(type='ScalarCirclesPoseLocalVisualizer', radius=3,

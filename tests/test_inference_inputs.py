@@ -9,14 +9,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
-from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, FileNameIdsWarning,
-                              NoDetectionsWarning,
-                              SkippedInputsWarning, resolve_device, result_names)
-
 from _demo_tools import BOTTOMUP_FAST_OPTIONS as BOTTOMUP_FAST
 from _demo_tools import ESAM, SAMKR
 from _demo_tools import load_tool as _tool
+
+from mmpose_attn.apis import (AttnPoseInferencer, CocoDetections, FileNameIdsWarning,
+                              NoDetectionsWarning, SkippedInputsWarning, resolve_device,
+                              result_names)
 
 torch.set_num_threads(2)
 
@@ -108,7 +107,7 @@ def test_bbox_file_number_names_that_are_not_ids(esam, tmp_path):
     folder = tmp_path / 'data/real_human/dance'
     results = _run(esam, CocoDetections(det, ann), folder, tmp_path / 'out')
     assert {k: len(v) for k, v in results.items()} == {'results_000000000590.json': 2,
-                                                        'results_000000000591.json': 1}
+                                                       'results_000000000591.json': 1}
     with pytest.raises(ValueError, match=r'e\.g\. 590 from .*000000000590\.jpg.*'
                        r'15000000000590.*Pass --ann-file'):
         _run(esam, CocoDetections(det), folder, tmp_path / 'out2')
@@ -127,7 +126,7 @@ def test_bbox_file_numbered_names_outside_coco_layout_are_not_guessed(esam, tmp_
     assert not list((tmp_path / 'out').iterdir())
     results = _run(esam, CocoDetections(det, ann), folder, tmp_path / 'out2')
     assert {k: len(v) for k, v in results.items()} == {'results_000817.json': 1,
-                                                        'results_000818.json': 1}
+                                                       'results_000818.json': 1}
 
 
 def test_bbox_file_coco_names_are_read_as_ids_and_said_once(esam, tmp_path):
@@ -141,7 +140,7 @@ def test_bbox_file_coco_names_are_read_as_ids_and_said_once(esam, tmp_path):
         results = _run(esam, detections, tmp_path / 'data/val', tmp_path / 'out')
     assert len([w for w in rec if w.category is FileNameIdsWarning]) == 1
     assert {k: len(v) for k, v in results.items()} == {'results_000000000785.json': 2,
-                                                        'results_000000000786.json': 1}
+                                                       'results_000000000786.json': 1}
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('error', FileNameIdsWarning)
@@ -157,7 +156,7 @@ def test_images_without_detections_are_reported(esam, tmp_path):
                       r'--bbox-file .*dets\.json.*000000000002\.jpg'):
         results = _run(esam, CocoDetections(det, ann), tmp_path / 'data/a', tmp_path / 'out')
     assert {k: len(v) for k, v in results.items()} == {'results_000000000001.json': 1,
-                                                        'results_000000000002.json': 0}
+                                                       'results_000000000002.json': 0}
     assert esam.no_detections == [str(tmp_path / 'data/a/000000000002.jpg')]
 
 
@@ -304,8 +303,8 @@ def test_another_models_checkpoint_is_refused(tmp_path):
     _image(tmp_path / 'imgs' / 'a.jpg', 0)
     out = tmp_path / 'out'
     with pytest.raises(CheckpointMismatchError,
-                       match=r'(?s)esam\.pth into MultiScaleBottomupPoseEstimator: \d+ of \d+ model '
-                       r'tensors loaded.*shape-mismatched.*unexpected.*allow_partial_load'):
+                       match=r'(?s)esam\.pth into MultiScaleBottomupPoseEstimator: \d+ of \d+ '
+                       r'model tensors loaded.*shape-mismatched.*unexpected.*allow_partial_load'):
         _tool('bottomup_demo').main([SAMKR, str(ckpt), '--input', str(tmp_path / 'imgs'),
                                      '--output-root', str(out), '--save-predictions',
                                      '--device', 'cpu'])

@@ -10,15 +10,14 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.hub import get_config
-
-import mmpose_attn  # noqa: F401
 from mmpose.datasets.transforms import BottomupResize
 from mmpose.structures.bbox import get_warp_matrix
+from test_runners import REPO_ROOT, _metric, _mim
+
+import mmpose_attn  # noqa: F401
 from mmpose_attn.datasets.transforms import (MultiScaleBottomupResize, PackMultiScalePoseInputs,
                                              multiscale_input_geometry)
 from mmpose_attn.models.heads.batch_dekr_head import _map_input_points
-
-from test_runners import REPO_ROOT, _metric, _mim
 
 SAMPLES = 'tests/configs/samkr_hrnet-w18s_1xb4-60e_coco-samples-256x256.py'
 DEKR = 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py'
@@ -64,7 +63,7 @@ def test_pack_keeps_the_pyramid_and_its_metainfo():
         dict(img=img, ori_shape=img.shape[:2], img_shape=img.shape[:2]))
     packed = PackMultiScalePoseInputs()(results)
     assert [tuple(t.shape) for t in packed['inputs']] == [(3, ) + im.shape[:2]
-                                                         for im in results['img']]
+                                                          for im in results['img']]
     meta = packed['data_samples'].metainfo
     assert meta['aug_scales'] == [0.75]
     assert meta['aug_input_size'] == [results['img'][1].shape[1::-1]]
@@ -116,7 +115,8 @@ def test_stock_dekr_multiscale_through_our_pieces(shared_data):
     result; a pyramid whose extra scale is scale 1 again gives it too (the copy's heatmaps are
     resampled onto themselves and its poses are duplicates that pose NMS removes)."""
     cfg = get_config(DEKR)
-    swaps = dict(BottomupResize='MultiScaleBottomupResize', PackPoseInputs='PackMultiScalePoseInputs')
+    swaps = dict(BottomupResize='MultiScaleBottomupResize',
+                 PackPoseInputs='PackMultiScalePoseInputs')
     for t in cfg.test_dataloader.dataset.pipeline:
         t['type'] = swaps.get(t['type'], t['type'])
     cfg.model.update(type='MultiScaleBottomupPoseEstimator')
@@ -159,7 +159,8 @@ def test_missing_pyramid_is_explained(shared_data):
 def test_mim_test_flip_multiscale_real_coco(tmp_path, shared_data):
     """`mim test` with flip + scales [1, 0.5, 1.5] switched on by --cfg-options on the 4 real COCO
     images: the printed AP is the COCO evaluation of the predictions it wrote, recomputed here
-    with xtcocotools (the checkpoint is an untrained model, so this checks the path, not accuracy)."""
+    with xtcocotools (the checkpoint is an untrained model, so this checks the path, not
+    accuracy)."""
     from mmpose.apis import init_model
     from mmpose.datasets import CocoDataset
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
@@ -189,4 +190,5 @@ def test_mim_test_flip_multiscale_real_coco(tmp_path, shared_data):
     evaluation.summarize()
     for name, stat in (('AP', 0), ('AR', 5)):
         printed = _metric(out, f'coco/{name}')
-        assert printed == pytest.approx(evaluation.stats[stat], abs=1e-4), (name, printed, out[-3000:])
+        assert printed == pytest.approx(evaluation.stats[stat], abs=1e-4), (name, printed,
+                                                                            out[-3000:])

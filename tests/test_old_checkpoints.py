@@ -6,9 +6,9 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 from mmengine.runner.checkpoint import load_checkpoint
+from mmpose.registry import MODELS
 
 import mmpose_attn  # noqa: F401
-from mmpose.registry import MODELS
 
 # tiny models built, randomised and run by the code of commit 0d93145 (see generate.py there)
 FIXTURE = Path(__file__).parent / 'fixtures' / 'old_checkpoints' / 'models_0d93145.pth'

@@ -50,8 +50,8 @@ def _synthetic_model(head_type='SAMKRHead'):
 
 @pytest.mark.parametrize('head_type', ['SAMKRHead', 'DEKRHead'])
 def test_bottomup_export_parity(head_type, tmp_path):
-    from mmcv.ops import DeformConv2d
     import onnx
+    from mmcv.ops import DeformConv2d
     _, model = _synthetic_model(head_type)
     has_mmcv_deform = any(type(m) is DeformConv2d for m in model.modules())
     assert has_mmcv_deform == (head_type == 'DEKRHead')

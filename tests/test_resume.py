@@ -7,16 +7,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.runner.checkpoint import find_latest_checkpoint
-
 from _tiny_train import (GN_OPTIONS, TINY_CONFIG, TOTAL_ITERS, job_env, load_weights, max_abs_diff,
                          reference_run, run_job, session_root, train_command)
+from mmengine.runner.checkpoint import find_latest_checkpoint
+
 from mmpose_attn.engine.atomic_io import atomic_write
 
 # Resumed and uninterrupted runs execute the same float32 operations in the same order on the same
-# data (deterministic=True, 1 thread, no random augmentation, DefaultSampler reseeded per epoch), and
-# the checkpoint restores weights, SGD momentum, LR schedulers and the iteration counter exactly, so
-# the weights agree to the last bit in practice (measured: 0.0). 1e-7 allows only float32 rounding.
+# data (deterministic=True, 1 thread, no random augmentation, DefaultSampler reseeded per epoch),
+# and the checkpoint restores weights, SGD momentum, LR schedulers and the iteration counter
+# exactly, so the weights agree to the last bit in practice (measured: 0.0). 1e-7 allows only
+# float32 rounding.
 ATOL = 1e-7
 
 
@@ -105,8 +106,9 @@ def test_sigkill_between_checkpoint_and_last_checkpoint_resumes_newest_checkpoin
     _train_until_hang(root, work_dir, 'last_checkpoint', KEEP_ONE + [
         # the hang is armed for the second checkpoint only: the first records normally
         'default_hooks.checkpoint.interval=2'])
-    assert (work_dir / 'epoch_2.pth').is_file(), (sorted(p.name for p in work_dir.iterdir()),
-                                                  (root / f'{work_dir.name}.log').read_text()[-2000:])
+    assert (work_dir / 'epoch_2.pth').is_file(), (
+        sorted(p.name for p in work_dir.iterdir()),
+        (root / f'{work_dir.name}.log').read_text()[-2000:])
     # mmengine's own hook records last_checkpoint only after the checkpoint; a kill in between
     # leaves no last_checkpoint at all, which is the state made here
     (work_dir / 'last_checkpoint').unlink(missing_ok=True)

@@ -9,12 +9,12 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.structures import InstanceData
-
-import mmpose_attn  # noqa: F401  (registers ULSAM, SAMKRHead, SWAHRLoss)
 from mmpose.models.heads.hybrid_heads.dekr_head import RescoreNet
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
 from mmpose.utils import register_all_modules
+
+import mmpose_attn  # noqa: F401  (registers ULSAM, SAMKRHead, SWAHRLoss)
 
 torch.set_num_threads(2)
 register_all_modules()

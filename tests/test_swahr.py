@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 import torch
-
-import mmpose_attn  # noqa: F401  (registers SWAHRLoss, SAMKRHead)
 from mmpose.models.losses import KeypointMSELoss
 from mmpose.registry import MODELS
+
+import mmpose_attn  # noqa: F401  (registers SWAHRLoss, SAMKRHead)
 
 torch.set_num_threads(2)
 W32_COCO = 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py'

@@ -1,4 +1,4 @@
-"""mmpose_attn.datasets.synthetic and its CLI: deterministic, exact COCO / CrowdPose keypoint formats."""
+"""mmpose_attn.datasets.synthetic and its CLI: deterministic, exact COCO / CrowdPose formats."""
 import hashlib
 import json
 import subprocess

@@ -6,11 +6,10 @@ the shipped configs' architectures at small widths and inputs keep the runs to s
 from pathlib import Path
 
 import torch
+from _tiny_train import make_tiny_data
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
-
-from _tiny_train import make_tiny_data
 from mmpose.registry import MODELS
 
 from mmpose_attn.engine.hooks.warm_start_hook import warm_start_state_dict
@@ -118,8 +117,8 @@ def test_samkr_from_stock_dekr(tmp_path):
     ckpt = tmp_path / 'dekr.pth'
     stock = _stock_checkpoint(stock_cfg, ckpt, seed=123)
     kw = dict(source='dekr', input_size=(64, 64), heatmap_size=(16, 16))
-    params = _params_after_training(_train_cfg(SAMKR_SYNTH, data, tmp_path / 'w', load_from=str(ckpt),
-                                               **kw))
+    params = _params_after_training(_train_cfg(SAMKR_SYNTH, data, tmp_path / 'w',
+                                               load_from=str(ckpt), **kw))
     fresh = _params_after_training(_train_cfg(SAMKR_SYNTH, data, tmp_path / 'f', load_from=None,
                                               **kw))
     # SAMKR's final grouped conv sits after ULSAM (index 3), one index after DEKR's
@@ -154,8 +153,8 @@ def test_esam_from_stock_simplebaseline(tmp_path):
     ckpt = tmp_path / 'simplebaseline.pth'
     stock = _stock_checkpoint(stock_cfg, ckpt, seed=123)
     kw = dict(source='simplebaseline', input_size=(48, 64), heatmap_size=(12, 16))
-    params = _params_after_training(_train_cfg(ESAM_SYNTH, data, tmp_path / 'w', load_from=str(ckpt),
-                                               **kw))
+    params = _params_after_training(_train_cfg(ESAM_SYNTH, data, tmp_path / 'w',
+                                               load_from=str(ckpt), **kw))
     fresh = _params_after_training(_train_cfg(ESAM_SYNTH, data, tmp_path / 'f', load_from=None,
                                               **kw))
     # a head tensor of matching shape that is NOT transferred: only the backbone is
@@ -171,5 +170,6 @@ def test_esam_from_stock_simplebaseline(tmp_path):
 
 def test_warm_start_state_dict_keeps_own_names_and_rejects_unknown_source():
     import pytest
-    with pytest.raises(ValueError, match=r"source='hrnet' is not one of \['dekr', 'simplebaseline'\]"):
+    with pytest.raises(ValueError,
+                       match=r"source='hrnet' is not one of \['dekr', 'simplebaseline'\]"):
         warm_start_state_dict({}, torch.nn.Module(), 'hrnet')

@@ -1,6 +1,7 @@
 """mmpose's tools/test.py with mmpose_attn imported (same command-line interface).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...] [--launcher pytorch|slurm]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...] \
+        [--launcher pytorch|slurm]
 
 Minimal wrapper: it runs the main() of the test.py bundled with the installed mmpose, so its
 options are exactly mmpose's, with the config's ``runner_type`` honoured

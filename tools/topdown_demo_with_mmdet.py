@@ -19,8 +19,8 @@ from argparse import ArgumentParser
 from typing import List, Optional
 
 from mmpose_attn.apis import AttnPoseInferencer, CocoDetections, input_kind
-from mmpose_attn.apis.demo_args import add_backend_arguments, add_demo_arguments, backend_kwargs
-from mmpose_attn.apis.demo_args import demo_run_kwargs
+from mmpose_attn.apis.demo_args import (add_backend_arguments, add_demo_arguments, backend_kwargs,
+                                        demo_run_kwargs)
 from mmpose_attn.apis.inferencer import backend_device
 
 

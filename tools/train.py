@@ -1,6 +1,7 @@
 """mmpose's tools/train.py with mmpose_attn imported (same command-line interface).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...] [--launcher pytorch|slurm]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] \
+        [--cfg-options k=v ...] [--launcher pytorch|slurm]
 
 Minimal wrapper: it runs the main() of the train.py bundled with the installed mmpose, so its
 options are exactly mmpose's, with the config's ``runner_type`` honoured

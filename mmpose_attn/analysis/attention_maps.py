@@ -141,8 +141,8 @@ def ulsam_keypoint_groups(model: nn.Module, ulsam: ULSAM,
     """The subspace maps of each keypoint: ``[slice of G]`` per keypoint, or ``None`` when the
     ULSAM's subspaces are shared by all keypoints (SAMKR Table 1's shared branch).
 
-    SAMKRHead's per-keypoint branches are one ULSAM with K·g subspaces, keypoint k's being
-    ``k·g .. (k+1)·g - 1`` (its grouped convs keep branch k's channels together).
+    SAMKRHead's per-keypoint branches are one ULSAM with K*g subspaces, keypoint k's being
+    ``k*g .. (k+1)*g - 1`` (its grouped convs keep branch k's channels together).
     """
     structure = getattr(getattr(model, 'head', None), 'structure', None)
     if isinstance(structure, dict) and 'num_branches' in structure:
@@ -157,7 +157,7 @@ def ulsam_keypoint_groups(model: nn.Module, ulsam: ULSAM,
 
 def network_view(center: np.ndarray, scale: np.ndarray, img_shape: Tuple[int, int]) -> tuple:
     """``(x0, y0, x1, y1)``: the part of the image the network saw (the input warp's
-    ``center ± scale / 2``), clipped to the image."""
+    ``center +/- scale / 2``), clipped to the image."""
     h, w = img_shape
     (cx, cy), (sw, sh) = np.asarray(center).reshape(2), np.asarray(scale).reshape(2)
     x0, y0 = max(0, int(math.floor(cx - sw / 2))), max(0, int(math.floor(cy - sh / 2)))
@@ -183,7 +183,7 @@ def _label(img: np.ndarray, text: str) -> np.ndarray:
 
 
 def tile(images: Sequence[np.ndarray], cols: Optional[int] = None) -> np.ndarray:
-    """Tile equally-sized (H, W, 3) images row by row into (rows·H, cols·W, 3), ``cols``
+    """Tile equally-sized (H, W, 3) images row by row into (rows*H, cols*W, 3), ``cols``
     defaulting to ceil(sqrt(n)); empty cells are black."""
     n = len(images)
     cols = cols or int(math.ceil(math.sqrt(n)))
@@ -274,7 +274,7 @@ def attention_drawings(recorder: AttentionRecorder, drawer: AttentionDrawer,
       keypoint.
 
     Every map is coloured min-max over the image as mmpose's heatmaps; its label gives the
-    value range (a softmax map: its peak over the uniform 1/(H·W)).
+    value range (a softmax map: its peak over the uniform 1/(H*W)).
     """
     out: 'OrderedDict[str, np.ndarray]' = OrderedDict()
     for n, (name, _) in recorder.stages.items():
@@ -322,7 +322,7 @@ def _range(fmap: Tensor) -> str:
 
 
 def _peak(fmap: Tensor) -> str:
-    # a softmax map's peak relative to the uniform 1/(H·W): 1.0 means no preference
+    # a softmax map's peak relative to the uniform 1/(H*W): 1.0 means no preference
     return f'peak {fmap.max().item() * fmap.numel():.2f}x uniform'
 
 

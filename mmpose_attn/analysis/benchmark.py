@@ -164,8 +164,9 @@ def format_result(r: dict) -> str:
     def ms(t):
         return f'{t[0] * 1e3:8.1f} [{t[1] * 1e3:.1f}, {t[2] * 1e3:.1f}]'
 
-    return (f'{r["ours_label"]:>10s} vs {r["anchor_label"]:<19s} b={r["batch"]:<3d} {r["input"][0]}x'
-            f'{r["input"][1]}  ours {ms(r["ours"])} ms  anchor {ms(r["anchor"])} ms  '
+    return (f'{r["ours_label"]:>10s} vs {r["anchor_label"]:<19s} b={r["batch"]:<3d} '
+            f'{r["input"][0]}x{r["input"][1]}  ours {ms(r["ours"])} ms  '
+            f'anchor {ms(r["anchor"])} ms  '
             f'ratio(median) {r["ratio_median"]:.3f}  ratio(min) {r["ratio_min"]:.3f}  '
             f'paired {r["paired"][0]:.3f} [{r["paired"][1]:.3f}, {r["paired"][2]:.3f}]  '
             f'noise(max/min) {r["noise"][0]:.2f}/{r["noise"][1]:.2f}')
@@ -477,6 +478,7 @@ def square_images(images: str, out_dir: str, size: int) -> List[str]:
     """Centre square crops of the images in ``images``, resized to ``size``: bottom-up inputs of
     one aspect, so that one ONNX input size fits them all."""
     import mmcv
+
     from mmpose_attn.apis import list_images, read_image
     paths = []
     for path in list_images(images):
@@ -505,6 +507,7 @@ def bench_e2e_topdown(config: str, anchor: str, images: str, bbox_file: str,
     import warnings
 
     from mmpose.apis import inference_topdown
+
     from mmpose_attn.apis import AttnPoseInferencer, CocoDetections, list_images, read_image
     backends = _check_backends(backends)
     detections = CocoDetections(bbox_file, ann_file)
@@ -663,8 +666,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         raise ValueError('--e2e-images needs --backends (e.g. --backends pytorch openvino)')
     if args.e2e_images and any(PAIRS[p].top_down for p in pairs) and not args.bbox_file:
         raise ValueError('--e2e-images with a top-down pair needs --bbox-file FILE')
-    from mmpose_attn.deployment.runtime import cpu_description
     import os
+
+    from mmpose_attn.deployment.runtime import cpu_description
     load = os.getloadavg() if hasattr(os, 'getloadavg') else ()
     print(f'device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, '
           f'repeats {args.repeats}, warm-up {args.warmup}; times in ms as median [min, max]; '

@@ -5,9 +5,9 @@ one-GPU NCCL launch.
 Each section runs on its own: an exception is recorded under the section's ``error`` and the
 next section still runs. ``quick=True`` (with ``device='cpu'``) uses tiny inputs, batch 2 and
 few iterations and small stand-in models (the synthetic
-ESAM-R18 and SAMKR-W18-small configs) so CI can run every section's code; the CUDA-only parts (mmcv's CUDA kernel,
-NCCL) are then skipped with a recorded reason, and "AMP" is bf16 autocast on CPU (mmengine's
-``AmpOptimWrapper`` asserts CUDA).
+ESAM-R18 and SAMKR-W18-small configs) so CI can run every section's code; the CUDA-only parts
+(mmcv's CUDA kernel, NCCL) are then skipped with a recorded reason, and "AMP" is bf16 autocast on
+CPU (mmengine's ``AmpOptimWrapper`` asserts CUDA).
 
 Training rows time ``optim_wrapper.update_params`` on the tensor forward (backbone, neck, head)
 with random inputs and a surrogate loss (mean square of every head output): the network's
@@ -31,6 +31,7 @@ from mmpose_attn.utils import build_model
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+
 def paper_latency_ms() -> dict:
     """SAMKR Table 6: W48 forward latency (ms) of DEKR and SAMKR, from the metafiles."""
     from .metafile import paper_numbers
@@ -38,6 +39,7 @@ def paper_latency_ms() -> dict:
     return {'DEKR-W48': papers['dekr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
             'SAMKR-W48': papers['samkr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
             'hardware': 'RTX 3090'}
+
 
 CONFIGS = dict(
     esam_r50='configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py',
@@ -85,6 +87,7 @@ def _amp_ctx(device: str):
 def parity_deform_conv(device: str, quick: bool) -> dict:
     """GridSampleDeformConv2d vs mmcv's DeformConv2d kernel: forward and the three gradients."""
     from mmcv.ops import get_compiling_cuda_version
+
     from mmpose_attn.models.layers import GridSampleDeformConv2d
     if device.startswith('cuda') and get_compiling_cuda_version() == 'not available':
         return dict(skipped='this mmcv has no CUDA ops (tools/install.sh builds them)')
@@ -159,6 +162,14 @@ def _surrogate(out) -> torch.Tensor:
 
 def train_speed(name: str, batch: int, hw, iters: int, amp: bool, device: str) -> dict:
     """Iterations/s and peak memory of ``iters`` training steps (after 2 warm-up steps)."""
+    res = _train_steps(name, batch, hw, iters, amp, device)
+    # the model and optimizer were freed with _train_steps' frame: give their memory back
+    if device.startswith('cuda'):
+        torch.cuda.empty_cache()
+    return res
+
+
+def _train_steps(name: str, batch: int, hw, iters: int, amp: bool, device: str) -> dict:
     from mmengine.optim import AmpOptimWrapper, OptimWrapper
     model = _build(name, device).train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
@@ -188,9 +199,6 @@ def train_speed(name: str, batch: int, hw, iters: int, amp: bool, device: str) -
     _sync(device)
     dt = time.perf_counter() - t0
     mem = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
-    del model, opt, wrapper
-    if cuda:
-        torch.cuda.empty_cache()
     return dict(model=name, batch=batch, input=list(hw), amp=amp, iters=iters,
                 iters_per_s=iters / dt, peak_mem_mib=mem,
                 losses_finite=all(math.isfinite(v) for v in losses))
@@ -335,7 +343,7 @@ def run_check(device: str = 'cuda', quick: bool = False,
         from .benchmark import bench_predict
         n = 2 if q else 8
         r = bench_predict(n, 1 if q else 3, 0 if q else 1, device, (64, 64) if q else None,
-                               _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
+                          _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
         return dict(batch=n, speedup=r['speedup'], batched_s=r['batched'][0],
                     loop_s=r['loop'][0], target=3.0)
 

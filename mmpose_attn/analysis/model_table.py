@@ -5,14 +5,15 @@ Usage::
     python tools/analysis/model_table.py                          # all of configs/**/*.py
     python tools/analysis/model_table.py 'configs/esam/**/*.py'   # a glob, or several paths
     python tools/analysis/model_table.py --markdown --out docs/model_table.md
-    python tools/analysis/model_table.py mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py
+    python tools/analysis/model_table.py \
+        mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py
 
 Counting (mmengine's :class:`FlopAnalyzer`, one fused multiply-add = one FLOP, batch 1, the tensor
 forward only: no data preprocessor, no flip test, no decoding). Besides mmengine's own handles
 (conv, matmul/linear, BN, bilinear up-sampling, adaptive pooling) this counts mmcv's deformable
-conv as the dense conv it evaluates (out · C_in/groups · k²; the bilinear sampling of its
+conv as the dense conv it evaluates (out * C_in/groups * k^2; the bilinear sampling of its
 offsets is not counted). NOT counted: softmax, sigmoid, ReLU, element-wise add/mul/addcmul,
-max/avg pooling, mean, and the grouped conv's im2col — each tool counts these differently, which
+max/avg pooling, mean, and the grouped conv's im2col - each tool counts these differently, which
 is why papers' FLOPs can differ by a few percent. Models are built with every ``init_cfg=None``,
 so nothing is downloaded.
 """
@@ -103,7 +104,8 @@ def analyse(config: str, shape: Optional[Tuple[int, int]] = None, flops: bool = 
     Returns:
         dict with ``name``, ``config``, ``input`` (H, W), ``params_m``, ``gflops`` (or None),
         ``uncounted`` (op -> count), ``structure``, ``paper`` (the metafile's numbers, see
-        :func:`mmpose_attn.analysis.metafile.paper_numbers`, or None), ``params_ratio`` / ``gflops_ratio`` (ours / paper, or None).
+        :func:`mmpose_attn.analysis.metafile.paper_numbers`, or None), ``params_ratio`` /
+        ``gflops_ratio`` (ours / paper, or None).
     """
     cfg = load_config(config)
     name = osp.splitext(osp.basename(config))[0]
@@ -127,7 +129,7 @@ def analyse(config: str, shape: Optional[Tuple[int, int]] = None, flops: bool = 
 
 
 def _fmt(value: Optional[float], spec: str) -> str:
-    return '—' if value is None else format(value, spec)
+    return '\u2014' if value is None else format(value, spec)
 
 
 def format_table(rows: Sequence[dict], markdown: bool = False) -> str:
@@ -147,9 +149,9 @@ def format_table(rows: Sequence[dict], markdown: bool = False) -> str:
             _fmt(r['gflops'], '.2f'),
             _fmt(paper['gflops'], '.1f'),
             _fmt(r['gflops_ratio'], '.3f'),
-            r['structure'] or '—',
+            r['structure'] or '\u2014',
             _fmt(paper['ap'], '.1f'),
-            paper['table'] or '—',
+            paper['table'] or '\u2014',
         ])
     uncounted = sorted({op for r in rows for op in r['uncounted']})
     note = ('GFLOPs: mmengine FlopAnalyzer, batch 1, tensor forward (1 multiply-add = 1 FLOP); '

@@ -38,7 +38,7 @@ _CROWDPOSE_NAMES = {'AP': 'AP', 'AP@0.5': 'AP .5', 'AP@0.75': 'AP .75', 'AP (E)'
 #: Model-dict keys that do not change which network a run trained/tested: weights to start
 #: from, test-time options, the decoder's (codec's) sizes, registry scopes.
 _NOT_IDENTITY = frozenset({'init_cfg', 'pretrained', 'test_cfg', 'decoder', '_scope_'})
-NONE = '—'
+NONE = '\u2014'
 
 
 @dataclass
@@ -370,13 +370,13 @@ def _num(value: Optional[float], spec: str = '.1f') -> str:
 
 
 def _cell(cell: dict) -> str:
-    """``paper / ours (Δ)``; ours is ``mean ± sd`` for several runs, ``—`` for none."""
+    """``paper / ours (diff)``; ours is ``mean +/- sd`` for several runs, ``-`` for none."""
     paper = _num(cell['paper'])
     if cell['mean'] is None:
         return f'{paper} / {NONE}'
     ours = f'{cell["mean"]:.1f}'
     if cell['sd'] is not None:
-        ours += f' ± {cell["sd"]:.1f}'
+        ours += f' \u00b1 {cell["sd"]:.1f}'
     if cell['diff'] is None:
         return f'{paper} / {ours}'
     return f'{paper} / {ours} ({cell["diff"]:+.1f})'
@@ -388,9 +388,9 @@ def _row_data(row: PaperRow) -> str:
 
 def format_markdown(tables: Sequence[dict], skipped: Sequence[Tuple[str, str]] = ()) -> str:
     """The tables, the runs they use and the runs left out, as markdown."""
-    lines = ['Each cell: paper / ours (Δ = ours − paper), in % (metric x 100). paper: the '
-             'metafiles; ours: one run, or mean ± sample standard deviation over n runs; — : no '
-             'run. Rows: those of the paper\'s table that have a config here.', '']
+    lines = ['Each cell: paper / ours (\u0394 = ours \u2212 paper), in % (metric x 100). paper: '
+             'the metafiles; ours: one run, or mean \u00b1 sample standard deviation over n runs; '
+             '\u2014 : no run. Rows: those of the paper\'s table that have a config here.', '']
     for t in tables:
         lines += [f'### {t["paper"]} Table {t["table"]} (paper: {", ".join(t["datasets"])})', '']
         header = ['row', 'config', 'n', 'evaluated on'] + list(t['metrics'])

@@ -8,9 +8,7 @@ from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-
 from mmengine.logging import print_log
-
 from mmpose.evaluation.functional import nms
 
 COCO_PERSON_CATEGORY_ID = 1

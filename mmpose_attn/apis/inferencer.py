@@ -20,15 +20,14 @@ import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
-
 from mmpose.apis.inferencers import Pose2DInferencer
 from mmpose.registry import INFERENCERS
 from mmpose.structures import PoseDataSample, merge_data_samples, split_instances
+
+from ..deployment.runtime import resolve_precision, use_backend
 from ..utils import build_model
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
-from .models import (prepare_det_config, prepare_pose_config,
-                     resolve_device)
-from ..deployment.runtime import resolve_precision, use_backend
+from .models import prepare_det_config, prepare_pose_config, resolve_device
 
 
 class SkippedInputsWarning(UserWarning):

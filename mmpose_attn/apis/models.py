@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import print_log
-
 from mmpose.registry import MODELS
+
 from ..compat.numpy_draw_circles import scalar_circles_visualizer_cfg
 from ..utils import build_model, load_config, remove_init_cfg
 

@@ -11,14 +11,16 @@ patches or works around upstream code. Each module states
 
 and uses an extension point of mmengine/mmpose (a registered visualizer, runner, model wrapper,
 hook or checkpoint loader) rather than rebinding upstream names; the one problem inside compiled
-code, which no extension point reaches, is fixed by adding the name it misses. The registered pieces are selected
-by the plugin's base config ``configs/_base_/plugin.py``.
+code, which no extension point reaches, is fixed by adding the name it misses. The registered pieces
+are selected by the plugin's base config ``configs/_base_/plugin.py``.
 
 * :mod:`.torch_weights_only`: checkpoints under torch >= 2.6;
 * :mod:`.numpy_draw_circles`: mmpose's pose visualizer under numpy >= 2.3;
 * :mod:`.cpu_distributed`: distributed training on machines without CUDA;
-* :mod:`.mmpose_tools_runner_type`: mmpose's tools/train.py and tools/test.py ignore ``runner_type``;
-* :mod:`.xtcocotools_owndata`: xtcocotools' mask decoding (bottom-up training data) under numpy >= 2.3.
+* :mod:`.mmpose_tools_runner_type`: mmpose's tools/train.py and tools/test.py ignore
+  ``runner_type``;
+* :mod:`.xtcocotools_owndata`: xtcocotools' mask decoding (bottom-up training data) under
+  numpy >= 2.3.
 
 When an upstream release fixes a problem, its module's guard is narrowed to the versions before the
 fix, and the module goes once those versions are no longer supported by ``mmpose_attn/__init__.py``.
@@ -33,8 +35,8 @@ from .numpy_draw_circles import (ScalarCirclesPoseLocalVisualizer, needs_scalar_
 from .torch_weights_only import WeightsOnlyCheckpointHook, needs_weights_only_format
 from .xtcocotools_owndata import needs_owndata_name
 
-__all__ = ['cpu_distributed', 'mmpose_tools_runner_type', 'numpy_draw_circles', 'torch_weights_only',
-           'xtcocotools_owndata', 'needs_owndata_name',
+__all__ = ['cpu_distributed', 'mmpose_tools_runner_type', 'numpy_draw_circles',
+           'torch_weights_only', 'xtcocotools_owndata', 'needs_owndata_name',
            'needs_runner_type_dispatch', 'run_mmpose_tool',
            'DeviceAwareDistributedDataParallel', 'DeviceAwareRunner', 'needs_cpu_distributed',
            'ScalarCirclesPoseLocalVisualizer', 'needs_scalar_circles',

@@ -79,8 +79,8 @@ def init_cpu_dist(launcher: str, backend: str = 'nccl', port: Optional[int] = No
     if backend != 'gloo':
         # Logged by every rank because the logger is not set up yet (it needs the rank).
         print_log(
-            f'CUDA is not available: using the gloo backend for CPU distributed training instead of '
-            f'env_cfg.dist_cfg.backend={backend!r}.', logger='current', level=logging.WARNING)
+            'CUDA is not available: using the gloo backend for CPU distributed training instead '
+            f'of env_cfg.dist_cfg.backend={backend!r}.', logger='current', level=logging.WARNING)
     if timeout is not None:
         kwargs['timeout'] = datetime.timedelta(seconds=timeout)
     if launcher == 'slurm':
@@ -118,7 +118,8 @@ class DeviceAwareDistributedDataParallel(MMDistributedDataParallel):
     config does); its other arguments are those of ``MMDistributedDataParallel``.
     """
 
-    def __init__(self, module: torch.nn.Module, device_ids: Optional[list] = None, **kwargs) -> None:
+    def __init__(self, module: torch.nn.Module, device_ids: Optional[list] = None,
+                 **kwargs) -> None:
         param = next(module.parameters(), None)
         if param is not None and param.device.type == 'cpu':
             device_ids = None

@@ -10,8 +10,8 @@ Applies to: mmpose 1.3.x (the versions this plugin supports).
 
 Guard: :func:`needs_runner_type_dispatch` on the mmpose version. This repository's
 ``tools/train.py``/``tools/test.py`` run mmpose's script through :func:`run_mmpose_tool`: its
-``main()`` unchanged (arguments, config merging, hooks), in a private copy of the script module whose
-``Runner`` honours ``runner_type``; mmpose's installed files and modules are not touched.
+``main()`` unchanged (arguments, config merging, hooks), in a private copy of the script module
+whose ``Runner`` honours ``runner_type``; mmpose's installed files and modules are not touched.
 ``mim train mmpose`` runs mmpose's script itself and so builds mmengine's Runner.
 """
 import importlib.util
@@ -26,7 +26,7 @@ UNFIXED_AS_OF = '1.3.2'
 
 
 def needs_runner_type_dispatch(mmpose_version: str = mmpose.__version__) -> bool:
-    """Whether mmpose's tools ignore ``runner_type`` (every mmpose up to 1.3.2, the newest known)."""
+    """Whether mmpose's tools ignore ``runner_type`` (all mmpose up to 1.3.2, the newest known)."""
     return digit_version(mmpose_version) <= digit_version(UNFIXED_AS_OF)
 
 

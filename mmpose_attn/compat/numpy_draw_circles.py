@@ -39,10 +39,11 @@ SCALAR_CIRCLES_NEEDED = needs_scalar_circles()
 class ScalarCirclesPoseLocalVisualizer(PoseLocalVisualizer):
     """:class:`mmpose.visualization.PoseLocalVisualizer` that draws keypoints under numpy >= 2.3.
 
-    All arguments, drawing and outputs are those of :class:`~mmpose.visualization.PoseLocalVisualizer`.
-    Only :meth:`draw_circles` differs, and only where :func:`needs_scalar_circles` holds: the OpenCV
-    backend draws one circle per call, so the ``(1,)`` radius array mmpose passes becomes a float
-    and the centre a ``(2,)`` array before mmpose's code runs.
+    All arguments, drawing and outputs are those of
+    :class:`~mmpose.visualization.PoseLocalVisualizer`. Only :meth:`draw_circles` differs, and only
+    where :func:`needs_scalar_circles` holds: the OpenCV backend draws one circle per call, so the
+    ``(1,)`` radius array mmpose passes becomes a float and the centre a ``(2,)`` array before
+    mmpose's code runs.
 
     Use it in a config as::
 
@@ -62,6 +63,7 @@ def scalar_circles_visualizer_cfg(visualizer_cfg: Optional[dict]) -> Optional[di
     For stock mmpose configs built by the plugin's inferencer: they keep mmpose's type, which cannot
     draw under numpy >= 2.3. Any other type, and every config under older numpy, is returned as is.
     """
-    if SCALAR_CIRCLES_NEEDED and visualizer_cfg is not None and visualizer_cfg.get('type') == 'PoseLocalVisualizer':
+    if (SCALAR_CIRCLES_NEEDED and visualizer_cfg is not None
+            and visualizer_cfg.get('type') == 'PoseLocalVisualizer'):
         visualizer_cfg = dict(visualizer_cfg, type='ScalarCirclesPoseLocalVisualizer')
     return visualizer_cfg

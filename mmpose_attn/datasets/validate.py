@@ -1,10 +1,10 @@
-"""Up-front checks of COCO-style keypoint datasets, with errors that name the file, the field and the fix.
+"""Up-front checks of COCO-style keypoint datasets, with errors naming the file, field and fix.
 
 Without them a broken dataset fails late and cryptically: ``JSONDecodeError: Expecting value: line 1
-column 1`` (no file name) while the dataloader is built, ``KeyError: 'file_name'`` or a numpy reshape
-error inside mmpose's parser, ``KeyError: 'area'`` inside xtcocotools after a whole inference pass, or,
-worst, nothing at all: mmpose drops a person without a ``bbox`` and OpenCV decodes a truncated JPEG
-with a grey bottom half and trains on it.
+column 1`` (no file name) while the dataloader is built, ``KeyError: 'file_name'`` or a numpy
+reshape error inside mmpose's parser, ``KeyError: 'area'`` inside xtcocotools after a whole
+inference pass, or, worst, nothing at all: mmpose drops a person without a ``bbox`` and OpenCV
+decodes a truncated JPEG with a grey bottom half and trains on it.
 """
 import json
 import numbers
@@ -24,7 +24,7 @@ _MAX_LISTED = 5
 
 
 class DatasetValidationError(ValueError):
-    """A dataset problem found before training; the message names the file, the field and the fix."""
+    """A dataset problem found before training; the message names the file, field and fix."""
 
 
 def _fail(ann_file: str, field: str, problem: str, fix: str) -> None:
@@ -46,16 +46,18 @@ def _is_number(value) -> bool:
 
 
 def _ann_name(i: int, ann) -> str:
-    return f'annotations[{i}] (id={ann.get("id")})' if isinstance(ann, dict) else f'annotations[{i}]'
+    if isinstance(ann, dict):
+        return f'annotations[{i}] (id={ann.get("id")})'
+    return f'annotations[{i}]'
 
 
 def check_image_file(path: str, decode: bool = False) -> Optional[str]:
     """Return why ``path`` is not a readable image, or None when it is.
 
-    The default check is cheap enough for all of COCO (two small reads per file): the file exists, is
-    not empty, starts with an image signature and, for JPEG/PNG, ends with the end-of-image marker,
-    which is what a truncated download or copy lacks. ``decode=True`` additionally decodes every
-    image with Pillow and every JPEG with OpenCV's libjpeg too, refusing one it warns about
+    The default check is cheap enough for all of COCO (two small reads per file): the file exists,
+    is not empty, starts with an image signature and, for JPEG/PNG, ends with the end-of-image
+    marker, which is what a truncated download or copy lacks. ``decode=True`` additionally decodes
+    every image with Pillow and every JPEG with OpenCV's libjpeg too, refusing one it warns about
     ("Corrupt JPEG data": garbled scan data that still decodes, see :func:`libjpeg_warnings`).
     A JPEG whose end marker is missing is decoded before being reported, since a few
     valid files carry bytes after the marker.
@@ -121,7 +123,7 @@ def libjpeg_warnings(path: str) -> List[str]:
 
 
 def load_annotation_file(ann_file: str) -> dict:
-    """Read a COCO-format json file; a missing, truncated or non-object file raises the clear error."""
+    """Read a COCO-format json file; a missing, truncated or non-object file is a clear error."""
     if not osp.isfile(ann_file):
         _fail(ann_file, 'ann_file', 'the annotation file does not exist',
               'check data_root and ann_file of the dataset (or the evaluator\'s ann_file) in your '
@@ -160,10 +162,11 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
 
     The checks follow what ``xtcocotools.COCO`` and ``BaseCocoStyleDataset.parse_data_info`` access:
     categories' ``id``; images' ``id`` (unique), ``file_name``, ``width``, ``height``; annotations'
-    ``id``, ``image_id`` (an existing image), ``category_id``, ``bbox`` (4 numbers) and ``keypoints``
-    (3 numbers per keypoint, K of the dataset metainfo). A missing ``bbox`` or ``keypoints`` is an
-    error because mmpose would drop that person without a word: top-down training loses the sample,
-    bottom-up training learns the person as background and evaluation counts them as missed.
+    ``id``, ``image_id`` (an existing image), ``category_id``, ``bbox`` (4 numbers) and
+    ``keypoints`` (3 numbers per keypoint, K of the dataset metainfo). A missing ``bbox`` or
+    ``keypoints`` is an error because mmpose would drop that person without a word: top-down
+    training loses the sample, bottom-up training learns the person as background and evaluation
+    counts them as missed.
 
     Args:
         data: the loaded json.
@@ -185,18 +188,20 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
     if missing:
         _fail(ann_file, ', '.join(f'"{k}"' for k in missing),
               f'missing or not a list (top-level keys present: {sorted(data)})',
-              'COCO keypoint files need "images", "annotations" and "categories" lists; convert other '
-              'formats with mmpose\'s tools/dataset_converters.')
+              'COCO keypoint files need "images", "annotations" and "categories" lists; convert '
+              'other formats with mmpose\'s tools/dataset_converters.')
 
     _fail_listed(ann_file, 'categories[*].id',
                  [f'categories[{i}]' for i, c in enumerate(data['categories'])
                   if not (isinstance(c, dict) and 'id' in c)],
-                 'missing', 'every category needs an "id" (COCO person: {"id": 1, "name": "person"}).')
+                 'missing',
+                 'every category needs an "id" (COCO person: {"id": 1, "name": "person"}).')
 
     images = data['images']
     for key, fix in (('id', 'give every image entry a unique integer "id".'),
-                     ('file_name', 'give every image entry its "file_name", the image path relative '
-                      'to data_prefix.img (e.g. "000000000785.jpg" or "val/video1/000001.jpg").'),
+                     ('file_name', 'give every image entry its "file_name", the image path '
+                      'relative to data_prefix.img (e.g. "000000000785.jpg" or '
+                      '"val/video1/000001.jpg").'),
                      ('width', 'give every image entry its "width" and "height" in pixels (mmpose '
                       'clips the boxes to them).'),
                      ('height', 'give every image entry its "width" and "height" in pixels (mmpose '
@@ -249,7 +254,8 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
         if 'keypoints' not in ann:
             bad['keypoints'].append(name)
         elif not (isinstance(kpts, list) and all(map(_is_number, kpts))):
-            bad['kpt_value'].append(f'{name} has {type(kpts).__name__}' if not isinstance(kpts, list)
+            bad['kpt_value'].append(f'{name} has {type(kpts).__name__}'
+                                    if not isinstance(kpts, list)
                                     else f'{name} has a non-number value')
         elif len(kpts) % 3:
             bad['kpt_mod3'].append(f'{name} has {len(kpts)}')
@@ -271,9 +277,9 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
                  'fix or drop these annotations, or add the missing images.')
     _fail_listed(ann_file, 'annotations[*].bbox', bad['bbox'],
                  'missing (mmpose would silently drop these people)',
-                 'add "bbox": [x, y, width, height] in pixels to each (e.g. the extent of its labelled '
-                 'keypoints, padded), or delete the annotation if it is not a person to train or '
-                 'evaluate on.')
+                 'add "bbox": [x, y, width, height] in pixels to each (e.g. the extent of its '
+                 'labelled keypoints, padded), or delete the annotation if it is not a person to '
+                 'train or evaluate on.')
     _fail_listed(ann_file, 'annotations[*].bbox', bad['bbox_value'], 'not 4 numbers',
                  'write "bbox" as [x, y, width, height] in pixels (COCO format, not x1, y1, x2, y2 '
                  'pairs).')
@@ -285,14 +291,15 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
                  'write "keypoints" as a flat list [x1, y1, v1, x2, y2, v2, ...] of numbers.')
     _fail_listed(ann_file, 'annotations[*].keypoints', bad['kpt_mod3'],
                  'length is not a multiple of 3 ([x, y, visibility] per keypoint)',
-                 'write 3 numbers per keypoint: x, y and v (0 unlabelled, 1 occluded, 2 visible); a '
-                 'list of only x, y pairs or a cut-off list cannot be read.')
+                 'write 3 numbers per keypoint: x, y and v (0 unlabelled, 1 occluded, 2 visible); '
+                 'a list of only x, y pairs or a cut-off list cannot be read.')
     if k is not None:
         _fail_listed(ann_file, 'annotations[*].keypoints', bad['kpt_len'],
                      f'expected 3 * {k} = {3 * k} values ({k} keypoints of the dataset metainfo)',
-                     f'write all {k} keypoints of the dataset for every person (x=y=v=0 for unlabelled '
-                     'ones), or use the dataset metainfo that matches the file (e.g. CrowdPose has 14 '
-                     'keypoints, COCO 17) and the same K in the head (out_channels / num_keypoints).')
+                     f'write all {k} keypoints of the dataset for every person (x=y=v=0 for '
+                     'unlabelled ones), or use the dataset metainfo that matches the file (e.g. '
+                     'CrowdPose has 14 keypoints, COCO 17) and the same K in the head '
+                     '(out_channels / num_keypoints).')
 
     summary = dict(
         num_images=len(images),
@@ -339,19 +346,20 @@ def validate_coco_annotations(ann_file: str,
     if img_dir is not None and check_images != 'none':
         broken = []
         for im in data['images']:
-            why = check_image_file(osp.join(img_dir, im['file_name']), decode=check_images == 'decode')
+            why = check_image_file(osp.join(img_dir, im['file_name']),
+                                   decode=check_images == 'decode')
             if why:
                 broken.append(f'{osp.join(img_dir, im["file_name"])} ({why})')
         if broken:
             _fail(ann_file, 'images[*].file_name',
                   f'{len(broken)} image(s) unusable: {_listing(broken[:_MAX_LISTED], len(broken))}',
-                  'restore these files (re-download / re-extract), or remove their "images" entries and '
-                  'annotations; check data_root and data_prefix.img if none is found.')
+                  'restore these files (re-download / re-extract), or remove their "images" '
+                  'entries and annotations; check data_root and data_prefix.img if none is found.')
     return summary
 
 
 def evaluation_fields_summary(data: dict) -> Dict[str, object]:
-    """The ``missing_*`` entries of :func:`validate_coco_data` for an already loaded (valid) file."""
+    """The ``missing_*`` entries of :func:`validate_coco_data` for an already loaded valid file."""
     summary = dict(num_images=len(data.get('images', [])),
                    num_annotations=len(data.get('annotations', [])))
     found = {key: [_ann_name(i, a) for i, a in enumerate(data.get('annotations', []))
@@ -395,20 +403,21 @@ def check_coco_metric_fields(summary: Dict[str, object], ann_file: str, metric: 
           'add "iscrowd": 0 to every annotation (1 only for crowd regions that should be ignored).')
     if use_area:
         check('area', 'annotations', 'has use_area=True, which reads it for every person',
-              f'add "area" (the person\'s segmentation area in pixels) to every annotation, or set '
-              f'use_area=False in {metric.split(" ")[0]} (OKS then uses 0.53 * bbox width * height, '
-              f'as mmpose\'s CrowdPose configs do).')
+              'add "area" (the person\'s segmentation area in pixels) to every annotation, or set '
+              f'use_area=False in {metric.split(" ")[0]} (OKS then uses 0.53 * bbox width * '
+              'height, as mmpose\'s CrowdPose configs do).')
     if iou_type == 'keypoints_crowd':
         check('num_keypoints', 'annotations', "has iou_type='keypoints_crowd', which reads it",
               'add "num_keypoints" (the number of labelled keypoints) to every annotation, or use '
               "iou_type='keypoints' for a non-CrowdPose file.")
-        check('crowdIndex', 'images', "has iou_type='keypoints_crowd', which reads it for every image",
+        check('crowdIndex', 'images',
+              "has iou_type='keypoints_crowd', which reads it for every image",
               'add "crowdIndex" to every image entry (CrowdPose files have it), or use '
               "iou_type='keypoints' for a non-CrowdPose file.")
 
 
 def num_keypoints_of_head(head) -> Optional[int]:
-    """K predicted by a pose head: ``num_keypoints`` (DEKR/SAMKR), ``num_joints`` or ``out_channels``."""
+    """K of a pose head: ``num_keypoints`` (DEKR/SAMKR), ``num_joints`` or ``out_channels``."""
     for attr in ('num_keypoints', 'num_joints', 'out_channels'):
         value = getattr(head, attr, None)
         if isinstance(value, int):
@@ -416,6 +425,6 @@ def num_keypoints_of_head(head) -> Optional[int]:
     return None
 
 
-__all__ = ['DatasetValidationError', 'check_image_file', 'load_annotation_file', 'validate_coco_data',
-           'validate_coco_annotations', 'evaluation_fields_summary', 'check_coco_metric_fields',
-           'num_keypoints_of_head']
+__all__ = ['DatasetValidationError', 'check_image_file', 'load_annotation_file',
+           'validate_coco_data', 'validate_coco_annotations', 'evaluation_fields_summary',
+           'check_coco_metric_fields', 'num_keypoints_of_head']

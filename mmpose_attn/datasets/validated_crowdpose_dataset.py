@@ -7,7 +7,7 @@ from .validated_mixin import ValidatedCocoStyleMixin
 
 @DATASETS.register_module()
 class ValidatedCrowdPoseDataset(ValidatedCocoStyleMixin, CrowdPoseDataset):
-    """:class:`mmpose.datasets.CrowdPoseDataset` that runs the data check before mmpose parses the file.
+    """:class:`mmpose.datasets.CrowdPoseDataset` running the data check before mmpose parses it.
 
     Same check as :class:`~mmpose_attn.datasets.ValidatedCocoDataset`, with CrowdPose's 14-keypoint
     metainfo by default.

@@ -1,20 +1,20 @@
-"""Mixin that runs the data check on a COCO-style dataset before mmpose parses its annotation file."""
+"""Mixin running the data check on a COCO-style dataset before mmpose parses its annotations."""
 from typing import List
 
 from .validate import validate_coco_annotations
 
 
 class ValidatedCocoStyleMixin:
-    """Run :func:`~mmpose_attn.datasets.validate.validate_coco_annotations` before mmpose reads the file.
+    """Run :func:`~mmpose_attn.datasets.validate.validate_coco_annotations` before mmpose reads.
 
     Put it before an mmpose :class:`BaseCocoStyleDataset` subclass in the bases. The check runs in
-    ``load_data_list``, i.e. while ``mim train``/``mim test`` build the dataloaders and before mmpose
-    or xtcocotools open the annotation file, and raises one
+    ``load_data_list``, i.e. while ``mim train``/``mim test`` build the dataloaders and before
+    mmpose or xtcocotools open the annotation file, and raises one
     :class:`~mmpose_attn.datasets.validate.DatasetValidationError` naming the file, field and fix.
 
     Args:
-        check_images: ``'header'`` (default: every image exists and is not truncated; about two small
-            reads per file), ``'decode'`` (decode each image; slow) or ``'none'``.
+        check_images: ``'header'`` (default: every image exists and is not truncated; about two
+            small reads per file), ``'decode'`` (decode each image; slow) or ``'none'``.
         **kwargs: arguments of the mmpose dataset.
     """
 

@@ -1,11 +1,11 @@
 """Whether a checkpoint's state dict fits a model, key by key and shape by shape.
 
-mmengine loads checkpoints with ``strict=False``: keys the model lacks, keys the checkpoint lacks and
-tensors of the wrong shape only produce warnings, so a checkpoint of another model "loads" and the run
-goes on with random weights. :func:`check_state_dict_fits` compares the two and refuses such a load
-unless a partial load was asked for; :func:`load_checkpoint_checked` is the one loader of the package
-outside the runner (the builder :func:`mmpose_attn.utils.build_model`, the inferencer), and the
-runner's loads go through :class:`~mmpose_attn.engine.hooks.CheckpointFitHook`.
+mmengine loads checkpoints with ``strict=False``: keys the model lacks, keys the checkpoint lacks
+and tensors of the wrong shape only produce warnings, so a checkpoint of another model "loads" and
+the run goes on with random weights. :func:`check_state_dict_fits` compares the two and refuses such
+a load unless a partial load was asked for; :func:`load_checkpoint_checked` is the one loader of the
+package outside the runner (the builder :func:`mmpose_attn.utils.build_model`, the inferencer), and
+the runner's loads go through :class:`~mmpose_attn.engine.hooks.CheckpointFitHook`.
 """
 import re
 from collections import OrderedDict
@@ -30,8 +30,8 @@ class CheckpointFit:
         matched (list[str]): Keys present in both with equal shapes (these load).
         missing (list[str]): Model keys the checkpoint lacks (they keep their initial values).
         unexpected (list[str]): Checkpoint keys the model lacks (ignored).
-        mismatched (list[tuple[str, tuple, tuple]]): ``(key, checkpoint_shape, model_shape)`` of keys
-            present in both with different shapes (not loaded).
+        mismatched (list[tuple[str, tuple, tuple]]): ``(key, checkpoint_shape, model_shape)`` of
+            keys present in both with different shapes (not loaded).
     """
 
     def __init__(self, source: str, model_name: str, matched: List[str], missing: List[str],
@@ -49,7 +49,7 @@ class CheckpointFit:
         return bool(self.matched) and not (self.missing or self.unexpected or self.mismatched)
 
     def summary(self) -> str:
-        """Counts of loaded / new / unexpected / shape-mismatched keys, with the first few of each."""
+        """Counts of loaded / new / unexpected / shape-mismatched keys, the first few of each."""
         total = len(self.matched) + len(self.missing) + len(self.mismatched)
         lines = [f'checkpoint {self.source} into {self.model_name}: '
                  f'{len(self.matched)} of {total} model tensors loaded, '
@@ -59,7 +59,8 @@ class CheckpointFit:
 
         def show(title, items):
             if items:
-                more = f' ... and {len(items) - _SHOWN_KEYS} more' if len(items) > _SHOWN_KEYS else ''
+                more = (f' ... and {len(items) - _SHOWN_KEYS} more'
+                        if len(items) > _SHOWN_KEYS else '')
                 lines.append(f'  {title}: ' + ', '.join(items[:_SHOWN_KEYS]) + more)
 
         show('loaded', self.matched)
@@ -85,12 +86,14 @@ def check_state_dict_fits(model: nn.Module, state_dict: Mapping, source: str,
     """Compare a checkpoint's state dict with ``model.state_dict()`` and refuse a partial fit.
 
     Args:
-        model (nn.Module): The model (unwrapped, i.e. not a DDP wrapper) the weights are loaded into.
+        model (nn.Module): The model (unwrapped, i.e. not a DDP wrapper) the weights are loaded
+            into.
         state_dict (Mapping): The checkpoint's ``state_dict`` (a whole checkpoint dict with a
-            ``'state_dict'`` entry is accepted too). A ``module.`` prefix on every key is stripped, as
-            mmengine does when loading.
+            ``'state_dict'`` entry is accepted too). A ``module.`` prefix on every key is stripped,
+            as mmengine does when loading.
         source (str): Where it came from (a path), named in the messages.
-        allow_partial (bool): Return the fit instead of raising when it is partial. Defaults to False.
+        allow_partial (bool): Return the fit instead of raising when it is partial. Defaults to
+            False.
 
     Returns:
         CheckpointFit: matched, missing, unexpected and shape-mismatched keys.

@@ -1,9 +1,9 @@
 """Processes that die with their parent (Linux ``prctl(PR_SET_PDEATHSIG)``).
 
 ``mim train`` runs mmpose's ``tools/train.py`` as a child process, and the trainer forks DataLoader
-workers. A ``kill -9`` of ``mim`` leaves the trainer running (a later ``--resume`` would then run two
-trainers in one work dir), and a ``kill -9`` of the trainer leaves its workers behind. Linux can send
-a signal to a process when its parent exits; :func:`die_with_parent` asks for that, and
+workers. A ``kill -9`` of ``mim`` leaves the trainer running (a later ``--resume`` would then run
+two trainers in one work dir), and a ``kill -9`` of the trainer leaves its workers behind. Linux can
+send a signal to a process when its parent exits; :func:`die_with_parent` asks for that, and
 :func:`tie_to_launcher` does it for the trainer as soon as the plugin is imported (the config's
 ``custom_imports``, before the runner, its datasets or its hooks exist).
 """
@@ -25,7 +25,8 @@ def die_with_parent(sig: int = signal.SIGKILL) -> bool:
             parent anyway, and SIGTERM could be caught by libraries and ignored).
 
     Returns:
-        bool: True if installed; False on systems without ``prctl`` (non-Linux), where nothing changes.
+        bool: True if installed; False on systems without ``prctl`` (non-Linux), where nothing
+            changes.
     """
     if not sys.platform.startswith('linux'):
         return False
@@ -103,8 +104,8 @@ class DieWithParentWorkerInit:
     """A DataLoader ``worker_init_fn`` that first makes the worker die with its trainer.
 
     Args:
-        worker_init_fn (callable, optional): The loader's own ``worker_init_fn`` (mmengine's seeding),
-            called afterwards with the same argument.
+        worker_init_fn (callable, optional): The loader's own ``worker_init_fn`` (mmengine's
+            seeding), called afterwards with the same argument.
     """
 
     def __init__(self, worker_init_fn: Optional[Callable[[int], None]] = None) -> None:

@@ -1,2 +1,1 @@
-from . import (backbones, data_preprocessors, heads, layers, losses,  # noqa: F401
-               pose_estimators)
+from . import backbones, data_preprocessors, heads, layers, losses, pose_estimators  # noqa: F401

@@ -2,9 +2,11 @@
 
 Usage::
 
-    python tools/deployment/export_onnx.py configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py \
+    python tools/deployment/export_onnx.py \
+        configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py \
         --checkpoint work_dirs/.../best.pth --out esam_r50.onnx
-    python tools/deployment/export_onnx.py configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py \
+    python tools/deployment/export_onnx.py \
+        configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py \
         --checkpoint work_dirs/.../best.pth --out samkr_w32.onnx          # bottom-up, no custom ops
 
 Top-down models: image -> ``heatmaps``; bottom-up DEKR-style models (SAMKR, stock DEKR): image ->
@@ -23,8 +25,7 @@ import torch
 
 from mmpose_attn.deployment.onnx import (ATOL, RTOL, build_model, compare_latency, export_onnx,
                                          ort_session, parity, require_onnx)
-from mmpose_attn.utils import input_hw
-from mmpose_attn.utils import load_config
+from mmpose_attn.utils import input_hw, load_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -1,10 +1,10 @@
 """Bottom-up test-time inputs at several scales, each with the geometry that maps it back.
 
-mmpose 1.3.2's :class:`BottomupResize` with ``aug_scales`` resizes the image to every scale but keeps
-the warp (``input_center``/``input_scale``/``input_size``) of scale 1 only, and
+mmpose 1.3.2's :class:`BottomupResize` with ``aug_scales`` resizes the image to every scale but
+keeps the warp (``input_center``/``input_scale``/``input_size``) of scale 1 only, and
 :class:`PackPoseInputs` stacks the images (which fails for different sizes) and drops
-``aug_scales``. Multi-scale decoding needs both: the images as a list, and each scale's warp to bring
-its keypoints and heatmaps onto the scale-1 input.
+``aug_scales``. Multi-scale decoding needs both: the images as a list, and each scale's warp to
+bring its keypoints and heatmaps onto the scale-1 input.
 """
 import inspect
 from typing import Dict, List, Optional, Sequence
@@ -25,7 +25,7 @@ class MultiScaleBottomupResize(BottomupResize):
     multi-scale machinery, scale 1 only) ``results['img']`` is the list of images at scales
     ``[1] + aug_scales``; ``input_size``/``input_center``/``input_scale`` are scale 1's, and
     ``aug_input_size``/``aug_input_center``/``aug_input_scale`` list those of the extra scales. Each
-    image is made by :class:`BottomupResize` itself at ``input_size`` × scale.
+    image is made by :class:`BottomupResize` itself at ``input_size`` x scale.
 
     Args: as :class:`BottomupResize`.
     """
@@ -86,7 +86,7 @@ class PackMultiScalePoseInputs(PackPoseInputs):
 
 
 def multiscale_input_geometry(metainfo: dict) -> List[tuple]:
-    """``[(input_size, input_center, input_scale)]`` for scales ``[1] + aug_scales`` of one sample."""
+    """``[(input_size, input_center, input_scale)]`` of one sample, scales ``[1] + aug_scales``."""
     missing = [k for k in MULTISCALE_META_KEYS if k not in metainfo]
     if missing:
         raise ValueError(

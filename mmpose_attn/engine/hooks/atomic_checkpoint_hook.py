@@ -1,4 +1,4 @@
-"""CheckpointHook whose files survive being killed at any moment, and whose --resume always finds one."""
+"""CheckpointHook whose files survive a kill at any moment, and whose --resume always finds one."""
 import glob
 import os
 import os.path as osp
@@ -14,7 +14,7 @@ from ..atomic_io import atomic_write
 
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
-    """:class:`mmengine.hooks.CheckpointHook` that a kill at any moment cannot leave without a checkpoint.
+    """:class:`mmengine.hooks.CheckpointHook` that no kill can leave without a checkpoint.
 
     mmengine's hook deletes the oldest kept checkpoint *before* writing the new one, writes the
     checkpoint with a truncating ``open('wb')`` and rewrites ``last_checkpoint`` in place; a kill at
@@ -22,12 +22,14 @@ class AtomicCheckpointHook(CheckpointHook):
     ``last_checkpoint`` (then ``--resume`` silently starts from scratch). Here:
 
     * the checkpoint is written to a temp file, fsynced and renamed into place (the
-      ``'atomic_local'`` file backend), so every ``epoch_N.pth`` / ``iter_N.pth`` on disk is complete;
+      ``'atomic_local'`` file backend), so every ``epoch_N.pth`` / ``iter_N.pth`` on disk is
+      complete;
     * ``last_checkpoint`` is then rewritten atomically, and only after that are checkpoints beyond
       ``max_keep_ckpts`` deleted (the parent runs with ``max_keep_ckpts=-1`` and never deletes);
-    * with ``--resume``, ``last_checkpoint`` is pointed at the newest complete checkpoint in the work
-      dir before mmengine reads it when it is missing, empty, names a file that is gone, or names an
-      older checkpoint (a kill after the new checkpoint was published and before it was recorded);
+    * with ``--resume``, ``last_checkpoint`` is pointed at the newest complete checkpoint in the
+      work dir before mmengine reads it when it is missing, empty, names a file that is gone, or
+      names an older checkpoint (a kill after the new checkpoint was published and before it was
+      recorded);
     * leftover ``.*.tmp`` files of a killed write are removed at the next start.
 
     Use it in a config exactly like the stock hook::
@@ -35,9 +37,9 @@ class AtomicCheckpointHook(CheckpointHook):
         default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook', interval=10))
 
     All arguments are those of :class:`~mmengine.hooks.CheckpointHook`. For a local ``out_dir`` the
-    default ``backend_args`` select the ``'atomic_local'`` file backend; explicit ``backend_args`` (e.g.
-    for object storage, whose uploads are atomic anyway) are respected, and the resume fallback and
-    the deletion of old checkpoints then only apply to local directories.
+    default ``backend_args`` select the ``'atomic_local'`` file backend; explicit ``backend_args``
+    (e.g. for object storage, whose uploads are atomic anyway) are respected, and the resume
+    fallback and the deletion of old checkpoints then only apply to local directories.
     """
 
     def __init__(self, *args, out_dir: Optional[str] = None, max_keep_ckpts: int = -1,
@@ -59,7 +61,7 @@ class AtomicCheckpointHook(CheckpointHook):
         return osp.join(str(self._user_out_dir), osp.basename(osp.normpath(runner.work_dir)))
 
     def _complete_checkpoints(self, ckpt_dir: str) -> List[Tuple[int, str]]:
-        """``(step, path)`` of the published ``filename_tmpl`` checkpoints in ``ckpt_dir``, oldest first."""
+        """``(step, path)`` of the published ``filename_tmpl`` checkpoints, oldest first."""
         head, _, tail = self.filename_tmpl.partition('{}')
         pattern = re.compile(re.escape(head) + r'(\d+)' + re.escape(tail) + '$')
         found = []
@@ -71,7 +73,8 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def before_run(self, runner) -> None:
         super().before_run(runner)
-        if not (self._local and runner.cfg.get('resume') is True and not runner.cfg.get('load_from')):
+        if not (self._local and runner.cfg.get('resume') is True
+                and not runner.cfg.get('load_from')):
             return
         pointer = osp.join(runner.work_dir, 'last_checkpoint')
         named = open(pointer).read().strip() if osp.isfile(pointer) else ''

@@ -11,12 +11,12 @@ class CheckpointFitHook(Hook):
     """Check every checkpoint the runner loads against the model before mmengine loads it.
 
     mmengine's :meth:`Runner.load_checkpoint` (used for ``load_from``, ``mim test --checkpoint`` and
-    ``--resume``) calls ``after_load_checkpoint`` right after reading the file and before copying the
-    weights, with ``strict=False``. This hook runs
-    :func:`~mmpose_attn.engine.checkpoint_fit.check_state_dict_fits` there, so a checkpoint whose keys
-    or shapes differ stops the run with :class:`CheckpointMismatchError`. A config that sets the
-    top-level ``allow_partial_load = True`` gets the partial load instead, with a summary of loaded,
-    new and shape-mismatched keys in the log.
+    ``--resume``) calls ``after_load_checkpoint`` right after reading the file and before copying
+    the weights, with ``strict=False``. This hook runs
+    :func:`~mmpose_attn.engine.checkpoint_fit.check_state_dict_fits` there, so a checkpoint whose
+    keys or shapes differ stops the run with :class:`CheckpointMismatchError`. A config that sets
+    the top-level ``allow_partial_load = True`` gets the partial load instead, with a summary of
+    loaded, new and shape-mismatched keys in the log.
 
     The base runtime registers it as a default hook::
 

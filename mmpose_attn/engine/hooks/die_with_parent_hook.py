@@ -11,7 +11,7 @@ __all__ = ['DieWithParentHook', 'supervisor']
 
 @HOOKS.register_module()
 class DieWithParentHook(Hook):
-    """Stop orphans: a killed ``mim`` takes its trainer along, a killed trainer its DataLoader workers.
+    """Stop orphans: a killed ``mim`` takes its trainer along, a killed trainer its workers.
 
     * DataLoader workers (train, val, test loaders): their ``worker_init_fn`` is wrapped in
       :class:`~mmpose_attn.engine.lifetime.DieWithParentWorkerInit` before the loaders start them,

@@ -16,7 +16,7 @@ from ...datasets.validated_mixin import ValidatedCocoStyleMixin
 
 
 def _leaf_datasets(dataset) -> Iterator:
-    """The datasets inside mmengine/mmpose dataset wrappers (Concat, Repeat, ClassBalanced, Combined)."""
+    """The datasets inside mmengine/mmpose wrappers (Concat, Repeat, ClassBalanced, Combined)."""
     children = getattr(dataset, 'datasets', None)
     if children is None and hasattr(dataset, 'dataset'):
         children = [dataset.dataset]
@@ -40,7 +40,8 @@ class ValidateDataHook(Hook):
       size mismatch, or silently evaluate the wrong joints;
     * stock COCO-style datasets (``CocoDataset``, ``CrowdPoseDataset``, ...) get the annotation and
       image checks of :func:`~mmpose_attn.datasets.validate_coco_annotations`
-      (``ValidatedCocoDataset``/``ValidatedCrowdPoseDataset`` ran them before mmpose parsed the file);
+      (``ValidatedCocoDataset``/``ValidatedCrowdPoseDataset`` ran them before mmpose parsed the
+      file);
     * every ``CocoMetric`` (and subclass) of the val/test evaluator finds the fields it will read in
       the file it evaluates against (its ``ann_file``, or the dataset's file when it has none):
       ``iscrowd``; ``area`` with ``use_area=True``; ``num_keypoints`` and images' ``crowdIndex``
@@ -84,7 +85,7 @@ class ValidateDataHook(Hook):
         if isinstance(ds, ValidatedCocoStyleMixin):
             return getattr(ds, 'validation_summary', None) or {}
         if isinstance(ds, BaseCocoStyleDataset) and ann_file:
-            # stock mmpose dataset: it parsed the file already, so this only catches what it let through
+            # stock mmpose dataset: it parsed the file already, so this catches what it let through
             return validate_coco_annotations(
                 ann_file, img_dir=ds.data_prefix.get('img'), num_keypoints=ds_k,
                 check_images=self.check_images, require_annotations=not ds.bbox_file)

@@ -4,9 +4,9 @@ from typing import Dict, List, Mapping, Tuple
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmpose.registry import HOOKS
 from torch import nn
 
-from mmpose.registry import HOOKS
 from ...models.layers.ulsam import ULSAM
 
 #: What each stock family gives: state-dict key prefixes that are transferred.

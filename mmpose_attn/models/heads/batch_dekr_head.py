@@ -6,12 +6,11 @@ from typing import List, Optional, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.structures import InstanceData, PixelData
-from torch import Tensor
-
 from mmpose.models.heads.hybrid_heads.dekr_head import DEKRHead
 from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, Features, OptSampleList, Predictions
+from torch import Tensor
 
 from ...datasets.transforms.multiscale_bottomup import multiscale_input_geometry
 

@@ -4,10 +4,10 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from mmcv.cnn import ConvModule, build_conv_layer
 from mmengine.model import Sequential
-from torch import Tensor
-
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
+from torch import Tensor
+
 from ..layers.adaptive_activation_block import ChannelFirstAdaptiveActivationBlock
 from ..layers.grid_sample_deform_conv import IMPLS as DEFORM_IMPLS
 from ..layers.grid_sample_deform_conv import convert_deform_convs
@@ -39,9 +39,9 @@ def samkr_structure(num_keypoints: int,
         m = num_branches * c
     if branch == 'per_keypoint' and m != num_keypoints * c:
         raise ValueError(
-            f'SAMKRHead: per-keypoint branches need m = K·c, got num_displacement_filters m={m}, '
+            f'SAMKRHead: per-keypoint branches need m = K*c, got num_displacement_filters m={m}, '
             f'num_keypoints K={num_keypoints}, num_displacement_filters_per_keypoint c={c} '
-            f'(K·c={num_keypoints * c})')
+            f'(K*c={num_keypoints * c})')
     if branch == 'shared' and m != c:
         raise ValueError(
             f'SAMKRHead: the shared single branch needs c = m, got num_displacement_filters '
@@ -58,7 +58,7 @@ class SAMKRHead(BatchDEKRHead):
     """DEKR head whose displacement branch adds ULSAM subspace attention.
 
     "SAMKR: Bottom-up Keypoint Regression Pose Estimation Method Based On Subspace Attention
-    Module" (Chen, Zhou, Liu, Zhang). Displacement branch: 1x1 ConvModule to m = K·c channels,
+    Module" (Chen, Zhou, Liu, Zhang). Displacement branch: 1x1 ConvModule to m = K*c channels,
     DEKR's adaptive activation blocks (grouped per branch), ULSAM with g subspaces per branch,
     grouped 1x1 conv to 2K; the rest is :class:`DEKRHead`'s (configs/samkr/README.md).
 
@@ -67,12 +67,12 @@ class SAMKRHead(BatchDEKRHead):
         num_keypoints (int): K.
         num_heatmap_filters (int): Heatmap-branch width, as DEKR. Defaults to 32.
         num_displacement_filters_per_keypoint (int): c, channels per branch. Defaults to 16.
-        num_displacement_filters (int, optional): m, channels after the first 1×1 conv. Defaults
-            to K·c (per-keypoint) or c (shared); given explicitly it is checked.
+        num_displacement_filters (int, optional): m, channels after the first 1x1 conv. Defaults
+            to K*c (per-keypoint) or c (shared); given explicitly it is checked.
         num_subspaces (int): g, subspaces per branch. Defaults to 8 (s = 2).
         subspace_channels (int, optional): s; only checked against c / g.
         branch (str): ``'per_keypoint'`` (K independent branches) or ``'shared'`` (one branch of
-            c = m channels, a dense 1×1 output conv; the paper's Table 1 baseline).
+            c = m channels, a dense 1x1 output conv; the paper's Table 1 baseline).
         num_adaptive_blocks (int): DEKR adaptive activation blocks per branch. Defaults to 2.
         ulsam_with_norm_act (bool): BN + ReLU inside ULSAM (public ULSAM code, BN momentum
             0.9 as that code passes it). Defaults to ``False``, the paper's equation.

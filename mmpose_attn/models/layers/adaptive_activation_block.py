@@ -1,18 +1,12 @@
 """DEKR's adaptive activation block with its deformable-conv offsets computed channel-first.
 
-mmpose's :class:`AdaptiveActivationBlock` turns the per-pixel affine matrices (B, 6·G, H, W) into
-offsets through a (B, H, W, G, 2, 3) layout, a matmul with the regular 3×9 matrix and a transpose
-to mmcv's ``[y0, x0, y1, x1, ...]`` order. Exported to ONNX, that is two 6-D Transposes per block,
-which ONNX Runtime runs slowly. The same offsets are one constant (18, 6) matrix, the regular
-matrix with the permutation folded in, applied per group to the channel-first (B, G, 6, H·W) view:
-no transpose, equal values (sums of the same three nonzero products), same parameters and
-buffers, so checkpoints of either class load into the other.
+One constant (18, 6) matrix per group on the (B, G, 6, H*W) view replaces mmpose's 6-D transposes:
+equal values, same parameters and buffers (checkpoints load either way); see docs/inference.md.
 """
 import torch
-from torch import Tensor, nn
-
 from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 from mmpose.registry import MODELS
+from torch import Tensor, nn
 
 
 def offset_matrix(regular_matrix: Tensor) -> Tensor:
@@ -41,12 +35,12 @@ class ChannelFirstAdaptiveActivationBlock(AdaptiveActivationBlock):
 
     Shapes:
         x (B, in_channels, H, W) -> (B, out_channels, H, W); the offsets handed to
-        ``adapt_conv`` are (B, 18·groups, H, W) in mmcv's order.
+        ``adapt_conv`` are (B, 18*groups, H, W) in mmcv's order.
     """
 
     def forward(self, x: Tensor) -> Tensor:
         B, _, H, W = x.shape
-        affine = self.transform_matrix_conv(x)  # (B, 6·G, H, W): per group a 2×3 matrix
+        affine = self.transform_matrix_conv(x)  # (B, 6*G, H, W): per group a 2x3 matrix
         # reshape, not view: under channels_last the conv output is not contiguous
         offset = torch.matmul(offset_matrix(self.regular_matrix).to(affine.dtype),
                               affine.reshape(B, self.groups, 6, H * W))

@@ -4,10 +4,9 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
-from torch import Tensor
-
 from mmpose.models.backbones.utils import SELayer
 from mmpose.registry import MODELS
+from torch import Tensor
 
 #: ``layout name -> (mode, kernel sizes, dilations)`` of the spatial gate.
 SAM_LAYOUTS: Dict[str, Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = {

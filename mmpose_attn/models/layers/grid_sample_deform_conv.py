@@ -1,32 +1,7 @@
 """Deformable convolution as ``grid_sample`` + one batched matmul, for fast CPU inference.
 
-mmcv's CPU ``deform_conv2d`` walks im2col in a single-threaded C++ loop and then runs one
-``addmm`` per group. In DEKR/SAMKR's adaptive activation blocks (groups = deform groups = 17)
-that makes the two deformable convs 57 % of the whole HRNet-W32 forward at 256×256 on two
-cores (torch profiler), more than the 274 ordinary convolutions together. ATen's
-``grid_sample`` is vectorised and multi-threaded, and the per-group products become one
-broadcast ``matmul``, so the same arithmetic runs several times faster on CPU (see README,
-"Analysis and speed"). On CUDA mmcv's kernel is already fast and stays the default.
-
-The sampling rule is mmcv's exactly: for output pixel (i, j) and kernel tap (u, v) the input is
-read at ``y = i·stride − pad + u·dilation + Δy``, ``x = j·stride − pad + v·dilation + Δx`` with
-bilinear interpolation, and neighbours outside the image count as zero (``grid_sample`` with
-``padding_mode='zeros'``; ``align_corners=False`` with pixel-centre normalisation maps pixel
-index p to p, also for a width of 1). Parameters and state-dict keys are those of
-:class:`mmcv.ops.DeformConv2d`, so checkpoints move between the two implementations.
-
-Gradients follow mmcv's rule also where a sampling coordinate is exactly an integer p (zero and
-integer offsets are common at initialisation): bilinear interpolation is not differentiable
-there and mmcv takes the cell [p, p + 1] (``floor``), except at p = −1, where it returns 0.
-``grid_sample`` also floors, but it sees p through ``(2p + 1)/W − 1`` and back; for sizes that
-are not powers of two (11, 160, ...) that round trip can land at p − ε and pick [p − 1, p]. So
-when the offset needs a gradient the input is zero-padded (right/bottom) to power-of-two sizes,
-for which the round trip is exact (zero padding equals mmcv's zero outside the image, so values
-are unchanged), and coordinates exactly at −1 pass no gradient. Without an offset gradient
-(inference) nothing is padded: the values differ from the padded ones by rounding only.
-
-Under autocast both kernels run in fp32 (bilinear weights and d(offset), a difference of
-neighbouring pixels, lose too much in half precision); the output stays fp32.
+Parameters, values and gradients are those of :class:`mmcv.ops.DeformConv2d` (checkpoints move
+between the two); sampling rules in configs/samkr/README.md, speed in docs/analysis.md.
 """
 from typing import Optional, Tuple
 
@@ -91,7 +66,7 @@ class GridSampleDeformConv2d(DeformConv2d):
             ``'mmcv'`` (always mmcv's kernel). See :func:`choose_deform_conv_impl`.
 
     Shapes:
-        x (B, C_in, H, W) and offset (B, 2·deform_groups·kh·kw, H_out, W_out), laid out as
+        x (B, C_in, H, W) and offset (B, 2*deform_groups*kh*kw, H_out, W_out), laid out as
         mmcv's ``[y0, x0, y1, x1, ...]`` per deform group, give (B, C_out, H_out, W_out).
     """
 
@@ -125,7 +100,8 @@ class GridSampleDeformConv2d(DeformConv2d):
     def _out_size(self, h: int, w: int) -> Tuple[int, int]:
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (self.kernel_size, self.stride, self.padding,
                                                   self.dilation)
-        return (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        return ((h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
+                (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
 
     def _sampled_forward(self, x: Tensor, offset: Tensor) -> Tensor:
         B, C, H, W = x.shape
@@ -140,7 +116,8 @@ class GridSampleDeformConv2d(DeformConv2d):
         off = offset.reshape(B, D, K, 2, Ho, Wo)
         ys = (torch.arange(Ho, device=x.device, dtype=x.dtype) * self.stride[0] - self.padding[0])
         xs = (torch.arange(Wo, device=x.device, dtype=x.dtype) * self.stride[1] - self.padding[1])
-        ky = (torch.arange(kh, device=x.device, dtype=x.dtype) * self.dilation[0]).repeat_interleave(kw)
+        ky = (torch.arange(kh, device=x.device, dtype=x.dtype)
+              * self.dilation[0]).repeat_interleave(kw)
         kx = (torch.arange(kw, device=x.device, dtype=x.dtype) * self.dilation[1]).repeat(kh)
         py = off[:, :, :, 0] + (ky[:, None] + ys[None, :])[:, :, None]
         px = off[:, :, :, 1] + (kx[:, None] + xs[None, :])[:, None, :]
@@ -159,7 +136,7 @@ class GridSampleDeformConv2d(DeformConv2d):
         cols = F.grid_sample(
             x.reshape(B * D, C // D, Hs, Ws), grid.reshape(B * D, K, Ho * Wo, 2),
             mode='bilinear', padding_mode='zeros', align_corners=False)
-        # (B·D, C/D, K, Ho·Wo) -> (B, G, C/G·K, Ho·Wo): channel-major as the weight's (C/G, kh, kw)
+        # (B*D, C/D, K, Ho*Wo) -> (B, G, C/G*K, Ho*Wo): channel-major as the weight's (C/G, kh, kw)
         cols = cols.reshape(B, G, (C // G) * K, Ho * Wo)
         weight = self.weight.reshape(G, self.out_channels // G, (C // G) * K)
         return torch.matmul(weight, cols).view(B, self.out_channels, Ho, Wo)

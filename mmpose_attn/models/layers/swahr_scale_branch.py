@@ -1,9 +1,8 @@
 """SWAHR's scale-map branch (Luo et al., CVPR 2021), as in the authors' public code."""
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from torch import Tensor, nn
-
 from mmpose.utils.typing import ConfigType
+from torch import Tensor, nn
 
 
 class SWAHRScaleBranch(BaseModule):
@@ -17,7 +16,7 @@ class SWAHRScaleBranch(BaseModule):
         in_channels (int): C, channels of the input features.
         num_keypoints (int): K, scale maps (one per keypoint).
         kernel_size (int): Depthwise kernel. Defaults to 9 (SWAHR's).
-        norm_cfg (dict): Norm after the 1×1 conv. Defaults to BN.
+        norm_cfg (dict): Norm after the 1x1 conv. Defaults to BN.
 
     Shapes:
         input (B, C, h, w) -> scale maps (B, K, h, w).

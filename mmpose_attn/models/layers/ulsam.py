@@ -5,14 +5,13 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer, build_norm_layer
 from mmengine.model import BaseModule
-from torch import Tensor, nn
-
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType
+from torch import Tensor, nn
 
 
 class SpatialSoftmax(nn.Module):
-    """Softmax over the H·W positions of each map.
+    """Softmax over the H*W positions of each map.
 
     Shapes: (B, G, H, W) -> (B, G, H, W), each (b, g) map summing to 1.
     """
@@ -93,7 +92,7 @@ class ULSAM(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         if torch.is_autocast_enabled(x.device.type):
-            # fp32: softmax weights ~1/(H·W) are below half precision's resolution next to 1
+            # fp32: softmax weights ~1/(H*W) are below half precision's resolution next to 1
             with torch.autocast(x.device.type, enabled=False):
                 return self._attend(x.float()).to(x.dtype)
         return self._attend(x)

@@ -2,10 +2,9 @@
 from typing import Dict, Optional
 
 import torch
-from torch import Tensor
-
 from mmpose.models.losses.heatmap_loss import KeypointMSELoss
 from mmpose.registry import MODELS
+from torch import Tensor
 
 
 @MODELS.register_module()
@@ -21,7 +20,7 @@ class SWAHRLoss(KeypointMSELoss):
         use_target_weight (bool): Multiply by the target weights, as ``KeypointMSELoss``.
         skip_empty_channel (bool): As ``KeypointMSELoss``.
         loss_weight (float): Weight of the heatmap term.
-        gamma (float): γ of the weight-adaptive factor. Defaults to 0.01.
+        gamma (float): gamma of the weight-adaptive factor. Defaults to 0.01.
         scale_loss_weight (float): Weight of the scale regulariser. Defaults to 1.
         weight_adaptive (bool): Use the weight-adaptive factor (else Wa = 1). Defaults to True.
 
@@ -57,7 +56,7 @@ class SWAHRLoss(KeypointMSELoss):
             target (Tensor): H, (B, C, h, w), values in [0, 1].
             target_weights (Tensor, optional): (B, C) or (B, C, h, w).
             mask (Tensor, optional): (B, C, h, w) or (B, 1, h, w).
-            scale (Tensor, optional): s, (B, C_s, h, w) with C_s ≤ C, for the first C_s channels.
+            scale (Tensor, optional): s, (B, C_s, h, w) with C_s <= C, for the first C_s channels.
 
         Returns:
             dict: ``heatmap`` (L_hm) and ``scale`` (L_s, zero without ``scale``), fp32 also
@@ -107,7 +106,7 @@ class SWAHRLoss(KeypointMSELoss):
             reg = s.pow(2)
             if _mask is not None:
                 reg = reg * _mask[:, :c_s] if _mask.shape[1] != 1 else reg * _mask
-            # a mean over all B·C_s·h·w scale-map pixels, as the reference code
+            # a mean over all B*C_s*h*w scale-map pixels, as the reference code
             terms['scale'] = reg.sum() / reg.numel() * self.scale_loss_weight
         return terms
 

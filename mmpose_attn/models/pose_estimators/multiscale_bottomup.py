@@ -1,11 +1,10 @@
 """Bottom-up pose estimator whose multi-scale test receives its image pyramid."""
 from typing import List, Union
 
-from torch import Tensor
-
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
 from mmpose.utils.typing import SampleList
+from torch import Tensor
 
 
 @MODELS.register_module()

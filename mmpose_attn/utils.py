@@ -118,11 +118,6 @@ def build_model(config: Union[str, Config],
     return model.train() if train else model.eval()
 
 
-def build_offline_model(cfg: Config, device: str = 'cpu') -> nn.Module:
-    """``cfg.model`` with random weights in eval mode (:func:`build_model` without a checkpoint)."""
-    return build_model(cfg, None, device)
-
-
 def input_hw(cfg: Config) -> Tuple[int, int]:
     """(H, W) of the network input from the config's ``codec.input_size`` (given as (W, H))."""
     codec = cfg.get('codec')

@@ -158,14 +158,12 @@ def test_tools_share_one_model_builder():
     build_model (and so load through the checked loader)."""
     import inspect
 
-    from _demo_tools import load_tool
-
     from mmpose_attn import utils
-    from mmpose_attn.analysis import gpu_check, model_table
+    from mmpose_attn.analysis import benchmark, gpu_check, model_table
     from mmpose_attn.deployment import onnx as dx
     assert model_table.build_model is utils.build_model
-    assert load_tool('analysis/benchmark').build_model is utils.build_model
-    assert utils.build_offline_model(Config.fromfile(str(REPO_ROOT / TD))).training is False
+    assert benchmark.build_model is utils.build_model
+    assert utils.build_model(Config.fromfile(str(REPO_ROOT / TD))).training is False
     for fn in (gpu_check._build, dx.build_model):
         assert 'MODELS.build' not in inspect.getsource(fn) and 'load_checkpoint(' not in \
             inspect.getsource(fn)

@@ -24,9 +24,10 @@ torch.set_num_threads(2)
 
 RTMDET = 'mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py'
 IMG_785 = '000000000785.jpg'
-TOPDOWN_FAST = ['--cfg-options', 'model.test_cfg.flip_test=False']
+# fp32: these tests compare with PyTorch fp32 runs (the bf16 default is tested in test_backends)
+TOPDOWN_FAST = ['--precision', 'fp32', '--cfg-options', 'model.test_cfg.flip_test=False']
 # 64 px (resized to 96-128 x 64) keeps HRNet-W32 cheap on CPU
-BOTTOMUP_FAST = ['--cfg-options', 'model.test_cfg.flip_test=False',
+BOTTOMUP_FAST = ['--precision', 'fp32', '--cfg-options', 'model.test_cfg.flip_test=False',
                  'test_dataloader.dataset.pipeline.1.input_size=(64,64)']
 
 

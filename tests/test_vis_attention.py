@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from mmpose_attn.analysis import attention_maps as am
+from mmpose_attn.apis import build_pose_model
 
 ROOT = Path(__file__).resolve().parents[1]
 ESAM_R50 = 'configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py'
@@ -40,7 +41,8 @@ def _model(name):
         config, options, _, _ = CONFIGS[name]
         torch.manual_seed(0)
         with pytest.warns(UserWarning, match='RANDOMLY INITIALISED'):
-            _MODELS[name] = am.build_model(str(ROOT / config), 'none', 'cpu', options)
+            _MODELS[name] = build_pose_model(str(ROOT / config), 'none', device='cpu',
+                                             cfg_options=options)
     return _MODELS[name]
 
 
@@ -130,7 +132,7 @@ def test_flip_and_multiscale_test_record_the_image_at_scale_1(image):
     options = {'model.test_cfg.multiscale_test': True, 'model.test_cfg.flip_test': True,
                'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]}
     with pytest.warns(UserWarning, match='RANDOMLY INITIALISED'):
-        tta = am.build_model(str(ROOT / SYN_SAMKR), 'none', 'cpu', options)
+        tta = build_pose_model(str(ROOT / SYN_SAMKR), 'none', device='cpu', cfg_options=options)
     tta.load_state_dict(plain.state_dict())
     runs = []
     for model in (tta, plain):
@@ -206,7 +208,8 @@ def test_shared_branch_draws_the_shared_subspaces_once(image, tmp_path):
     """SAMKR Table 1's shared branch: one ULSAM for all keypoints, drawn once, plus heatmaps."""
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match='RANDOMLY INITIALISED'):
-        model = am.build_model(str(ROOT / SAMKR_SHARED), 'none', 'cpu', SMALL_SAMKR)
+        model = build_pose_model(str(ROOT / SAMKR_SHARED), 'none', device='cpu',
+                                 cfg_options=SMALL_SAMKR)
     drawings = am.visualize_attention(model, image)
     assert 'samkr_subspaces.png' in drawings and len(drawings) == 1 + 17
     _tiles(drawings['samkr_subspaces.png'], image.shape[:2], 8, cols=3)

@@ -29,14 +29,6 @@ from ..models.layers.ulsam import ULSAM
 DEFAULT_TOPK_CHANNELS = 8
 
 
-def build_model(config, checkpoint: Optional[str], device: Optional[str] = None,
-                cfg_options: Optional[dict] = None) -> nn.Module:
-    """The pose estimator of ``config`` with ``checkpoint`` (``'none'``: random weights, with
-    the package's warning), built by the package's one model builder."""
-    from ..apis import build_pose_model
-    return build_pose_model(config, checkpoint, device=device, cfg_options=cfg_options)
-
-
 def _stage_number(name: str, order: int) -> int:
     # ESAMResNet names its attentions attn1..attn4 after the stage they follow
     m = re.search(r'(\d+)$', name)
@@ -362,7 +354,7 @@ def visualize_attention(model: nn.Module,
 
     Args:
         model (nn.Module): an mmpose pose estimator with ESAM and/or SAMKR modules (built by
-            :func:`build_model`, so that it has ``cfg`` and ``dataset_meta``).
+            :func:`mmpose_attn.apis.build_pose_model`, so that it has ``cfg`` and ``dataset_meta``).
         image (np.ndarray): (H, W, 3) BGR.
         bbox (sequence, optional): top-down only: the person box ``x y w h``; default the
             whole image. The drawings cover the part of the image the network saw.

@@ -14,6 +14,7 @@ import platform
 from typing import List, Optional, Sequence
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from .cpu_inference import prepare_for_cpu_inference
@@ -222,9 +223,16 @@ class TorchForward(nn.Module):
 def use_pytorch(model: nn.Module, precision: str = 'auto') -> nn.Module:
     """PyTorch at ``precision`` (see :func:`resolve_precision`); fp32 leaves ``model`` as it is."""
     device = next(model.parameters()).device
+    asked = precision
     precision = resolve_precision('pytorch', precision, str(device))
     if precision == 'fp32':
         return model
+    if asked == 'auto':
+        try:
+            check_runnable(model)
+        except ValueError as e:  # auto: the fastest mode this model runs in, here fp32
+            print_log(f'--precision auto: fp32 ({e})', logger='current')
+            return model
     check_runnable(model)
     return install_network(model, TorchForward(copy.deepcopy(model).eval(), precision))
 

@@ -64,7 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     from mmengine.runner import set_random_seed
 
     from mmpose_attn.analysis import attention_maps as am
-    from mmpose_attn.apis import read_image, resolve_device
+    from mmpose_attn.apis import build_pose_model, read_image, resolve_device
     try:
         if not osp.isfile(args.image):
             raise FileNotFoundError(f'IMAGE {args.image!r} does not exist.')
@@ -76,7 +76,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
             bbox, role = _bbox_from_file(args), '--bbox-file box'
         device = resolve_device(args.device)
         set_random_seed(args.seed)
-        model = am.build_model(args.config, args.checkpoint, device, args.cfg_options)
+        model = build_pose_model(args.config, args.checkpoint, device=device,
+                                 cfg_options=args.cfg_options)
         drawings = am.visualize_attention(model, image, bbox, topk=args.topk, alpha=args.alpha,
                                           bbox_role=role)
     except (FileNotFoundError, ValueError) as e:

@@ -4,7 +4,7 @@
 # to pytest (default: the whole suite, pytest.ini's testpaths); pytest's exit code is this script's.
 #
 #   bash tools/run_tests.sh                          # the suite
-#   bash tools/run_tests.sh tests/test_esam.py -x    # a part of it
+#   bash tools/run_tests.sh tests/test_models/test_esam.py -x    # a part of it
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

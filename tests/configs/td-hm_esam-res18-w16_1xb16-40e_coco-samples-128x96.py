@@ -1,7 +1,7 @@
 # Overfitting check on the 4 real COCO val images of ../shared/data (12 people with keypoints): the
 # small synthetic-data ESAM model, trained and evaluated on those same images with ground-truth
 # boxes. Reaching AP >= 0.9 shows that the learning machinery, the codec and the COCO evaluation
-# work on real photographs (tests/test_runners.py). It is not a generalisation result.
+# work on real photographs (tests/test_tools/test_runners.py). It is not a generalisation result.
 #
 #   mim train mmpose tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py
 _base_ = ['../../configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py']

@@ -24,7 +24,7 @@ from mmpose_attn.models.layers import ChannelGate, SpatialGate, StageAttention
 
 register_all_modules(init_default_scope=False)
 
-CFG_DIR = Path(__file__).resolve().parents[1] / 'configs' / 'esam' / 'coco'
+CFG_DIR = Path(__file__).resolve().parents[2] / 'configs' / 'esam' / 'coco'
 MAIN = 'td-hm_esam-res50_8xb64-270e_coco-256x192.py'
 CONFIGS = {
     MAIN: 30.7e6,

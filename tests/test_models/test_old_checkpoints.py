@@ -11,7 +11,8 @@ from mmpose.registry import MODELS
 import mmpose_attn  # noqa: F401
 
 # tiny models built, randomised and run by the code of commit 0d93145 (see generate.py there)
-FIXTURE = Path(__file__).parent / 'fixtures' / 'old_checkpoints' / 'models_0d93145.pth'
+FIXTURES = Path(__file__).resolve().parents[1] / 'fixtures'
+FIXTURE = FIXTURES / 'old_checkpoints' / 'models_0d93145.pth'
 
 
 @pytest.fixture(scope='module')

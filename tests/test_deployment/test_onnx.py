@@ -17,7 +17,7 @@ from mmpose.structures import PoseDataSample  # noqa: E402
 from mmpose_attn.deployment import onnx as dx  # noqa: E402
 from mmpose_attn.utils import load_config  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SYNTH = str(ROOT / 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py')
 # small input: the synthetic model's graph is exported at 64x64 in about a second
 HW = (64, 64)

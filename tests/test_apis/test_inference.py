@@ -344,7 +344,7 @@ def test_missing_input_path(tmp_path):
 
 def test_unreadable_image(samkr_inferencer, tmp_path):
     """A single unreadable image is an error naming it, and nothing is written (in a folder
-    with readable images it is skipped: tests/test_inference_inputs.py)."""
+    with readable images it is skipped: tests/test_apis/test_inference_inputs.py)."""
     bad = tmp_path / 'broken.jpg'
     bad.write_bytes(b'this is not a jpeg')
     samkr_inferencer.batch_sizes = []

@@ -9,7 +9,7 @@ import yaml
 
 from mmpose_attn.analysis import benchmark as bm
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ESAM = ROOT / 'configs/esam/coco'
 SAMKR = ROOT / 'configs/samkr/coco'
 R50 = str(ESAM / 'td-hm_esam-res50_8xb64-270e_coco-256x192.py')

@@ -10,7 +10,7 @@ import pytest
 
 from mmpose_attn.datasets import synthetic as synthetic_dataset
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _digest(root: Path) -> str:

@@ -16,7 +16,7 @@ from mmpose_attn.datasets.synthetic import make_dataset
 from mmpose_attn.engine.checkpoint_fit import CheckpointMismatchError, check_state_dict_fits
 from mmpose_attn.utils import remove_init_cfg
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 TD = 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py'
 BU = 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'
 

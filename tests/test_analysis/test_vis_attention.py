@@ -15,7 +15,7 @@ import torch
 from mmpose_attn.analysis import attention_maps as am
 from mmpose_attn.apis import build_pose_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ESAM_R50 = 'configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py'
 SAMKR_W32 = 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py'
 SAMKR_SHARED = 'configs/samkr/ablation/samkr-t1-shared-g8-c272_hrnet-w32_8xb10-140e_coco-512x512.py'

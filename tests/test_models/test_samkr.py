@@ -19,7 +19,7 @@ import mmpose_attn  # noqa: F401  (registers ULSAM, SAMKRHead, SWAHRLoss)
 torch.set_num_threads(2)
 register_all_modules()
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / 'configs' / 'samkr'
 W32_COCO = CONFIGS / 'coco' / 'samkr_hrnet-w32_8xb10-140e_coco-512x512.py'
 COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]

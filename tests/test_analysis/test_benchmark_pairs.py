@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH = REPO_ROOT / 'tools' / 'analysis' / 'benchmark.py'
 TINY_TD = ['--td-batches', '1', '--td-shape', '32', '24', '--repeats', '1', '--warmup', '0',
            '--threads', '1']

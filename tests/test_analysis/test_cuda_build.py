@@ -8,8 +8,8 @@ import pytest
 
 from mmpose_attn.analysis.cuda_build import arch_list, build_env, nvidia_include_dirs
 
-HELPER = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'mmpose_attn', 'analysis',
-                  'cuda_build.py')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+HELPER = osp.join(REPO, 'mmpose_attn', 'analysis', 'cuda_build.py')
 
 
 def _site(tmp_path, name, layouts):

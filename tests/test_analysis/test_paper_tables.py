@@ -21,7 +21,7 @@ import yaml
 
 from mmpose_attn.analysis import paper_tables as pt
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ABLATION = ROOT / 'configs/samkr/ablation'
 G1 = 'samkr-t1-g1-c16_hrnet-w32_8xb10-140e_coco-512x512'  # SAMKR Table 1 row 2
 G2 = 'samkr-t2-g2-c16_hrnet-w32_8xb10-140e_coco-512x512'  # SAMKR Table 2 row 2_SAMKR_16

@@ -27,7 +27,7 @@ from mmpose_attn.deployment import onnx as dx  # noqa: E402
 from mmpose_attn.deployment import runtime  # noqa: E402
 from mmpose_attn.utils import load_config  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OVERFIT = REPO / 'tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py'
 SAMKR_SYNTH = str(REPO / 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py')
 EPOCHS = 15  # AP ~0.55 on the training images: peaked heatmaps, enough to compare backends

@@ -147,7 +147,7 @@ def test_benchmark_pairs_with_equal_kernels(capsys, monkeypatch):
         return converted[-1]
 
     monkeypatch.setattr(layers, 'convert_deform_convs', spy)
-    path = Path(__file__).resolve().parents[1] / 'tools' / 'analysis' / 'benchmark.py'
+    path = Path(__file__).resolve().parents[3] / 'tools' / 'analysis' / 'benchmark.py'
     spec = importlib.util.spec_from_file_location('benchmark_gs', path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

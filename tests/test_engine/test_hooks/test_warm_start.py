@@ -15,7 +15,7 @@ from mmpose.registry import MODELS
 from mmpose_attn.engine.hooks.warm_start_hook import warm_start_state_dict
 from mmpose_attn.utils import load_config, remove_init_cfg
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 SAMKR_SYNTH = ROOT / 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'
 ESAM_SYNTH = ROOT / 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py'
 WARM_CONFIGS = {

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 TOOL = osp.join(REPO, 'tools', 'analysis', 'gpu_check.py')

@@ -15,7 +15,7 @@ from mmpose_attn.utils import TensorForward
 
 torch.set_num_threads(2)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODELS = {
     'samkr-synthetic': str(ROOT / 'configs/synthetic/'
                            'samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'),

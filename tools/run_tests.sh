@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite, as the README says and .ci/run runs: installs what is missing first
 # (tools/ensure_installed.sh: one line per step, nothing when all is there), then pytest. Arguments go
-# to pytest (default: the whole suite, pytest.ini's testpaths); pytest's exit code is this script's.
+# to pytest (default: the whole suite, pytest.ini's testpaths, after flake8 and isort as setup.cfg
+# sets them); pytest's exit code is this script's.
 #
 #   bash tools/run_tests.sh                          # the suite
 #   bash tools/run_tests.sh tests/test_models/test_esam.py -x    # a part of it
@@ -9,4 +10,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 . tools/ensure_installed.sh
+if [ $# -eq 0 ]; then
+  "$PY" -m flake8 mmpose_attn tools tests
+  "$PY" -m isort --check-only --diff mmpose_attn tools tests
+fi
 exec "$PY" -m pytest -q "$@"

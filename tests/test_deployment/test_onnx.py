@@ -134,18 +134,18 @@ def test_bottomup_demo_onnxruntime_backend_matches_pytorch(tmp_path):
     import json
 
     import cv2
-    from test_analysis import _tool
+    from _demo_tools import load_tool
     cfg, model = _synthetic_model()
     ckpt = str(tmp_path / 'samkr.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
     out = str(tmp_path / 'samkr.onnx')
     # the demo resizes a square image to the codec input size, 256x256
-    _tool('tools/deployment/export_onnx.py').main(
+    load_tool('deployment/export_onnx').main(
         [SYNTH, '--checkpoint', ckpt, '--out', out, '--check-batch', '1', '--repeats', '1',
          '--threads', '1'])
     img = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / 'img.png'), img)
-    demo = _tool('tools/bottomup_demo.py')
+    demo = load_tool('bottomup_demo')
     results = {}
     for backend in ('pytorch', 'onnxruntime'):
         root = tmp_path / backend
@@ -167,8 +167,8 @@ def test_bottomup_demo_onnxruntime_backend_matches_pytorch(tmp_path):
 
 
 def test_bottomup_demo_onnxruntime_needs_onnx_file(tmp_path):
-    from test_analysis import _tool
-    demo = _tool('tools/bottomup_demo.py')
+    from _demo_tools import load_tool
+    demo = load_tool('bottomup_demo')
     with pytest.raises(FileNotFoundError, match='--backend onnxruntime needs --onnx FILE'):
         demo.main([SYNTH, 'none', '--input', str(ROOT / 'tests'), '--backend', 'onnxruntime',
                    '--onnx', str(tmp_path / 'missing.onnx')])

@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from _mim_tools import REPO_ROOT, _metric, _mim
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.hub import get_config
 from mmpose.datasets.transforms import BottomupResize
 from mmpose.structures.bbox import get_warp_matrix
-from test_runners import REPO_ROOT, _metric, _mim
 
 import mmpose_attn  # noqa: F401
 from mmpose_attn.datasets.transforms import (MultiScaleBottomupResize, PackMultiScalePoseInputs,

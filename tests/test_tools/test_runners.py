@@ -5,14 +5,12 @@ The schedules are cut to one epoch on a few images with `--cfg-options`; these t
 runners, the configs and the metrics work, not accuracy (except the real-COCO overfitting test).
 """
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import List
 
 import pytest
+from _mim_tools import _metric, _mim
 
 from mmpose_attn.datasets.synthetic import make_dataset
 
@@ -23,42 +21,6 @@ BU = 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'
 CP_SAMPLES = 'tests/configs/td-hm_esam-res18-w16_crowdpose-samples-128x96.py'
 COCO_SAMPLES = 'tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py'
 COCO_SAMPLES_DET = 'tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-det-128x96.py'
-
-# ("coco/AP", "coco/AR") etc. as logged by mmengine: "coco/AP: 0.123456"
-METRIC = r'{}: (-?\d+\.\d+)'
-
-
-def _installed_here() -> bool:
-    """Whether a python started outside the repo imports this checkout's mmpose_attn."""
-    origin = subprocess.run(
-        [sys.executable, '-c',
-         'import importlib.util as u; s = u.find_spec("mmpose_attn"); '
-         'print(s.origin if s else "")'],
-        cwd=os.path.abspath(os.sep), capture_output=True, text=True).stdout.strip()
-    return bool(origin) and Path(origin).resolve().parents[1] == REPO_ROOT
-
-
-def _mim(*args: str, timeout: int = 400) -> str:
-    """Run ``mim ARGS`` from the repo root and return its stdout + stderr."""
-    env = dict(os.environ)
-    # one compute thread: on a shared 2-core machine OpenMP threads wait for each other
-    env.setdefault('OMP_NUM_THREADS', '1')
-    # configs import mmpose_attn (custom_imports) and mim runs mmpose's tools/train.py, which does
-    # not see the current directory: with `pip install -e .` no variable is needed (the user's
-    # path, tested as is); an uninstalled checkout is made importable
-    if not _installed_here():
-        env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get('PYTHONPATH')]))
-    proc = subprocess.run(['mim', *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f'mim {" ".join(args)} failed:\n{out[-4000:]}'
-    return out
-
-
-def _metric(out: str, name: str) -> float:
-    values = re.findall(METRIC.format(re.escape(name)), out)
-    assert values, f'{name} not printed:\n{out[-3000:]}'
-    return float(values[-1])
 
 
 def _data_opts(root: Path, splits=('train', 'val', 'test')) -> List[str]:

@@ -1,10 +1,12 @@
 """The backend tests (backends_cases.py: PyTorch bf16, ONNX Runtime, OpenVINO under mmpose's
 decoding) in a pytest process of their own.
 
-With OpenVINO's and ONNX Runtime's native runtimes loaded into the one long process of the whole
-suite, a later test died with SIGSEGV inside the interpreter (2026-12-06, AMD EPYC, torch 2.14.1,
-openvino 2026.4.1; not reproduced with either runtime alone, cause not found). A child process
-keeps that from taking the rest of the suite with it; its own report is shown on failure.
+With OpenVINO's, ONNX Runtime's and PyTorch bf16's native code run in the one long process of the
+whole suite, a later test (an mmdet detector demo) died with SIGSEGV: glibc's malloc faulted in
+_int_malloc, other runs at other points of the main thread, i.e. heap corruption by native code
+(2026-12-06, AMD EPYC with avx512_bf16, torch 2.14.1, openvino 2026.4.1, onnxruntime 1.31.1; not
+reproduced with either runtime's cases alone, not pinned down). A child process keeps that from
+taking the rest of the suite with it; its own report is shown on failure.
 """
 import subprocess
 import sys

@@ -32,8 +32,8 @@ from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, conv
 from ..utils import TensorForward
 from ..utils import build_model as build_config_model
 # SelectOutput, is_bottomup: kept importable from here, as before
-from .runtime import (SelectOutput, check_input_shape, check_runnable,  # noqa: F401
-                      install_network, is_bottomup, output_names, pack_outputs)
+from .runtime import (SelectOutput, check_file_outputs, check_input_shape,  # noqa: F401
+                      check_runnable, install_network, is_bottomup, output_names, pack_outputs)
 
 #: Lowest opset with ``GridSample`` (needed by deformable convolutions).
 MIN_OPSET = 16
@@ -226,11 +226,6 @@ class OnnxRuntimeForward(nn.Module):
         self.session = ort_session(onnx_file, threads)
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.input_shape = tuple(self.session.get_inputs()[0].shape)
-        want = ['heatmaps', 'displacements'] if bottomup else ['heatmaps']
-        if self.output_names != want:
-            raise ValueError(f'{onnx_file}: outputs {self.output_names}, expected {want} (a '
-                             f'{"bottom-up" if bottomup else "top-down"} model exported by '
-                             'tools/deployment/export_onnx.py)')
 
     def forward(self, x: Tensor) -> tuple:
         check_input_shape(self.onnx_file, self.input_shape, x)
@@ -252,4 +247,5 @@ def use_onnxruntime(model: nn.Module, onnx_file: str, threads: Optional[int] = 2
     """
     check_runnable(model)
     network = OnnxRuntimeForward(onnx_file, threads, bottomup=is_bottomup(model))
+    check_file_outputs(onnx_file, network.output_names, model)
     return install_network(model, network)

@@ -31,6 +31,7 @@ from ..models.layers.adaptive_activation_block import convert_adaptive_activatio
 from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, convert_deform_convs
 from ..utils import TensorForward
 from ..utils import build_model as build_config_model
+from .metadata import deploy_metadata, write_with_metadata
 # SelectOutput, is_bottomup: kept importable from here, as before
 from .runtime import (SelectOutput, check_file_outputs, check_input_shape,  # noqa: F401
                       check_runnable, install_network, is_bottomup, output_names, pack_outputs)
@@ -103,8 +104,11 @@ def prepare_for_export(model: nn.Module) -> nn.Module:
 
 
 def export_onnx(model: nn.Module, out: str, shape: Tuple[int, int], opset: int = 17,
-                dynamic_hw: bool = False) -> str:
+                dynamic_hw: bool = False, checkpoint: Optional[str] = None) -> str:
     """Export ``model``'s tensor forward, traced at input (1, 3, H, W), and check the file.
+
+    A model built from a config (``model.cfg``, as :func:`build_model` sets it) is written with its
+    deployment metadata (:mod:`.metadata`), so the file runs without the config.
 
     Args:
         model: A built pose estimator (its deformable convs are put on the ``grid_sample``
@@ -114,6 +118,7 @@ def export_onnx(model: nn.Module, out: str, shape: Tuple[int, int], opset: int =
         opset: ONNX opset, at least :data:`MIN_OPSET`.
         dynamic_hw: Declare height and width dynamic; defaults to False (see the module
             docstring: the HRNet models' graphs keep the traced size).
+        checkpoint: The checkpoint file the weights came from, hashed into the metadata.
     """
     onnx, _ = require_onnx()
     if opset < MIN_OPSET:
@@ -133,7 +138,12 @@ def export_onnx(model: nn.Module, out: str, shape: Tuple[int, int], opset: int =
             wrapper, (dummy, ), out, input_names=['input'], output_names=names,
             dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True,
             dynamo=False)
-    onnx.checker.check_model(onnx.load(out))
+    proto = onnx.load(out)
+    onnx.checker.check_model(proto)
+    cfg = getattr(model, 'cfg', None)
+    if cfg is not None:
+        meta = deploy_metadata(model, cfg, shape, dynamic_hw, checkpoint)
+        write_with_metadata(proto, out, meta)
     return out
 
 

@@ -55,7 +55,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     model = build_model(cfg, args.checkpoint)
     shape = tuple(args.shape) if args.shape else input_hw(cfg)
     out = args.out or osp.splitext(osp.basename(args.config.split('::')[-1]))[0] + '.onnx'
-    export_onnx(model, out, shape, args.opset)
+    export_onnx(model, out, shape, args.opset, checkpoint=args.checkpoint)
     session = ort_session(out, args.threads)
     x = torch.randn(args.check_batch, 3, *shape, generator=torch.Generator().manual_seed(0))
     res = parity(model, session, x, args.atol, args.rtol)

@@ -265,7 +265,7 @@ def check_shape_generic(model: nn.Module, onnx_file: str, shape: Tuple[int, int]
         raise ValueError(
             f'dynamic height/width: the exported graph is not shape-generic: at input {hw} '
             f'(traced at {tuple(shape)}) ONNX Runtime differs from PyTorch ({detail}); some '
-            'size was recorded as a constant. Export without --dynamic-hw, at the --shape you '
+            'size was recorded as a constant. Export with --no-dynamic-hw, at the --shape you '
             'will run')
     return dict(res, hw=hw)
 

@@ -80,7 +80,7 @@ def test_dynamic_hw_refuses_a_graph_that_keeps_its_traced_size(tmp_path):
     out = tmp_path / 'model.onnx'
     with pytest.raises(ValueError, match=r'not shape-generic: at input \(32, 96\) \(traced at '
                        r'\(64, 64\)\).*heatmaps: shape \(1, 18, 16, 16\) vs PyTorch '
-                       r'\(1, 18, 8, 24\).*Export without --dynamic-hw'):
+                       r'\(1, 18, 8, 24\).*Export with --no-dynamic-hw'):
         dx.export_onnx(model, str(out), (64, 64), dynamic_hw=True)
     assert list(tmp_path.iterdir()) == []  # nothing half-written
     # the same model at a fixed size is fine

@@ -147,3 +147,31 @@ def test_tool_exports_bottomup_any_shape_by_default(tmp_path):
     assert meta['rescore'] is None
     with pytest.raises(ValueError, match=r'--shape 250 250'):
         tool.main([SYNTH, '--out', out, '--shape', '250', '250'] + common)
+
+
+def test_onnxruntime_backend_runs_non_square_images(tmp_path):
+    """mmpose's decoding on the any-shape file: PyTorch's poses on a 64x96 and a 96x64 batch."""
+    import copy
+
+    import numpy as np
+    from mmengine.dataset import pseudo_collate
+    from mmpose.structures import PoseDataSample
+    model = _model()
+    out = str(tmp_path / 'model.onnx')
+    dx.export_onnx(model, out, (64, 64), dynamic_hw=True)
+    ort_model = dx.use_onnxruntime(copy.deepcopy(model), out, threads=1)
+    gen = torch.Generator().manual_seed(2)
+    flip = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
+    for h, w in ((64, 96), (96, 64)):
+        data = pseudo_collate([dict(
+            inputs=torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen),
+            data_samples=PoseDataSample(metainfo=dict(
+                img_shape=(h, w), ori_shape=(h, w), input_size=(w, h), flip_indices=flip,
+                input_center=np.array([w / 2, h / 2], dtype=np.float32),
+                input_scale=np.array([w, h], dtype=np.float32))))])
+        with torch.no_grad():
+            ref = model.test_step(copy.deepcopy(data))[0].pred_instances
+            got = ort_model.test_step(copy.deepcopy(data))[0].pred_instances
+        assert ref.keypoints.shape[0] > 0 and got.keypoints.shape == ref.keypoints.shape
+        np.testing.assert_allclose(got.keypoints, ref.keypoints, atol=1e-3)
+        np.testing.assert_allclose(got.keypoint_scores, ref.keypoint_scores, atol=1e-4)

@@ -198,3 +198,30 @@ def check_integrity(path: str, meta: dict) -> None:
         raise ValueError(f'{path} is damaged: its graph does not match the sha256 recorded at '
                          'export (a truncated, garbled or edited file); export it again with '
                          'tools/deployment/export_onnx.py')
+
+
+def read_ir_metadata(path: str) -> dict:
+    """The deployment metadata of an OpenVINO IR ``.xml`` written by
+    ``tools/deployment/quantize.py``: the net's rt_info entry :data:`KEY` (the same JSON), read
+    from the XML alone (neither OpenVINO nor the ``.bin`` is needed; see :func:`parse_metadata`)."""
+    import xml.etree.ElementTree as ET
+    try:
+        rt_info = ET.parse(path).getroot().find('rt_info')
+    except ET.ParseError as e:
+        raise ValueError(f'{path} is not an OpenVINO IR XML file ({e})') from e
+    entry = rt_info.find(KEY) if rt_info is not None else None
+    return parse_metadata(path, {} if entry is None else {KEY: entry.get('value')})
+
+
+def check_ir_integrity(path: str, meta: dict) -> None:
+    """Refuse an IR whose ``.bin`` (weights) differs from the one hashed when it was written."""
+    info = meta.get('integrity') or {}
+    weights = os.path.join(os.path.dirname(path), info.get('weights_file', ''))
+    if 'weights_sha256' not in info:
+        raise ValueError(f'{path}: its metadata has no weights integrity record: write it again '
+                         'with tools/deployment/quantize.py')
+    if (not os.path.isfile(weights) or os.path.getsize(weights) != info['weights_bytes']
+            or sha256_file(weights) != info['weights_sha256']):
+        raise ValueError(f'{path}: its weights {weights} do not match the sha256 recorded when it '
+                         'was written (a missing, truncated or replaced .bin); write it again '
+                         'with tools/deployment/quantize.py')

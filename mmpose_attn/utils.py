@@ -107,7 +107,8 @@ def build_model(config: Union[str, Config],
     if checkpoint is not None:
         if allow_partial_load is None:
             allow_partial_load = bool(cfg.get('allow_partial_load', False))
-        ckpt = load_checkpoint_checked(model, checkpoint, allow_partial=allow_partial_load)
+        ckpt = load_checkpoint_checked(model, checkpoint, allow_partial=allow_partial_load,
+                                       model_cfg=cfg.model)
         dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
     if dataset_meta is None and cfg.get('train_dataloader') is not None:
         dataset_meta = dataset_meta_from_config(cfg, dataset_mode='train')

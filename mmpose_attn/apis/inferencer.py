@@ -27,8 +27,7 @@ from mmpose.structures import PoseDataSample, merge_data_samples, split_instance
 from ..deployment.runtime import resolve_precision, use_backend
 from ..utils import build_model
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
-from .models import (prepare_det_config, prepare_pose_config, require_dataset_meta,
-                     resolve_device)
+from .models import prepare_det_config, prepare_pose_config, require_dataset_meta, resolve_device
 
 
 class SkippedInputsWarning(UserWarning):
@@ -63,7 +62,8 @@ def list_images(folder: str) -> List[str]:
     seen = {(top.st_dev, top.st_ino): folder}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         kept = []
-        for d in sorted(dirnames):
+        # real folders before links to them: the images keep their real paths
+        for d in sorted(dirnames, key=lambda d: (osp.islink(osp.join(dirpath, d)), d)):
             if d.startswith('.'):
                 continue
             path = osp.join(dirpath, d)

@@ -264,7 +264,7 @@ def check_config_fits(ckpt: Mapping, model_cfg: Optional[Mapping], source: str,
     if not diffs:
         return []
     listing = '\n'.join(f'  model.{p}: {a!r} in the checkpoint, {b!r} in the config'
-                         for p, a, b in diffs)
+                        for p, a, b in diffs)
     if allow_partial:
         print_log(f'allow_partial_load = True: checkpoint {source} was trained with another '
                   f'network (its meta["cfg"]):\n{listing}', logger='current',

@@ -191,12 +191,13 @@ class CocoDetections:
         self._entries = {k: np.asarray(v, dtype=int) for k, v in entries.items()}
         self._extent_checked: set = set()
 
-    def _say_dropped(self, dropped: Dict[str, list], total: int) -> None:
+    def _say_dropped(self, dropped: Dict[str, list], total: int,
+                     boxes: str = 'person boxes') -> None:
         """One log line and one :class:`DroppedDetectionsWarning` per reason, with the count."""
         for reason, items in dropped.items():
             if not items:
                 continue
-            msg = (f'--bbox-file {self.bbox_file}: dropped {len(items)} of {total} person boxes: '
+            msg = (f'--bbox-file {self.bbox_file}: dropped {len(items)} of {total} {boxes}: '
                    f'{reason} (e.g. entry {items[0][0]}: {items[0][1]}).')
             print_log(msg, logger='current', level=logging.WARNING)
             warnings.warn(msg, DroppedDetectionsWarning, stacklevel=4)
@@ -246,7 +247,7 @@ class CocoDetections:
                 f'{[x, y, w, h]} ends at x={x + w:g}, y={y + h:g} on the {width}x{height} image '
                 f'{path}); {why}.')
         self._say_dropped({'mostly outside its image (less than half of the box inside)': far},
-                          total)
+                          total, 'usable person boxes of the input images')
 
     def image_id(self, img_path: str) -> int:
         """The COCO ``image_id`` of one image file (see the class docstring for the rules)."""

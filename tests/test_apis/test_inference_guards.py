@@ -123,7 +123,8 @@ def test_defective_boxes_dropped_and_said_once_per_reason(esam, tmp_path):
         in said[1]
     assert 'dropped 1 of 9 person boxes: zero or negative width/height (e.g. entry 3' in said[2]
     with pytest.warns(DroppedDetectionsWarning, match=r'dropped 1 of 6 usable person boxes of '
-                      r'the input images: mostly outside its image \(less than half of the box inside\) \(e\.g\. entry 5: '
+                      r'the input images: mostly outside its image \(less than half of the '
+                      r'box inside\) \(e\.g\. entry 5: '
                       r'bbox \[40\.0, 60\.0, 30\.0, 30\.0\] on the 48x64 image'):
         people = _people(esam, detections, tmp_path / 'img', tmp_path / 'out')
     assert people == {'results_000000000785.json': 2, 'results_000000000786.json': 3}

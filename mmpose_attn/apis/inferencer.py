@@ -307,6 +307,8 @@ class AttnPoseInferencer(Pose2DInferencer):
         drawings that would overwrite the inputs (:func:`check_output_root`)."""
         self._vis_out_dir = kwargs.get('vis_out_dir') or (
             f'{out_dir}/visualizations' if out_dir else '')
+        self._pred_out_dir = kwargs.get('pred_out_dir') or (
+            f'{out_dir}/predictions' if out_dir else '')
         return super().__call__(inputs, return_datasamples, batch_size, out_dir, **kwargs)
 
     # ------------------------------------------------------------------------ building
@@ -354,7 +356,8 @@ class AttnPoseInferencer(Pose2DInferencer):
             self.video_info['name'] = osp.splitext(osp.basename(inputs))[0] + '.mp4'
             self._check_outputs([inputs], [self.video_info['name']])
             return listed
-        paths = [inputs] if kind == 'image' else list_images(inputs)
+        paths = ([inputs] if kind == 'image' else
+                 self._without_outputs(inputs, list_images(inputs)))
         root = inputs if kind == 'folder' else None
         self._result_names = result_names(paths, root)
         # drawings keep the path relative to a folder input, as the results do
@@ -362,6 +365,27 @@ class AttnPoseInferencer(Pose2DInferencer):
         self._check_outputs(paths, [self._vis_names[p] for p in paths])
         if self.cfg.data_mode == 'topdown' and self.detections is not None:
             self._image_ids = self.detections.match(paths)
+        return paths
+
+    def _without_outputs(self, folder: str, paths: List[str]) -> List[str]:
+        """The images of an input folder less those under the output folder inside it: the
+        drawings of an earlier run are not inputs (they would be predicted and drawn again)."""
+        out = [getattr(self, '_vis_out_dir', ''), getattr(self, '_pred_out_dir', '')]
+        top = osp.realpath(folder) + os.sep
+        out = [osp.realpath(d) for d in out if d and not osp.splitext(d)[1]]
+        out = [d for d in out if d.startswith(top)]  # strictly inside the input folder
+        inside = [p for p in paths
+                  if any(osp.realpath(p).startswith(d + os.sep) for d in out)]
+        if inside:
+            msg = (f'--input folder {folder!r}: left out {len(inside)} image(s) under the output '
+                   f'folder inside it ({inside[0]}, ...): drawings of an earlier run are not '
+                   'inputs.')
+            print_log(msg, logger='current', level=logging.WARNING)
+            warnings.warn(msg, SkippedInputsWarning, stacklevel=2)
+            paths = [p for p in paths if p not in inside]
+            if not paths:
+                raise ValueError(f'--input folder {folder!r} has no image files outside the '
+                                 'output folder inside it; pass the folder of the input images.')
         return paths
 
     def _check_outputs(self, paths: Sequence[str], vis_names: Sequence[str]) -> None:

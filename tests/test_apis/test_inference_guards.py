@@ -250,3 +250,18 @@ def test_topdown_wrapper_and_config_without_metainfo(tmp_path):
                        r"metainfo, e\.g\. metainfo=dict\(from_file="):
         AttnPoseInferencer(str(tmp_path / 'bare.py'), 'none', device='cpu',
                            detections=CocoDetections(str(tmp_path / 'd.json')))
+
+
+def test_output_folder_inside_the_input_folder_is_not_read_again(tmp_path):
+    """--output-root images/vis: a second run does not predict the first run's drawings."""
+    _image(tmp_path / 'img' / 'a.jpg')
+    args = [SAMKR, 'none', '--input', str(tmp_path / 'img'), '--output-root',
+            str(tmp_path / 'img' / 'vis'), '--device', 'cpu', '--save-predictions',
+            '--cfg-options', *[f'{k}={v}'.replace(' ', '') for k, v in BOTTOMUP_FAST.items()]]
+    first = _tool('bottomup_demo').main(args)
+    assert sorted(os.path.relpath(p, tmp_path / 'img') for p in first) == [
+        'vis/a.jpg', 'vis/results_a.json']
+    with pytest.warns(SkippedInputsWarning, match=r"left out 1 image\(s\) under the output "
+                      r'folder inside it \(.*vis/a\.jpg, \.\.\.\)'):
+        second = _tool('bottomup_demo').main(args)
+    assert second == first

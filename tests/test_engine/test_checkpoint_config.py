@@ -2,6 +2,8 @@
 config it is loaded into is refused, even when every key and shape fits (ESAM's serial and
 parallel attention layouts); fields that do not change the network are no difference."""
 import logging
+import os
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -10,6 +12,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmpose_attn.datasets.synthetic import make_dataset
 from mmpose_attn.engine.checkpoint_fit import CheckpointMismatchError, structure_differences
 from mmpose_attn.utils import build_model
 
@@ -90,3 +93,27 @@ def test_inference_api_and_demo_refuse_it(tmp_path):
             '-', '-', TD, ckpt, '--input', str(tmp_path / 'in'), '--bbox-file',
             str(tmp_path / 'dets.json'), '--output-root', str(tmp_path / 'out'), '--device',
             'cpu', '--cfg-options', 'model.backbone.sam_layout=parallel3x3'])
+
+
+def test_mim_test_refuses_it_and_takes_the_checkpoints_own_config(tmp_path):
+    """The runner's loads (``mim test --checkpoint``, ``load_from``) go through
+    CheckpointFitHook: the same refusal there; the checkpoint's own config tests normally."""
+    root = Path(make_dataset(str(tmp_path / 'data'), 'coco', train_images=0, val_images=2,
+                             seed=0)['data_root'])
+    ckpt = _checkpoint(tmp_path / 'serial.pth')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO), env.get('PYTHONPATH')]))
+
+    def mim_test(*options):
+        proc = subprocess.run(
+            ['mim', 'test', 'mmpose', TD, '--checkpoint', str(ckpt), '--work-dir',
+             str(tmp_path / 'work'), '--cfg-options', f'test_dataloader.dataset.data_root={root}/',
+             *options], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        return proc.returncode, proc.stdout + proc.stderr
+
+    rc, out = mim_test('model.backbone.sam_layout=parallel3x3')
+    assert rc != 0 and 'CheckpointMismatchError' in out, out[-3000:]
+    assert "model.backbone.sam_layout: 'serial3x3' in the checkpoint, 'parallel3x3' in the " \
+        'config' in out and 'coco/AP: ' not in out
+    rc, out = mim_test()
+    assert rc == 0 and 'coco/AP: ' in out, out[-3000:]

@@ -26,7 +26,8 @@ class FileNameIdsWarning(UserWarning):
 
 class DroppedDetectionsWarning(UserWarning):
     """Raised once per reason when person boxes of a detection file are left out (NaN score or
-    coordinates, zero or negative size, mostly outside their image), with the count."""
+    coordinates, zero or negative size, mostly outside their image), with the count; and when
+    a few kept boxes reach past their image."""
 
 
 #: A box reaches past its image when its right/bottom edge is beyond the image by more than
@@ -248,6 +249,15 @@ class CocoDetections:
                 f'{path}); {why}.')
         self._say_dropped({'mostly outside its image (less than half of the box inside)': far},
                           total, 'usable person boxes of the input images')
+        kept_past = [b for b in past if not any(b[0] == e for e, _ in far)]
+        if kept_past:  # detectors clip their boxes: a few past the edge are worth a word
+            entry, image_id, path, (width, height), box = kept_past[0]
+            msg = (f'--bbox-file {self.bbox_file}: {len(kept_past)} of {total} person boxes of '
+                   f'the input images reach past their image and are kept (e.g. entry {entry}: '
+                   f'bbox {_xywh(box)} on the {width}x{height} image {path}); if the file holds '
+                   '[x1, y1, x2, y2], convert it to [x, y, w, h].')
+            print_log(msg, logger='current', level=logging.WARNING)
+            warnings.warn(msg, DroppedDetectionsWarning, stacklevel=3)
 
     def image_id(self, img_path: str) -> int:
         """The COCO ``image_id`` of one image file (see the class docstring for the rules)."""

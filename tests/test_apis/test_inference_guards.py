@@ -130,6 +130,19 @@ def test_defective_boxes_dropped_and_said_once_per_reason(esam, tmp_path):
     assert people == {'results_000000000785.json': 2, 'results_000000000786.json': 3}
 
 
+def test_a_few_boxes_past_the_edge_are_kept_and_said(esam, tmp_path):
+    _coco_images(tmp_path / 'img', ids=(785, ))
+    det = _det_file(tmp_path / 'dets.json', [(785, 1, [2, 4, 20, 40], 0.9),
+                                             (785, 1, [3, 4, 20, 40], 0.8),
+                                             (785, 1, [30, 4, 20, 40], 0.7)])
+    with pytest.warns(DroppedDetectionsWarning, match=(
+            r'dets\.json: 1 of 3 person boxes of the input images reach past their image and '
+            r'are kept \(e\.g\. entry 2: bbox \[30\.0, 4\.0, 20\.0, 40\.0\] on the 48x64 image '
+            r'.*\); if the file holds \[x1, y1, x2, y2\], convert it to \[x, y, w, h\]')):
+        people = _people(esam, CocoDetections(det), tmp_path / 'img', tmp_path / 'out')
+    assert people == {'results_000000000785.json': 3}
+
+
 @pytest.mark.parametrize('layout', ['xyxy', 'scaled'])
 def test_boxes_reaching_past_their_images_are_refused(esam, tmp_path, layout):
     """Boxes written as [x1, y1, x2, y2] (or 100x too large) mostly reach past their 48x64

@@ -101,7 +101,8 @@ def check_output_root(inputs: Sequence[str], outputs: Sequence[str], output_root
     inside the output folder where a drawing lands on it).
 
     Args:
-        inputs: The input files. outputs: The drawing path of each input (same order).
+        inputs: The input files.
+        outputs: The drawing path of each input (same order).
         output_root: The output folder, named in the message.
     """
     real_inputs = {osp.realpath(p): p for p in inputs}

@@ -61,6 +61,44 @@ def remove_init_cfg(cfg: Union[dict, list]) -> None:
             remove_init_cfg(item)
 
 
+#: Dataset wrappers (mmengine's, mmpose's) and where their wrapped dataset config is.
+_WRAPPED = (('dataset', False), ('datasets', True))
+
+
+def _unwrap_dataset(dataset_cfg):
+    """The innermost dataset config of ``RepeatDataset``/``ClassBalancedDataset`` (``dataset``)
+    and ``ConcatDataset``/``CombinedDataset`` (``datasets``: the first, whose metainfo mmengine's
+    ``ConcatDataset`` keeps), unless a wrapper states its own ``metainfo``."""
+    while isinstance(dataset_cfg, dict) and 'metainfo' not in dataset_cfg:
+        for key, is_list in _WRAPPED:
+            inner = dataset_cfg.get(key)
+            if is_list and isinstance(inner, (list, tuple)) and inner:
+                inner = inner[0]
+            if isinstance(inner, dict):
+                dataset_cfg = inner
+                break
+        else:
+            return dataset_cfg
+    return dataset_cfg
+
+
+def dataset_meta_of_config(cfg: Config) -> Optional[dict]:
+    """The dataset metainfo of a config's train (else val, else test) dataset, as mmpose's
+    ``dataset_meta_from_config``, also through dataset wrappers (``RepeatDataset``,
+    ``ClassBalancedDataset``, ``ConcatDataset``, ``CombinedDataset``); None when there is none."""
+    from mmpose.apis.inference import dataset_meta_from_config
+    for mode in ('train', 'val', 'test'):
+        loader = cfg.get(f'{mode}_dataloader')
+        dataset = loader.get('dataset') if isinstance(loader, dict) else None
+        if not isinstance(dataset, dict):
+            continue
+        inner = Config(dict(train_dataloader=dict(dataset=_unwrap_dataset(dataset))))
+        meta = dataset_meta_from_config(inner, dataset_mode='train')
+        if meta is not None:
+            return meta
+    return None
+
+
 def build_model(config: Union[str, Config],
                 checkpoint: Optional[str] = None,
                 device: str = 'cpu',
@@ -74,7 +112,8 @@ def build_model(config: Union[str, Config],
     :func:`~mmpose_attn.engine.checkpoint_fit.load_checkpoint_checked`: one that does not fit the
     model (another model's, another config's) is refused, unless a partial load is asked for.
     ``model.dataset_meta`` comes from the checkpoint, else from the config's dataset (as mmpose's
-    ``init_model``); ``model.cfg`` is the config.
+    ``init_model``, and through dataset wrappers: :func:`dataset_meta_of_config`); ``model.cfg``
+    is the config.
 
     Args:
         config: Config file, ``package::`` config or :class:`Config`.
@@ -88,7 +127,6 @@ def build_model(config: Union[str, Config],
     """
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
-    from mmpose.apis.inference import dataset_meta_from_config
     from mmpose.registry import MODELS
 
     from .engine.checkpoint_fit import load_checkpoint_checked
@@ -107,10 +145,11 @@ def build_model(config: Union[str, Config],
     if checkpoint is not None:
         if allow_partial_load is None:
             allow_partial_load = bool(cfg.get('allow_partial_load', False))
-        ckpt = load_checkpoint_checked(model, checkpoint, allow_partial=allow_partial_load)
+        ckpt = load_checkpoint_checked(model, checkpoint, allow_partial=allow_partial_load,
+                                       model_cfg=cfg.model)
         dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
-    if dataset_meta is None and cfg.get('train_dataloader') is not None:
-        dataset_meta = dataset_meta_from_config(cfg, dataset_mode='train')
+    if dataset_meta is None:
+        dataset_meta = dataset_meta_of_config(cfg)
     if dataset_meta is not None:
         model.dataset_meta = dataset_meta
     model.cfg = cfg

@@ -5,14 +5,33 @@
 # (tools/ensure_installed.sh: one line per step, nothing when all is there), so it can be the first
 # command on a new machine.
 #
-#   bash tools/quickstart.sh [OUT_DIR]        (default work_dirs/quickstart)
+#   bash tools/quickstart.sh [OUT_DIR]        (default work_dirs/quickstart in the checkout; a
+#                                              relative OUT_DIR is taken from where you run it)
 #
 # Environment: EPOCHS (default: the config's 6), TRAIN_IMAGES (300), VAL_IMAGES (60), SEED (0).
 set -euo pipefail
 
+CALLER_DIR=$PWD
 cd "$(dirname "$0")/.."
 . tools/ensure_installed.sh
 OUT=${1:-work_dirs/quickstart}
+if [[ -n "${1:-}" && "$OUT" != /* ]]; then
+    OUT="$CALLER_DIR/$OUT"  # the folder the user named, not one inside the checkout
+fi
+# Everything below writes under OUT: say so clearly when it cannot be written (a read-only
+# checkout for the default, a file in the way), before any step starts.
+if [[ -e "$OUT" && ! -d "$OUT" ]]; then
+    why="x: it is a file, not a folder"
+fi
+if [[ -n "${why:-}" ]] || ! why=$(mkdir -p "$OUT" 2>&1) \
+        || ! why=$(mktemp "$OUT/.write_test.XXXXXX" 2>&1); then
+    [[ "$OUT" == /* ]] && shown=$OUT || shown="$PWD/$OUT"
+    echo "quickstart: cannot write to the output folder $shown (${why##*: })." >&2
+    echo "Choose a folder you can write to as the first argument, e.g." \
+         "bash tools/quickstart.sh /tmp/quickstart" >&2
+    exit 1
+fi
+rm -f "$why"
 DATA=$OUT/data
 CONFIG=configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py
 # One compute thread: the data-loading worker takes the other core, and on a shared machine
@@ -31,7 +50,6 @@ fi
 
 # Each step's full output (environment and config dumps, warnings) goes to a log file; the
 # terminal gets the step names, the validation lines and, if a step fails, its log's tail.
-mkdir -p "$OUT"
 run_logged() {
     local log=$1; shift
     if ! "$@" > "$log" 2>&1; then

@@ -318,9 +318,12 @@ def match_runs(runs: Iterable[Run], rows: Sequence[PaperRow],
 # ---------------------------------------------------------------------------------------------
 
 def run_metric(run: Run, row: PaperRow, metric: str) -> Optional[float]:
-    """The run's value of a metafile metric of ``row`` (None if the run did not log it)."""
+    """The run's value of a metafile metric of ``row``: None if the run did not log it, or
+    logged COCO's -1 (no ground truth in that range, e.g. no medium person in the evaluated
+    images: the metric is undefined, not -100 %)."""
     names = _CROWDPOSE_NAMES if row.dataset.lower().startswith('crowdpose') else _COCO_NAMES
-    return run.metrics.get(names.get(metric, metric))
+    value = run.metrics.get(names.get(metric, metric))
+    return None if value is None or value < 0 else value
 
 
 def mean_spread(values: Sequence[float]) -> Tuple[float, Optional[float]]:
@@ -365,6 +368,11 @@ def build_tables(rows: Sequence[PaperRow], runs: Sequence[Run]) -> List[dict]:
     return tables
 
 
+def _percent(value: Optional[float]) -> Optional[float]:
+    """A metric in percent; None for COCO's -1 (undefined: no ground truth in the range)."""
+    return None if value is None or value < 0 else 100 * value
+
+
 def _num(value: Optional[float], spec: str = '.1f') -> str:
     return NONE if value is None else format(value, spec)
 
@@ -403,6 +411,12 @@ def format_markdown(tables: Sequence[dict], skipped: Sequence[Tuple[str, str]] =
         lines.append('')
     runs = sorted({id(run): run for t in tables for e in t['rows'] for run in e['row'].runs
                    }.values(), key=lambda r: r.path)
+    undefined = sorted({f'{m} ({run.path})' for run in runs for m, v in run.metrics.items()
+                        if v < 0})
+    if undefined:  # COCO's -1: no ground truth of that size range in the evaluated images
+        lines += ['\u2014 beside runs: the runs logged -1, COCO\'s "undefined" (the evaluated '
+                  'images have no person in that size range), for ' + ', '.join(undefined)
+                  + '; such a value counts as no value (no mean, no \u0394).', '']
     lines += ['### Runs', '']
     if runs:
         lines += ['| run | kind | model | evaluated on | input | AP |',
@@ -415,7 +429,7 @@ def format_markdown(tables: Sequence[dict], skipped: Sequence[Tuple[str, str]] =
                           else ' (by its network)')
             lines.append(f'| {run.path} | {kind} | {model} | '
                          f'{run.data or NONE} | {run.input_size or NONE} | '
-                         f'{100 * run.metrics["AP"]:.1f} |')
+                         f'{_num(_percent(run.metrics["AP"]))} |')
     else:
         lines.append('No run matched a row.')
     if skipped:

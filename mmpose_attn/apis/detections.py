@@ -2,14 +2,16 @@
 detection-result file, with images matched to ``image_id`` without guessing."""
 import json
 import logging
+import math
 import os.path as osp
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.logging import print_log
 from mmpose.evaluation.functional import nms
+from PIL import Image
 
 COCO_PERSON_CATEGORY_ID = 1
 
@@ -20,6 +22,19 @@ class NoDetectionsWarning(UserWarning):
 
 class FileNameIdsWarning(UserWarning):
     """Raised (once per detection file) when image ids are read from COCO-style file names."""
+
+
+class DroppedDetectionsWarning(UserWarning):
+    """Raised once per reason when person boxes of a detection file are left out (NaN score or
+    coordinates, zero or negative size, mostly outside their image), with the count; and when
+    a few kept boxes reach past their image."""
+
+
+#: A box reaches past its image when its right/bottom edge is beyond the image by more than
+#: this fraction of the image size (plus one pixel): detectors clip boxes to the image.
+_PAST_TOLERANCE = 0.01
+#: A box with less than this fraction of its area inside its image is dropped.
+_MIN_INSIDE = 0.5
 
 
 def is_coco_image_name(stem: str) -> bool:
@@ -86,20 +101,7 @@ class CocoDetections:
             raise ValueError(f'--bbox-file {bbox_file} must hold a COCO detection-result list '
                              '[{"image_id", "category_id", "bbox": [x, y, w, h], "score"}, ...], '
                              f'got a {type(dets).__name__}.')
-        boxes: Dict[int, list] = defaultdict(list)
-        self._all_ids = set()
-        for i, det in enumerate(dets):
-            missing = {'image_id', 'bbox', 'score'} - set(det)
-            if missing:
-                raise ValueError(f'--bbox-file {bbox_file}: entry {i} lacks {sorted(missing)}; '
-                                 'each entry needs image_id, bbox [x, y, w, h] and score.')
-            self._all_ids.add(int(det['image_id']))
-            if det.get('category_id', cat_id) != cat_id:
-                continue
-            x, y, w, h = det['bbox']
-            boxes[int(det['image_id'])].append([x, y, x + w, y + h, det['score']])
-        self._boxes = {k: np.asarray(v, dtype=np.float32) for k, v in boxes.items()}
-
+        self._read_boxes(dets, cat_id)
         # file_name parts -> id, indexed by basename for the suffix match
         self._by_basename: Optional[Dict[str, List[tuple]]] = None
         if ann_file is not None:
@@ -116,6 +118,147 @@ class CocoDetections:
                 parts = _parts(im['file_name'])
                 self._by_basename[parts[-1]].append((parts, int(im['id']), im['file_name']))
 
+    def _read_boxes(self, dets: list, cat_id: int) -> None:
+        """Person boxes per image id (xyxy + score, with their entry index); a file that cannot
+        be what it claims is refused, unusable boxes are dropped and said once per reason."""
+        f = self.bbox_file
+        boxes: Dict[int, list] = defaultdict(list)
+        entries: Dict[int, list] = defaultdict(list)
+        self._all_ids = set()
+        categories: Counter = Counter()
+        dropped: Dict[str, list] = defaultdict(list)
+        persons = 0
+        for i, det in enumerate(dets):
+            if not isinstance(det, dict):
+                raise ValueError(f'--bbox-file {f}: entry {i} is a {type(det).__name__}, not an '
+                                 'object {"image_id", "category_id", "bbox", "score"}.')
+            missing = {'image_id', 'bbox', 'score'} - set(det)
+            if missing:
+                raise ValueError(f'--bbox-file {f}: entry {i} lacks {sorted(missing)}; '
+                                 'each entry needs image_id, bbox [x, y, w, h] and score.')
+            bbox = det['bbox']
+            if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
+                    or not all(v is None or _is_number(v) for v in bbox)):
+                what = (f'{len(bbox)} numbers' if isinstance(bbox, (list, tuple)) else
+                        f'a {type(bbox).__name__}')
+                raise ValueError(
+                    f'--bbox-file {f}: entry {i} (image_id {det["image_id"]}) has bbox '
+                    f'{bbox!r} ({what}); COCO detection files give 4 numbers [x, y, w, h] '
+                    '(top-left corner, width and height in pixels). Fix or remove that entry.')
+            self._all_ids.add(int(det['image_id']))
+            category = det.get('category_id', cat_id)
+            categories[category] += 1
+            if category != cat_id:
+                continue
+            persons += 1
+            x, y, w, h = (math.nan if v is None else float(v) for v in bbox)
+            score = det['score']
+            score = math.nan if not _is_number(score) else float(score)
+            if not all(map(math.isfinite, (x, y, w, h))):
+                dropped['NaN or infinite coordinates'].append((i, bbox, det['score']))
+            elif w <= 0 or h <= 0:
+                dropped['zero or negative width/height'].append((i, bbox, det['score']))
+            elif not math.isfinite(score):
+                dropped['score not a number (NaN or missing)'].append((i, bbox, det['score']))
+            else:
+                boxes[int(det['image_id'])].append([x, y, x + w, y + h, score])
+                entries[int(det['image_id'])].append(i)
+        if categories.get(0):
+            raise ValueError(
+                f'--bbox-file {f}: {categories[0]} of {len(dets)} entries have category_id 0, '
+                "which no COCO category has: category_id 0 looks like mmdet's label index; "
+                "COCO's person is 1 (and label 1, bicycle, would be read as person). Write COCO "
+                "category ids: category_id = the dataset's id of the label (person: 1).")
+        if dets and not persons:
+            raise ValueError(
+                f'--bbox-file {f}: no entry has category_id {cat_id} (COCO\'s person), so no '
+                f'image would get a person; its category_ids are '
+                f'{sorted(categories, key=str)[:10]}. Give the person boxes category_id {cat_id}.')
+        kept = sum(len(v) for v in boxes.values())
+        if persons and not kept:
+            reasons = '; '.join(f'{len(v)} {r}' for r, v in dropped.items())
+            raise ValueError(f'--bbox-file {f}: none of its {persons} person boxes is usable '
+                             f'({reasons}; e.g. entry {next(iter(dropped.values()))[0][0]}). '
+                             'Write finite scores and boxes as [x, y, w, h] with w, h > 0.')
+        self._say_dropped({r: [(e[0], f'bbox {e[1]}, score {e[2]}') for e in v]
+                           for r, v in dropped.items()}, persons)
+        others = len(dets) - persons
+        if others:
+            print_log(f'--bbox-file {f}: {persons} person boxes (category_id {cat_id}); '
+                      f'{others} entries of other categories are not persons and left out.',
+                      logger='current', level=logging.INFO)
+        self._boxes = {k: np.asarray(v, dtype=np.float32).reshape(-1, 5)
+                       for k, v in boxes.items()}
+        self._entries = {k: np.asarray(v, dtype=int) for k, v in entries.items()}
+        self._extent_checked: set = set()
+
+    def _say_dropped(self, dropped: Dict[str, list], total: int,
+                     boxes: str = 'person boxes') -> None:
+        """One log line and one :class:`DroppedDetectionsWarning` per reason, with the count."""
+        for reason, items in dropped.items():
+            if not items:
+                continue
+            msg = (f'--bbox-file {self.bbox_file}: dropped {len(items)} of {total} {boxes}: '
+                   f'{reason} (e.g. entry {items[0][0]}: {items[0][1]}).')
+            print_log(msg, logger='current', level=logging.WARNING)
+            warnings.warn(msg, DroppedDetectionsWarning, stacklevel=4)
+
+    def _check_extent(self, ids: Dict[str, int]) -> None:
+        """Compare the boxes of the matched images with the image sizes: a file whose boxes
+        mostly reach past their image is refused (xyxy written as xywh, or another image size);
+        boxes mostly outside their image are dropped and said once."""
+        total, past, far = 0, [], []
+        new = [(p, i) for p, i in ids.items() if i not in self._extent_checked]
+        for path, image_id in new:
+            self._extent_checked.add(image_id)
+            boxes = self._boxes.get(image_id)
+            size = _image_size(path) if boxes is not None and len(boxes) else None
+            if size is None:
+                continue
+            width, height = size
+            x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+            reach = ((x2 > width * (1 + _PAST_TOLERANCE) + 1)
+                     | (y2 > height * (1 + _PAST_TOLERANCE) + 1))
+            inter = (np.clip(np.minimum(x2, width) - np.maximum(x1, 0), 0, None)
+                     * np.clip(np.minimum(y2, height) - np.maximum(y1, 0), 0, None))
+            inside = inter / ((x2 - x1) * (y2 - y1))
+            total += len(boxes)
+            entries = self._entries[image_id]
+            for k in np.flatnonzero(reach):
+                past.append((int(entries[k]), image_id, path, size, boxes[k]))
+            keep = inside >= _MIN_INSIDE
+            far += [(int(entries[k]), f'bbox {_xywh(boxes[k])} on the {width}x{height} image '
+                     f'{path}') for k in np.flatnonzero(~keep)]
+            self._boxes[image_id] = boxes[keep]
+            self._entries[image_id] = entries[keep]
+        if past and 2 * len(past) > total:
+            entry, image_id, path, (width, height), box = past[0]
+            x, y, w, h = _xywh(box)
+            xyxy = all(b[4][2] - b[4][0] > b[4][0] and b[4][3] - b[4][1] > b[4][1]
+                       and b[4][2] - b[4][0] <= b[3][0] * (1 + _PAST_TOLERANCE) + 1
+                       and b[4][3] - b[4][1] <= b[3][1] * (1 + _PAST_TOLERANCE) + 1
+                       for b in past)
+            why = ('this looks like xyxy, COCO detection files use [x, y, w, h]: write w = x2 - '
+                   'x1, h = y2 - y1' if xyxy else
+                   "the boxes are not in these images' pixel coordinates (boxes of other, larger "
+                   'images, or scaled coordinates?)')
+            raise ValueError(
+                f'--bbox-file {self.bbox_file}: {len(past)} of {total} person boxes of the input '
+                f'images reach past their image (e.g. entry {entry}, image_id {image_id}: bbox '
+                f'{[x, y, w, h]} ends at x={x + w:g}, y={y + h:g} on the {width}x{height} image '
+                f'{path}); {why}.')
+        self._say_dropped({'mostly outside its image (less than half of the box inside)': far},
+                          total, 'usable person boxes of the input images')
+        kept_past = [b for b in past if not any(b[0] == e for e, _ in far)]
+        if kept_past:  # detectors clip their boxes: a few past the edge are worth a word
+            entry, image_id, path, (width, height), box = kept_past[0]
+            msg = (f'--bbox-file {self.bbox_file}: {len(kept_past)} of {total} person boxes of '
+                   f'the input images reach past their image and are kept (e.g. entry {entry}: '
+                   f'bbox {_xywh(box)} on the {width}x{height} image {path}); if the file holds '
+                   '[x1, y1, x2, y2], convert it to [x, y, w, h].')
+            print_log(msg, logger='current', level=logging.WARNING)
+            warnings.warn(msg, DroppedDetectionsWarning, stacklevel=3)
+
     def image_id(self, img_path: str) -> int:
         """The COCO ``image_id`` of one image file (see the class docstring for the rules)."""
         return self.match([img_path])[img_path]
@@ -123,6 +266,11 @@ class CocoDetections:
     def match(self, img_paths: Sequence[str]) -> Dict[str, int]:
         """``image_id`` of every input image; raises a clear error when any is ambiguous or
         cannot be matched, before anything is predicted."""
+        ids = self._match_ids(img_paths)
+        self._check_extent(ids)
+        return ids
+
+    def _match_ids(self, img_paths: Sequence[str]) -> Dict[str, int]:
         if self._by_basename is not None:
             return {p: self._match_ann(p) for p in img_paths}
         ids = {}
@@ -170,7 +318,7 @@ class CocoDetections:
                 'entries in the file). If these are not COCO\'s images, pass --ann-file with the '
                 'annotation json that lists them.')
             print_log(self.file_name_ids_note, logger='current', level=logging.WARNING)
-            warnings.warn(self.file_name_ids_note, FileNameIdsWarning, stacklevel=3)
+            warnings.warn(self.file_name_ids_note, FileNameIdsWarning, stacklevel=4)
         return ids
 
     def _match_ann(self, img_path: str) -> int:
@@ -207,6 +355,25 @@ class CocoDetections:
     def boxes(self, img_path: str) -> np.ndarray:
         """(N, 5) xyxy+score boxes of the image, all scores (empty when the file has none)."""
         return self.boxes_of_id(self.image_id(img_path))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _xywh(box: np.ndarray) -> List[float]:
+    """An (x1, y1, x2, y2, ...) row as the file wrote it, [x, y, w, h]."""
+    return [round(float(v), 2) for v in (box[0], box[1], box[2] - box[0], box[3] - box[1])]
+
+
+def _image_size(path: str) -> Optional[tuple]:
+    """(width, height) of an image file from its header; None when it cannot be read (the run
+    skips and reports it)."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception:
+        return None
 
 
 def _read_json(path: str, role: str):

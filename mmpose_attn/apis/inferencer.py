@@ -27,7 +27,7 @@ from mmpose.structures import PoseDataSample, merge_data_samples, split_instance
 from ..deployment.runtime import resolve_precision, use_backend
 from ..utils import build_model
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
-from .models import prepare_det_config, prepare_pose_config, resolve_device
+from .models import prepare_det_config, prepare_pose_config, require_dataset_meta, resolve_device
 
 
 class SkippedInputsWarning(UserWarning):
@@ -51,17 +51,70 @@ def input_kind(path: str) -> str:
 
 def list_images(folder: str) -> List[str]:
     """Image files (by extension) in ``folder`` and its subfolders (hidden ones skipped), sorted
-    by their path relative to ``folder``."""
-    images = []
+    by their path relative to ``folder``.
+
+    Folder links are followed, but each real folder is listed once (by its device and inode): a
+    link back up the tree (``sub/up -> ..``) or a second link to a listed folder is skipped, and
+    the skipped links are named in one warning (:class:`SkippedInputsWarning`).
+    """
+    images, skipped = [], []
+    top = os.stat(folder)
+    seen = {(top.st_dev, top.st_ino): folder}
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith('.')]
+        kept = []
+        # real folders before links to them: the images keep their real paths
+        for d in sorted(dirnames, key=lambda d: (osp.islink(osp.join(dirpath, d)), d)):
+            if d.startswith('.'):
+                continue
+            path = osp.join(dirpath, d)
+            try:
+                st = os.stat(path)
+            except OSError:  # a dangling link
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                skipped.append((osp.relpath(path, folder), osp.relpath(seen[key], folder)))
+                continue
+            seen[key] = path
+            kept.append(d)
+        dirnames[:] = kept
         images += [osp.join(dirpath, name) for name in filenames
                    if (mimetypes.guess_type(name)[0] or '').startswith('image/')
                    and not name.startswith('.')]
+    if skipped:
+        msg = (f'--input folder {folder!r}: skipped {len(skipped)} folder link(s) to a folder '
+               'already listed (each folder is read once; a link back up the tree would repeat '
+               'it without end): ' + ', '.join(f'{link} (= {real})' for link, real in
+                                               skipped[:10])
+               + (' ...' if len(skipped) > 10 else ''))
+        print_log(msg, logger='current', level=logging.WARNING)
+        warnings.warn(msg, SkippedInputsWarning, stacklevel=2)
     if not images:
         raise ValueError(f'--input folder {folder!r} contains no image files (.jpg, .png, ...), '
                          'neither directly nor in its subfolders.')
     return sorted(images, key=lambda p: osp.relpath(p, folder).split(os.sep))
+
+
+def check_output_root(inputs: Sequence[str], outputs: Sequence[str], output_root: str) -> None:
+    """Refuse, before anything is written, output files that are input files (the drawings
+    would overwrite the images: ``--output-root`` equal to the input folder, or the input
+    inside the output folder where a drawing lands on it).
+
+    Args:
+        inputs: The input files.
+        outputs: The drawing path of each input (same order).
+        output_root: The output folder, named in the message.
+    """
+    real_inputs = {osp.realpath(p): p for p in inputs}
+    clashes = [(real_inputs[osp.realpath(o)], o) for o in outputs
+               if osp.realpath(o) in real_inputs]
+    if clashes:
+        src, dst = clashes[0]
+        raise ValueError(
+            f'--output-root {output_root!r} would overwrite {len(clashes)} input file(s) with '
+            f'the drawings (e.g. {src!r} would be drawn to {dst!r}, the same file). Pass an '
+            'output folder that is neither the input folder nor one whose drawings land on the '
+            'inputs, e.g. --output-root vis_results.')
 
 
 def read_image(path: str) -> np.ndarray:
@@ -249,12 +302,23 @@ class AttnPoseInferencer(Pose2DInferencer):
         fwd['bbox_thr'] = pre.get('bbox_thr', -1)
         return pre, fwd, vis, post
 
+    def __call__(self, inputs, return_datasamples: bool = False, batch_size: int = 1,
+                 out_dir: Optional[str] = None, **kwargs):
+        """mmpose's call; the drawing folder is kept so that the input listing can refuse
+        drawings that would overwrite the inputs (:func:`check_output_root`)."""
+        self._vis_out_dir = kwargs.get('vis_out_dir') or (
+            f'{out_dir}/visualizations' if out_dir else '')
+        self._pred_out_dir = kwargs.get('pred_out_dir') or (
+            f'{out_dir}/predictions' if out_dir else '')
+        return super().__call__(inputs, return_datasamples, batch_size, out_dir, **kwargs)
+
     # ------------------------------------------------------------------------ building
     def _init_model(self, cfg: ConfigDict, weights: Optional[str], device: str = 'cpu'):
         """The package's one builder (:func:`mmpose_attn.utils.build_model`): a checkpoint whose
         keys or shapes do not fit the model is refused (unless the config sets
-        ``allow_partial_load = True``); ``dataset_meta`` from the checkpoint, else the config."""
-        return build_model(cfg, weights, device=device)
+        ``allow_partial_load = True``); ``dataset_meta`` from the checkpoint, else the config's
+        dataset (through dataset wrappers), else a clear error."""
+        return require_dataset_meta(build_model(cfg, weights, device=device), cfg)
 
     def _init_detector(self, det_model=None, det_weights=None, det_cat_ids=0, device=None):
         """mmdet's ``DetInferencer`` for the person boxes, unless they come from a file."""
@@ -291,15 +355,44 @@ class AttnPoseInferencer(Pose2DInferencer):
             listed = super()._inputs_to_list(inputs)
             self.video_info['result_name'] = result_names([inputs])[inputs]
             self.video_info['name'] = osp.splitext(osp.basename(inputs))[0] + '.mp4'
+            self._check_outputs([inputs], [self.video_info['name']])
             return listed
-        paths = [inputs] if kind == 'image' else list_images(inputs)
+        paths = ([inputs] if kind == 'image' else
+                 self._without_outputs(inputs, list_images(inputs)))
         root = inputs if kind == 'folder' else None
         self._result_names = result_names(paths, root)
         # drawings keep the path relative to a folder input, as the results do
         self._vis_names = {p: osp.relpath(p, root) if root else osp.basename(p) for p in paths}
+        self._check_outputs(paths, [self._vis_names[p] for p in paths])
         if self.cfg.data_mode == 'topdown' and self.detections is not None:
             self._image_ids = self.detections.match(paths)
         return paths
+
+    def _without_outputs(self, folder: str, paths: List[str]) -> List[str]:
+        """The images of an input folder less those under the output folder inside it: the
+        drawings of an earlier run are not inputs (they would be predicted and drawn again)."""
+        out = [getattr(self, '_vis_out_dir', ''), getattr(self, '_pred_out_dir', '')]
+        top = osp.realpath(folder) + os.sep
+        out = [osp.realpath(d) for d in out if d and not osp.splitext(d)[1]]
+        out = [d for d in out if d.startswith(top)]  # strictly inside the input folder
+        inside = [p for p in paths
+                  if any(osp.realpath(p).startswith(d + os.sep) for d in out)]
+        if inside:
+            msg = (f'--input folder {folder!r}: left out {len(inside)} image(s) under the output '
+                   f'folder inside it ({inside[0]}, ...): drawings of an earlier run are not '
+                   'inputs.')
+            print_log(msg, logger='current', level=logging.WARNING)
+            warnings.warn(msg, SkippedInputsWarning, stacklevel=2)
+            paths = [p for p in paths if p not in inside]
+            if not paths:
+                raise ValueError(f'--input folder {folder!r} has no image files outside the '
+                                 'output folder inside it; pass the folder of the input images.')
+        return paths
+
+    def _check_outputs(self, paths: Sequence[str], vis_names: Sequence[str]) -> None:
+        vis_dir = getattr(self, '_vis_out_dir', '')
+        if vis_dir and not osp.splitext(vis_dir)[1]:  # a folder (a file name: mmpose's rule)
+            check_output_root(paths, [osp.join(vis_dir, n) for n in vis_names], vis_dir)
 
     def preprocess(self, inputs, batch_size: int = 1, bboxes=None, bbox_thr: float = 0.3,
                    nms_thr: float = 0.3, strict: bool = False, **kwargs):

@@ -163,6 +163,20 @@ def prepare_det_config(config: Union[str, Config],
     return cfg, checkpoint
 
 
+def require_dataset_meta(model: nn.Module, cfg: Config) -> nn.Module:
+    """Raise a clear error when neither the checkpoint nor the config gave the model its dataset
+    metainfo (keypoint names, flip pairs, skeleton), which prediction and drawing need."""
+    if getattr(model, 'dataset_meta', None) is None:
+        raise ValueError(
+            f'POSE_CONFIG {cfg.filename or "(config)"}: no dataset metainfo (keypoint names, '
+            'flip pairs, skeleton) in the checkpoint (meta["dataset_meta"]) nor in the '
+            "config's train/val/test dataset (looked through RepeatDataset, "
+            'ClassBalancedDataset and ConcatDataset wrappers). Give the dataset a metainfo, '
+            "e.g. metainfo=dict(from_file='configs/_base_/datasets/coco.py'), or use a "
+            'checkpoint saved by mmpose 1.x.')
+    return model
+
+
 def build_pose_model(config: Union[str, Config],
                      checkpoint: Optional[str],
                      device: Optional[str] = 'cpu',
@@ -176,4 +190,4 @@ def build_pose_model(config: Union[str, Config],
     device = resolve_device(device)
     cfg, checkpoint = prepare_pose_config(config, checkpoint, cfg_options, expect,
                                           output_heatmaps)
-    return build_model(cfg, checkpoint, device=device)
+    return require_dataset_meta(build_model(cfg, checkpoint, device=device), cfg)

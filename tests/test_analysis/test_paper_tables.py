@@ -283,3 +283,36 @@ def test_training_run_gives_its_last_validation():
     assert skipped == [(str(run_dir), 'its network (td-hm_res18-tiny_1xb4-3e_synthetic-64x48.py) '
                         'matches no paper configs')]
     assert all(not r['row'].runs for t in tables for r in t['rows'])
+
+
+def test_coco_minus_one_is_no_value():
+    """COCO logs -1 for a size range without ground truth (no medium person in the images): the
+    cell shows no value and no difference, not -100.0 and a difference of -156.8."""
+    row = next(r for r in pt.load_rows() if 'AP (M)' in r.metrics and 'AP (L)' in r.metrics)
+    run = pt.Run(work_dir='work', timestamp='20260101_000000', kind='test',
+                 metrics={'AP': 0.5, 'AP (M)': -1.0, 'AP (L)': 0.625}, config_file='x.py',
+                 model=row.model, matched_by='name')
+    tables = pt.build_tables([row], [run])
+    cells = next(e['cells'] for t in tables for e in t['rows'] if e['row'] is row)
+    assert cells['AP (M)'] == dict(paper=100 * row.metrics['AP (M)'], mean=None, sd=None, n=0,
+                                   diff=None)
+    assert cells['AP (L)']['mean'] == 62.5
+    md = pt.format_markdown(tables)
+    assert f'| {100 * row.metrics["AP (M)"]:.1f} / {pt.NONE} |' in md
+    assert '-100.0' not in md and 'logged -1' in md and 'AP (M) (work/20260101_000000)' in md
+    line = next(r for r in _csv(pt.format_csv(tables)) if r['metric'] == 'AP (M)'
+                and r['model'] == row.model)
+    assert (line['ours_mean'], line['diff'], line['n_runs']) == ('', '', '0')
+
+
+def test_out_into_a_missing_folder(tmp_path):
+    """--out creates its folder; a file in the way is a clear message, nothing written."""
+    run = tmp_path / 'work' / '20260101_000000'
+    run.mkdir(parents=True)
+    (run / '20260101_000000.json').write_text('{"coco/AP": 0.5}')  # no config: left out
+    out = tmp_path / 'new' / 'dir' / 'tables.md'
+    text = _tool().main([str(tmp_path / 'work'), '--out', str(out)])
+    assert out.read_text() == text and '### SAMKR Table 5' in text
+    (tmp_path / 'blocker').write_text('')
+    with pytest.raises(SystemExit, match=r"cannot create the folder of --out .*blocker/t\.md"):
+        _tool().main([str(tmp_path / 'work'), '--out', str(tmp_path / 'blocker' / 't.md')])

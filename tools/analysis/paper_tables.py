@@ -43,6 +43,11 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     if args.out:
         # written beside the target and renamed: no half-written file on failure
         folder = osp.dirname(osp.abspath(args.out))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            sys.exit(f'paper_tables: cannot create the folder of --out {args.out!r}: {e}. '
+                     'Pass --out a path in a folder you can write to.')
         fd, tmp = tempfile.mkstemp(dir=folder, suffix='.tmp')
         try:
             with os.fdopen(fd, 'w', newline='') as f:

@@ -3,7 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpose.registry import HOOKS
 
-from ..checkpoint_fit import check_state_dict_fits
+from ..checkpoint_fit import check_config_fits, check_state_dict_fits
 
 
 @HOOKS.register_module()
@@ -14,7 +14,9 @@ class CheckpointFitHook(Hook):
     ``--resume``) calls ``after_load_checkpoint`` right after reading the file and before copying
     the weights, with ``strict=False``. This hook runs
     :func:`~mmpose_attn.engine.checkpoint_fit.check_state_dict_fits` there, so a checkpoint whose
-    keys or shapes differ stops the run with :class:`CheckpointMismatchError`. A config that sets
+    keys or shapes differ stops the run with :class:`CheckpointMismatchError`, and so does one
+    whose saved training config (``meta['cfg']``) defines another network than the config's
+    ``model`` (:func:`~mmpose_attn.engine.checkpoint_fit.check_config_fits`). A config that sets
     the top-level ``allow_partial_load = True`` gets the partial load instead, with a summary of
     loaded, new and shape-mismatched keys in the log.
 
@@ -32,5 +34,7 @@ class CheckpointFitHook(Hook):
                   or f'found by --resume in {runner.work_dir}')
         fit = check_state_dict_fits(model, checkpoint.get('state_dict', checkpoint), str(source),
                                     allow_partial=allow_partial)
+        check_config_fits(checkpoint, runner.cfg.get('model'), str(source),
+                          allow_partial=allow_partial)
         if not fit.fits:
             runner.logger.warning('allow_partial_load = True: partial load of the ' + fit.summary())

@@ -1,5 +1,7 @@
-"""Analysis helpers (paper numbers from the metafiles, parameter/FLOP tables, attention maps).
+"""Drawing helpers that work after ``pip install``: ESAM's and SAMKR's attention maps
+(:mod:`mmpose_attn.visualization.attention_maps`; the command line is
+``tools/analysis_tools/vis_attention.py``).
 
-Submodules are imported on use (``from mmpose_attn.analysis import model_table``) so that
+Submodules are imported on use (``from mmpose_attn.visualization import attention_maps``) so that
 importing this package stays light.
 """

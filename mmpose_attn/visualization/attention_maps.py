@@ -7,7 +7,8 @@ back onto the image with the input warp that mmpose's pipeline recorded (``input
 ``input_scale``; inverted by :func:`mmpose.structures.bbox.get_warp_matrix`, as mmpose's
 ``revert_heatmap`` does) and colours them as mmpose draws
 heatmaps (:meth:`mmengine.visualization.Visualizer.draw_featmap`). The command line is
-``tools/analysis/vis_attention.py``; the output files are described in docs/figures_and_tables.md.
+``tools/analysis_tools/vis_attention.py``; the output files are described in
+docs/figures_and_tables.md.
 """
 import math
 import os

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BENCH = REPO_ROOT / 'tools' / 'analysis' / 'benchmark.py'
+BENCH = REPO_ROOT / 'tools' / 'analysis_tools' / 'benchmark.py'
 TINY_TD = ['--td-batches', '1', '--td-shape', '32', '24', '--repeats', '1', '--warmup', '0',
            '--threads', '1']
 
@@ -26,14 +26,14 @@ QUICK_TD = 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x9
 
 
 def _quick_pair():
-    from mmpose_attn.analysis.benchmark import Pair
+    from benchmark import Pair
     return Pair(QUICK_TD, str(REPO_ROOT / QUICK_TD), 'quick-td', 'quick-td-b', True)
 
 
 def test_backends_interleaved_with_speedups(tmp_path, capsys):
     import pytest
 
-    from mmpose_attn.analysis import benchmark as bm
+    import benchmark as bm
     backends = ['pytorch-bf16', 'onnxruntime']
     try:
         import openvino  # noqa: F401
@@ -56,7 +56,7 @@ def test_backends_interleaved_with_speedups(tmp_path, capsys):
 
 
 def test_backend_that_fails_is_reported_not_fatal():
-    from mmpose_attn.analysis import benchmark as bm
+    import benchmark as bm
 
     def broken():
         raise RuntimeError('"deformable_im2col_cpu" not implemented for \'BFloat16\'')
@@ -70,7 +70,7 @@ def test_backend_that_fails_is_reported_not_fatal():
 
 
 def test_e2e_topdown_crops_per_second(shared_data, tmp_path):
-    from mmpose_attn.analysis import benchmark as bm
+    import benchmark as bm
     root = shared_data / 'coco'
     rows = bm.bench_e2e_topdown(QUICK_TD, str(REPO_ROOT / QUICK_TD), str(root / 'images'),
                                 str(root / 'detections/test_coco_det_AP_H_56.json'),

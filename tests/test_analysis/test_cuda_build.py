@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from mmpose_attn.analysis.cuda_build import arch_list, build_env, nvidia_include_dirs
+from cuda_build import arch_list, build_env, nvidia_include_dirs
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-HELPER = osp.join(REPO, 'mmpose_attn', 'analysis', 'cuda_build.py')
+HELPER = osp.join(REPO, 'tools', 'install', 'cuda_build.py')
 
 
 def _site(tmp_path, name, layouts):

@@ -1,5 +1,5 @@
-"""tools/analysis/gpu_check.py: its CPU quick mode runs every section and reports sane values; a
-hung launch is killed with its detached workers."""
+"""tools/analysis_tools/gpu_check.py: its CPU quick mode runs every section and reports sane
+values; a hung launch is killed with its detached workers."""
 import json
 import math
 import os
@@ -13,7 +13,7 @@ import time
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-TOOL = osp.join(REPO, 'tools', 'analysis', 'gpu_check.py')
+TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'gpu_check.py')
 
 
 def test_gpu_check_quick_cpu(tmp_path):
@@ -86,7 +86,7 @@ def test_gpu_check_quick_cpu(tmp_path):
     assert not (tmp_path / 'unused.json').exists()
 
     # a result with a failed row, a failed section and one cut off by the time limit still renders
-    from mmpose_attn.analysis.gpu_check import format_table
+    from gpu_check import format_table
     broken = json.loads(out.read_text())
     first = broken['training']['rows'][0]
     broken['training']['rows'][0] = dict(model=first['model'], amp=False, role='ours',
@@ -106,7 +106,7 @@ def test_gpu_check_quick_cpu(tmp_path):
 def test_hung_launch_is_killed_with_its_detached_workers():
     """A launcher whose worker runs in a session of its own (as torchrun's do): killing by the
     environment marker takes both, so no worker outlives the check."""
-    from mmpose_attn.analysis.gpu_check import _kill_processes_with_env
+    from gpu_check import _kill_processes_with_env
     marker = f'test-{os.getpid()}'
     launcher = subprocess.Popen(
         [sys.executable, '-c', 'import subprocess, sys, time; '

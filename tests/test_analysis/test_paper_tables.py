@@ -1,11 +1,10 @@
-"""tools/analysis/paper_tables.py: the papers' tables filled from real `tools/test.py` runs.
+"""tools/analysis_tools/paper_tables.py: the papers' tables filled from real `tools/test.py` runs.
 
 The runs are SAMKR ablation configs with random weights (saved here) on the 4 real COCO samples,
 at a 128x128 input without flip test to keep them short: this checks that the right rows get the
 runs' logged AP, not accuracy (random weights score 0 AP).
 """
 import csv
-import importlib.util
 import io
 import os
 import re
@@ -19,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from mmpose_attn.analysis import paper_tables as pt
+import paper_tables as pt
 
 ROOT = Path(__file__).resolve().parents[2]
 ABLATION = ROOT / 'configs/samkr/ablation'
@@ -79,12 +78,8 @@ def second_g2_run(tmp_path_factory, shared_data):
 
 
 def _tool():
-    """tools/analysis/paper_tables.py as a module (its main() is the command line)."""
-    spec = importlib.util.spec_from_file_location('paper_tables_tool',
-                                                  ROOT / 'tools/analysis/paper_tables.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    """tools/analysis_tools/paper_tables.py (its main() is the command line)."""
+    return pt
 
 
 def _csv(text: str):

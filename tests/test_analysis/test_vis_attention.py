@@ -1,7 +1,6 @@
-"""tools/analysis/vis_attention.py and mmpose_attn.analysis.attention_maps: attention maps over an
-image from forward hooks, for the real ESAM-R50 and SAMKR-W32 structures (random weights; SAMKR
-at a 128x128 input to stay short) and the synthetic configs."""
-import importlib.util
+"""tools/analysis_tools/vis_attention.py and mmpose_attn.visualization.attention_maps: attention
+maps over an image from forward hooks, for the real ESAM-R50 and SAMKR-W32 structures (random
+weights; SAMKR at a 128x128 input to stay short) and the synthetic configs."""
 import itertools
 import json
 import math
@@ -12,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmpose_attn.analysis import attention_maps as am
 from mmpose_attn.apis import build_pose_model
+from mmpose_attn.visualization import attention_maps as am
 
 ROOT = Path(__file__).resolve().parents[2]
 ESAM_R50 = 'configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py'
@@ -270,11 +269,8 @@ def test_cli_bbox_file_takes_the_best_person_box(image, tmp_path):
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'vis_attention', ROOT / 'tools/analysis/vis_attention.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import vis_attention  # tools/analysis_tools, on pytest.ini's pythonpath
+    return vis_attention
 
 
 def test_cli_is_deterministic_on_a_real_image(shared_data, tmp_path):

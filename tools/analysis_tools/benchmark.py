@@ -1,7 +1,16 @@
 """Forward-pass and end-to-end speed of our models next to the stock mmpose models they extend,
 and of every backend (PyTorch fp32/bf16, ONNX Runtime, OpenVINO) against PyTorch fp32.
 
-The library behind ``tools/analysis/benchmark.py`` (see its usage) and the GPU check.
+Usage (from the checkout root; ``gpu_check.py`` imports this file as a sibling module)::
+
+    python tools/analysis_tools/benchmark.py                      # everything (minutes, 2 cores)
+    python tools/analysis_tools/benchmark.py --pairs esam-r50 --td-batches 1 8 --repeats 5
+    python tools/analysis_tools/benchmark.py --pairs samkr-w32 --bu-shape 256 256 --bu-batches 1
+    python tools/analysis_tools/benchmark.py --pairs none --predict-batch 8   # predict only
+    # backends of each model, interleaved with PyTorch fp32, then end to end over real images
+    python tools/analysis_tools/benchmark.py --pairs esam-r50 samkr-w32 --td-batches 8 \\
+        --bu-batches 1 --backends pytorch pytorch-bf16 onnxruntime openvino --device cpu \\
+        --e2e-images data/coco/val2017_subset --bbox-file person_detections.json
 
 Pairs (ours vs anchor, both built from configs with ``init_cfg=None``, random weights):
 
@@ -47,8 +56,8 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 import numpy as np
 import torch
 
-from ..utils import build_model, load_config
-from .model_table import REPO_ROOT, input_hw
+from metafile import REPO_ROOT
+from mmpose_attn.utils import build_model, input_hw, load_config, synchronize, time_interleaved
 
 MMPOSE_TD = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
 MMPOSE_DEKR = 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py'
@@ -84,33 +93,6 @@ PREDICT_CONFIG = SAMKR_W32
 
 def _config_path(path: str) -> str:
     return path if '::' in path or osp.isabs(path) else osp.join(REPO_ROOT, path)
-
-
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def _timed(fn: Callable[[], object], device: str) -> float:
-    _sync(device)
-    t0 = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - t0
-
-
-def time_interleaved(fns: Sequence[Callable[[], object]], repeats: int, warmup: int,
-                     device: str = 'cpu') -> List[List[float]]:
-    """Wall times (s) of each function, called in turn (A, B, A, B, ...) ``repeats`` times after
-    ``warmup`` untimed calls each."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times: List[List[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            ts.append(_timed(fn, device))
-    return times
 
 
 def summarise(ours: Sequence[float], anchor: Sequence[float]) -> dict:
@@ -178,10 +160,10 @@ def _accumulate(obj: object, attr: str, total: List[float], device: str) -> Iter
     orig = getattr(obj, attr)
 
     def wrapped(*args, **kwargs):
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         out = orig(*args, **kwargs)
-        _sync(device)
+        synchronize(device)
         total[0] += time.perf_counter() - t0
         return out
 
@@ -364,21 +346,26 @@ def export_for_backends(model: torch.nn.Module, backends: Sequence[str], out_dir
 
 
 def backend_network(model: torch.nn.Module, backend: str, onnx_file: Optional[str],
-                    threads: Optional[int], cache_dir: Optional[str]) -> torch.nn.Module:
-    """The network forward of ``model`` under one of :data:`BACKENDS` (the model is copied)."""
-    from mmpose_attn.deployment import runtime
+                    threads: Optional[int], cache_dir: Optional[str]) -> Callable:
+    """The network forward of a copy of ``model`` under one of :data:`BACKENDS`, installed by
+    :func:`mmpose_attn.deployment.runtime.use_backend` as the demos and the inferencer do.
+
+    A backend that cannot take the model returns a function raising that error, so that the
+    benchmark reports it as the row's result.
+    """
+    from mmpose_attn.deployment.runtime import use_backend
     from mmpose_attn.utils import TensorForward
     kind, precision = BACKENDS[backend]
-    bottomup = runtime.is_bottomup(model)
-    if kind == 'pytorch':
-        if precision == 'fp32':
-            return TensorForward(model).eval()
-        return runtime.TorchForward(copy.deepcopy(model).eval(), precision)
-    if kind == 'onnxruntime':
-        from mmpose_attn.deployment.onnx import OnnxRuntimeForward
-        return OnnxRuntimeForward(onnx_file, threads, bottomup=bottomup)
-    from mmpose_attn.deployment.openvino import OpenVINOForward
-    return OpenVINOForward(onnx_file, bottomup, precision, threads, cache_dir)
+    try:
+        net = use_backend(copy.deepcopy(model).eval(), kind, onnx_file, precision=precision,
+                          threads=threads, cache_dir=cache_dir)
+    except Exception as e:  # reported as the row's result, the other backends still run
+
+        def fails(x, error=e):
+            raise error
+
+        return fails
+    return TensorForward(net)
 
 
 def _interleave_available(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int,
@@ -609,8 +596,9 @@ def bench_e2e_bottomup(config: str, anchor: Optional[str], images: str,
     return rows
 
 
-# --- the command line (tools/analysis/benchmark.py) ------------------------------------------
+# --- the command line ------------------------------------------------------------------------
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (see the module's usage)."""
     parser = argparse.ArgumentParser(
         description='Forward and end-to-end speed of our models next to stock mmpose, and of '
         'every backend against PyTorch fp32.')
@@ -652,6 +640,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Run the benchmarks the arguments select; returns their rows by kind."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     pairs = [] if args.pairs == ['none'] else args.pairs
@@ -713,3 +702,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                                              args.device)
         print(format_multiscale(out['multiscale']), flush=True)
     return out
+
+
+if __name__ == '__main__':
+    main()

@@ -12,8 +12,19 @@ CPU (mmengine's ``AmpOptimWrapper`` asserts CUDA).
 Training rows time ``optim_wrapper.update_params`` on the tensor forward (backbone, neck, head)
 with random inputs and a surrogate loss (mean square of every head output): the network's
 forward, backward and SGD step, without data pipeline or target encoding.
+
+Usage (from the checkout root; this file imports ``benchmark.py`` and ``metafile.py`` beside it)::
+
+    python tools/analysis_tools/gpu_check.py --out gpu_check.json              # on a GPU
+    python tools/analysis_tools/gpu_check.py --device cpu --quick --out r.json # CI's quick mode
+    python tools/analysis_tools/gpu_check.py --from-json gpu_check.json --markdown gpu.md
+
+The JSON is rewritten after every section, so a run stopped by a time limit keeps what it
+measured; ``--from-json`` renders an earlier run and runs nothing.
 """
+import argparse
 import datetime
+import json
 import math
 import os
 import os.path as osp
@@ -27,14 +38,14 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from mmpose_attn.utils import build_model
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from metafile import REPO_ROOT
+from mmpose_attn.engine.atomic_io import atomic_write
+from mmpose_attn.utils import build_model, synchronize
 
 
 def paper_latency_ms() -> dict:
     """SAMKR Table 6: W48 forward latency (ms) of DEKR and SAMKR, from the metafiles."""
-    from .metafile import paper_numbers
+    from metafile import paper_numbers
     papers = paper_numbers()
     return {'DEKR-W48': papers['dekr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
             'SAMKR-W48': papers['samkr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
@@ -57,11 +68,6 @@ CONFIGS = dict(
 
 def _path(cfg: str) -> str:
     return cfg if '::' in cfg or osp.isabs(cfg) else osp.join(REPO_ROOT, cfg)
-
-
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
 
 
 def _build(name: str, device: str) -> torch.nn.Module:
@@ -192,11 +198,11 @@ def _train_steps(name: str, batch: int, hw, iters: int, amp: bool, device: str) 
         step()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    _sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     for _ in range(iters):
         step()
-    _sync(device)
+    synchronize(device)
     dt = time.perf_counter() - t0
     mem = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
     return dict(model=name, batch=batch, input=list(hw), amp=amp, iters=iters,
@@ -204,10 +210,10 @@ def _train_steps(name: str, batch: int, hw, iters: int, amp: bool, device: str) 
                 losses_finite=all(math.isfinite(v) for v in losses))
 
 
-# --- inference (mmpose_attn.analysis.benchmark's timing) -------------------------------------
+# --- inference (benchmark.py's timing) -------------------------------------------------------
 def _pairs() -> dict:
     """The check's own pairs (quick stand-ins, W48) next to the benchmark's."""
-    from .benchmark import Pair
+    from benchmark import Pair
     pairs = {f'quick-{k}': Pair(CONFIGS[f'quick_{k}'], CONFIGS[f'quick_{k}'], f'quick-{k}',
                                 f'quick-{k}', k == 'td') for k in ('td', 'bu')}
     pairs['samkr-w48'] = Pair(CONFIGS['samkr_w48'], CONFIGS['dekr_w48'], 'SAMKR-W48', 'DEKR-W48',
@@ -325,7 +331,7 @@ def run_check(device: str = 'cuda', quick: bool = False,
     _section(res, 'training', train, on_section)
 
     def inference():
-        from . import benchmark
+        import benchmark
         own = _pairs()
         rep, warm = (1, 0) if q else (10, 3)
         out = []
@@ -340,7 +346,7 @@ def run_check(device: str = 'cuda', quick: bool = False,
     _section(res, 'inference', inference, on_section)
 
     def predict():
-        from .benchmark import bench_predict
+        from benchmark import bench_predict
         n = 2 if q else 8
         r = bench_predict(n, 1 if q else 3, 0 if q else 1, device, (64, 64) if q else None,
                           _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
@@ -351,7 +357,7 @@ def run_check(device: str = 'cuda', quick: bool = False,
 
     def multiscale():
         # the README's multi-scale example (scales 1, 0.5, 2) on a COCO-sized image
-        from .benchmark import bench_multiscale
+        from benchmark import bench_multiscale
         r = bench_multiscale(
             [0.5] if q else [0.5, 2.0], 1 if q else 5, 0 if q else 2, device,
             (96, 128) if q else (480, 640), _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
@@ -463,3 +469,30 @@ def format_table(res: dict, markdown: bool = False) -> str:
             lines += ['  '.join(str(c).ljust(n) for c, n in zip(r, w)).rstrip()
                       for r in (header, *rows)]
     return '\n'.join(lines)
+
+
+def main(argv=None) -> dict:
+    """Run the check (or render ``--from-json``), print the table; returns the results."""
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--quick', action='store_true', help='tiny inputs, few iterations')
+    p.add_argument('--out', default='gpu_check.json', help='JSON file to write')
+    p.add_argument('--from-json', metavar='JSON', help='render the result of an earlier run; '
+                   'runs nothing')
+    p.add_argument('--markdown', metavar='FILE', help='also write the tables as Markdown')
+    args = p.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            res = json.load(f)
+    else:
+        # rewritten whole after every section: never a half-written file
+        res = run_check(args.device, args.quick,
+                        on_section=lambda r: atomic_write(json.dumps(r, indent=1), args.out))
+    print(format_table(res))
+    if args.markdown:
+        atomic_write(format_table(res, markdown=True) + '\n', args.markdown)
+    return res
+
+
+if __name__ == '__main__':
+    main()

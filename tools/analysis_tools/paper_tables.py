@@ -4,7 +4,13 @@ Rows and the papers' numbers come from the metafiles (each result's ``Paper Tabl
 ``Paper Row`` and ``Paper Row Number``); runs are the ``<timestamp>/`` folders that mmengine's
 runner (``mim train``/``mim test``/``tools/train.py``/``tools/test.py``) leaves in a work dir.
 Behaviour and an example: docs/figures_and_tables.md.
+
+Usage (from the checkout: the metafiles are read from it)::
+
+    python tools/analysis_tools/paper_tables.py work_dirs/                  # every run under it
+    python tools/analysis_tools/paper_tables.py WORK_DIR... --format csv --out tables.csv
 """
+import argparse
 import csv
 import io
 import json
@@ -12,10 +18,11 @@ import math
 import os
 import os.path as osp
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from mmpose_attn.analysis.metafile import load_models, metafile_root
+from metafile import load_models, metafile_root
 
 #: A run folder: mmengine's ``runner.timestamp``.
 TIMESTAMP = re.compile(r'^\d{8}_\d{6}$')
@@ -477,3 +484,37 @@ def collect(work_dirs: Sequence[str], root: Optional[str] = None
                 runs.append(run)
     matched, left = match_runs(runs, rows, root)
     return build_tables(rows, matched), sorted(skipped + left)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (see the module's usage)."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('work_dirs', nargs='+', metavar='WORK_DIR',
+                        help='work dirs of mim train / mim test / tools/test.py runs, or folders '
+                        'holding several')
+    parser.add_argument('--out', help='also write the tables to this file')
+    parser.add_argument('--format', choices=('md', 'csv'), default='md',
+                        help='markdown (default; with the runs used and left out) or csv (one '
+                        'line per row and metric)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> str:
+    """Print the tables (and write them with ``--out``); returns the text."""
+    from mmpose_attn.engine.atomic_io import atomic_write
+    args = parse_args(argv)
+    try:
+        tables, skipped = collect(args.work_dirs)
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f'paper_tables: {e}')
+    for path, why in skipped:
+        print(f'left out {path}: {why}', file=sys.stderr)
+    text = format_markdown(tables, skipped) if args.format == 'md' else format_csv(tables)
+    print(text, end='')
+    if args.out:
+        atomic_write(text, args.out)  # no half-written file on failure
+    return text
+
+
+if __name__ == '__main__':
+    main()

@@ -2,13 +2,14 @@
 
 Usage::
 
-    python tools/analysis/vis_attention.py CONFIG CHECKPOINT IMAGE --out DIR
+    python tools/analysis_tools/vis_attention.py CONFIG CHECKPOINT IMAGE --out DIR
         [--bbox X Y W H | --bbox-file DETS.json [--ann-file ANN.json]] [--topk 8]
 
 CHECKPOINT may be ``none`` (random weights, smoke tests only). Top-down models draw over the
 part of the image the network saw for the box (default: the whole image); bottom-up models over
-the whole image. The files written: :func:`mmpose_attn.analysis.attention_maps.attention_drawings`
-and docs/figures_and_tables.md.
+the whole image. The files written:
+:func:`mmpose_attn.visualization.attention_maps.attention_drawings` and
+docs/figures_and_tables.md.
 """
 import argparse
 import os.path as osp
@@ -19,6 +20,7 @@ from mmengine.config import DictAction
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (see the module's usage)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='ESAM or SAMKR pose config (file or mmpose:: path)')
     parser.add_argument('checkpoint', help='checkpoint .pth/URL, or "none" for random weights')
@@ -60,11 +62,12 @@ def _bbox_from_file(args: argparse.Namespace) -> List[float]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[str]:
+    """Draw the maps; returns the PNG paths written."""
     args = parse_args(argv)
     from mmengine.runner import set_random_seed
 
-    from mmpose_attn.analysis import attention_maps as am
     from mmpose_attn.apis import build_pose_model, read_image, resolve_device
+    from mmpose_attn.visualization import attention_maps as am
     try:
         if not osp.isfile(args.image):
             raise FileNotFoundError(f'IMAGE {args.image!r} does not exist.')

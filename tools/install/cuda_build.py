@@ -3,7 +3,7 @@
 ``tools/install.sh`` runs this file by path (before ``mmpose_attn`` is importable, so it uses
 the standard library and torch only) and ``eval``\\ s what it prints::
 
-    python mmpose_attn/analysis/cuda_build.py            # prints ``export NAME=value`` lines
+    python tools/install/cuda_build.py            # prints ``export NAME=value`` lines
 
 On a machine where torch sees a GPU and ``nvcc`` exists it sets ``FORCE_CUDA=1``,
 ``MMCV_WITH_OPS=1``, ``TORCH_CUDA_ARCH_LIST`` to the detected compute capability only (one

@@ -6,7 +6,9 @@ be installed (standard library only, then the imports it checks). It prints what
 nothing and exits 0 when everything is there. ``--probe`` prints instead the import checks that
 pass (of torch mmcv xtcocotools mmpose_attn), for install.sh.
 
-    python mmpose_attn/analysis/install_check.py [--probe]
+    python tools/install/install_check.py [--probe]
+
+Run by path, Python puts this folder first on ``sys.path``; nothing in it shadows a package.
 """
 import importlib.metadata as metadata
 import importlib.util
@@ -19,9 +21,6 @@ REQ = os.path.join(ROOT, 'requirements')
 # The pinned files whose every line must be satisfied (mmcv.txt: the mmcv check below). Not
 # optional.txt: install.sh's optional step may fail on some platforms (only ONNX export is lost).
 REQUIREMENT_FILES = ('build.txt', 'runtime.txt', 'mminstall.txt', 'source.txt', 'tests.txt')
-
-# Run by path, sys.path[0] is this folder: drop it, so that only installed packages are found.
-sys.path = sys.path[1:]
 
 
 def _requirement_class():

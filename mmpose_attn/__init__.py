@@ -9,7 +9,7 @@ import mmengine
 import mmpose
 from mmengine.utils import digit_version
 
-from .version import __version__
+from .version import __version__, version_info
 
 # The versions this plugin is written and tested against (mmyolo-style guard: fail at import with
 # the fix, not later with an obscure registry or signature error).
@@ -40,4 +40,4 @@ from . import datasets, engine  # noqa: E402,F401  (datasets, hooks, atomic chec
 # kill -9 of `mim train` or torchrun takes the trainer along
 engine.lifetime.tie_to_launcher()
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'version_info']

@@ -22,6 +22,7 @@ mmpose_maximum_version = '1.4.0'
 
 
 def _check(name: str, version: str, minimum: str, maximum: str) -> None:
+    """Fail at import, naming the fix, when ``version`` is outside [minimum, maximum)."""
     if not digit_version(minimum) <= digit_version(version) < digit_version(maximum):
         raise AssertionError(
             f'mmpose_attn needs {name}>={minimum}, <{maximum}, but {name}=={version} is installed. '

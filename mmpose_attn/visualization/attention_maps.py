@@ -32,6 +32,7 @@ DEFAULT_TOPK_CHANNELS = 8
 
 def _stage_number(name: str, order: int) -> int:
     # ESAMResNet names its attentions attn1..attn4 after the stage they follow
+    """The stage an attention module follows: the digits ending its name, else ``order + 1``."""
     m = re.search(r'(\d+)$', name)
     return int(m.group(1)) if m else order + 1
 
@@ -85,10 +86,12 @@ class AttentionRecorder:
         return bool(self.stages or self.ulsams)
 
     def _keep(self, key: Tuple[str, str], tensor: Tensor) -> None:
+        """Keep the first image's map of the first call under ``key``."""
         if key not in self.records:  # first call only: the unflipped, scale-1 pass
             self.records[key] = tensor[0].detach().float().cpu().clone()
 
     def _hook(self, key: Tuple[str, str], use_input: bool = False):
+        """A forward hook keeping the module's output (or its input) under ``key``."""
         def hook(module, inputs, output):
             self._keep(key, inputs[0] if use_input else output)
         return hook
@@ -249,6 +252,7 @@ class AttentionDrawer:
 
 
 def _safe(name: str) -> str:
+    """A file-name-safe form of ``name``."""
     return re.sub(r'[^A-Za-z0-9_]+', '_', str(name)).strip('_') or 'kpt'
 
 
@@ -311,6 +315,7 @@ def attention_drawings(recorder: AttentionRecorder, drawer: AttentionDrawer,
 
 
 def _range(fmap: Tensor) -> str:
+    """The map's ``[min, max]``, for a drawing's label."""
     return f'[{fmap.min().item():.3g}, {fmap.max().item():.3g}]'
 
 
@@ -334,6 +339,7 @@ def write_drawings(drawings: Dict[str, np.ndarray], out_dir: str) -> List[str]:
 
 
 def _check_bbox(bbox: Sequence[float], img_shape: Tuple[int, int], role: str) -> np.ndarray:
+    """An x y w h box inside the image as (1, 4) x1 y1 x2 y2; a clear error otherwise."""
     h, w = img_shape
     if len(bbox) != 4:
         raise ValueError(f'{role}: a box is x y w h (4 numbers), got {list(bbox)}')

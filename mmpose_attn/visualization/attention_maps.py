@@ -92,8 +92,10 @@ class AttentionRecorder:
 
     def _hook(self, key: Tuple[str, str], use_input: bool = False):
         """A forward hook keeping the module's output (or its input) under ``key``."""
+
         def hook(module, inputs, output):
             self._keep(key, inputs[0] if use_input else output)
+
         return hook
 
     def __enter__(self) -> 'AttentionRecorder':
@@ -207,8 +209,13 @@ class AttentionDrawer:
             keypoints. Defaults to False.
     """
 
-    def __init__(self, image: np.ndarray, input_center: np.ndarray, input_scale: np.ndarray,
-                 crop: Optional[tuple] = None, alpha: float = 0.5, udp: bool = False):
+    def __init__(self,
+                 image: np.ndarray,
+                 input_center: np.ndarray,
+                 input_scale: np.ndarray,
+                 crop: Optional[tuple] = None,
+                 alpha: float = 0.5,
+                 udp: bool = False):
         self.udp = udp
         self.img_shape = image.shape[:2]
         self.center = np.asarray(input_center, np.float32)
@@ -235,10 +242,10 @@ class AttentionDrawer:
             warp = np.array([[span[0], 0, center[0] - scale[0] / 2],
                              [0, span[1], center[1] - scale[1] / 2]], np.float32)
         else:
-            warp = get_warp_matrix(center, scale, rot=0,
-                                   output_size=(fmap.shape[1], fmap.shape[0]), inv=True)
-        full = cv2.warpAffine(fmap, warp, (w, h), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+            warp = get_warp_matrix(
+                center, scale, rot=0, output_size=(fmap.shape[1], fmap.shape[0]), inv=True)
+        full = cv2.warpAffine(
+            fmap, warp, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = self.crop
         return full[y0:y1, x0:x1]
 
@@ -256,7 +263,8 @@ def _safe(name: str) -> str:
     return re.sub(r'[^A-Za-z0-9_]+', '_', str(name)).strip('_') or 'kpt'
 
 
-def attention_drawings(recorder: AttentionRecorder, drawer: AttentionDrawer,
+def attention_drawings(recorder: AttentionRecorder,
+                       drawer: AttentionDrawer,
                        dataset_meta: dict,
                        topk: int = DEFAULT_TOPK_CHANNELS) -> 'OrderedDict[str, np.ndarray]':
     """``file name -> RGB drawing`` of everything ``recorder`` holds.
@@ -281,16 +289,17 @@ def attention_drawings(recorder: AttentionRecorder, drawer: AttentionDrawer,
         weights = recorder.get('channel', name).flatten()
         feats = recorder.get('features', name)
         top = torch.topk(weights, min(topk, weights.numel()))  # deterministic on CPU
-        out[f'esam_stage{n}_channels.png'] = tile(
-            [drawer.draw(feats[c], f'stage {n} channel {c}\nattention {w:.3f}')
-             for c, w in zip(top.indices.tolist(), top.values.tolist())],
-            cols=min(4, top.indices.numel()))
+        out[f'esam_stage{n}_channels.png'] = tile([
+            drawer.draw(feats[c], f'stage {n} channel {c}\nattention {w:.3f}')
+            for c, w in zip(top.indices.tolist(), top.values.tolist())
+        ],
+                                                  cols=min(4, top.indices.numel()))
 
     if recorder.ulsams:
         num_keypoints = int(dataset_meta['num_keypoints'])
         names = dataset_meta.get('keypoint_id2name') or {}
-        heatmaps = (recorder.get('heatmaps', 'head')
-                    if recorder.heatmap_layer is not None else None)
+        heatmaps = (
+            recorder.get('heatmaps', 'head') if recorder.heatmap_layer is not None else None)
         several = len(recorder.ulsams) > 1
         for uname, ulsam in recorder.ulsams.items():
             prefix = f'samkr_{_safe(uname)}' if several else 'samkr'
@@ -307,8 +316,10 @@ def attention_drawings(recorder: AttentionRecorder, drawer: AttentionDrawer,
                     tiles.append(
                         drawer.draw(heatmaps[k], f'{kname} heatmap\n{_range(heatmaps[k])}'))
                 if groups is not None:
-                    tiles += [drawer.draw(m, f'{kname} subspace {i}\n{_peak(m)}')
-                              for i, m in enumerate(maps[groups[k]])]
+                    tiles += [
+                        drawer.draw(m, f'{kname} subspace {i}\n{_peak(m)}')
+                        for i, m in enumerate(maps[groups[k]])
+                    ]
                 if tiles:
                     out[f'{prefix}_kpt{k:02d}_{_safe(kname)}.png'] = tile(tiles)
     return out
@@ -397,8 +408,9 @@ def visualize_attention(model: nn.Module,
         with torch.no_grad(), recorder:
             sample = inference_bottomup(model, image)[0]
     elif kind == 'topdown':
-        udp = any(step.get('type') == 'TopdownAffine' and step.get('use_udp', False)
-                  for step in model.cfg.test_dataloader.dataset.pipeline)
+        udp = any(
+            step.get('type') == 'TopdownAffine' and step.get('use_udp', False)
+            for step in model.cfg.test_dataloader.dataset.pipeline)
         boxes = None if bbox is None else _check_bbox(bbox, image.shape[:2], bbox_role)
         with torch.no_grad(), recorder:
             sample = inference_topdown(model, image, boxes, bbox_format='xyxy')[0]
@@ -408,6 +420,5 @@ def visualize_attention(model: nn.Module,
     meta = sample.metainfo
     center, scale = meta['input_center'], meta['input_scale']
     crop = network_view(center, scale, image.shape[:2]) if kind == 'topdown' else None
-    drawer = AttentionDrawer(image, center, scale, crop=crop, alpha=alpha,
-                             udp=udp)
+    drawer = AttentionDrawer(image, center, scale, crop=crop, alpha=alpha, udp=udp)
     return attention_drawings(recorder, drawer, model.dataset_meta, topk=topk)

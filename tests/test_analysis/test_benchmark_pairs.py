@@ -5,12 +5,16 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCH = REPO_ROOT / 'tools' / 'analysis_tools' / 'benchmark.py'
-TINY_TD = ['--td-batches', '1', '--td-shape', '32', '24', '--repeats', '1', '--warmup', '0',
-           '--threads', '1']
+TINY_TD = [
+    '--td-batches', '1', '--td-shape', '32', '24', '--repeats', '1', '--warmup', '0', '--threads',
+    '1'
+]
 
 
 def _bench(*args):
-    proc = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, str(BENCH), *args],
+                          capture_output=True,
+                          text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -40,8 +44,15 @@ def test_backends_interleaved_with_speedups(tmp_path, capsys):
         backends.append('openvino')
     except ImportError:
         pass
-    rows = bm.bench_backends('quick', backends, [2], repeats=2, warmup=1, shape=(64, 48),
-                             threads=1, pair=_quick_pair(), work_dir=str(tmp_path))
+    rows = bm.bench_backends(
+        'quick',
+        backends, [2],
+        repeats=2,
+        warmup=1,
+        shape=(64, 48),
+        threads=1,
+        pair=_quick_pair(),
+        work_dir=str(tmp_path))
     # both models, PyTorch fp32 first, every backend once each
     for model in ('quick-td', 'quick-td-b'):
         got = [r for r in rows if r['model'] == model]
@@ -61,8 +72,12 @@ def test_backend_that_fails_is_reported_not_fatal():
     def broken():
         raise RuntimeError('"deformable_im2col_cpu" not implemented for \'BFloat16\'')
 
-    times, errors = bm._interleave_available({'pytorch': lambda: None, 'pytorch-bf16': broken},
-                                             repeats=2, warmup=1)
+    times, errors = bm._interleave_available({
+        'pytorch': lambda: None,
+        'pytorch-bf16': broken
+    },
+                                             repeats=2,
+                                             warmup=1)
     assert list(times) == ['pytorch'] and len(times['pytorch']) == 2
     rows = bm._rows('DEKR', times, errors, 1.0, dict(batch=1, input=(8, 8)))
     assert rows[1]['backend'] == 'pytorch-bf16' and 'BFloat16' in rows[1]['error']
@@ -72,10 +87,17 @@ def test_backend_that_fails_is_reported_not_fatal():
 def test_e2e_topdown_crops_per_second(shared_data, tmp_path):
     import benchmark as bm
     root = shared_data / 'coco'
-    rows = bm.bench_e2e_topdown(QUICK_TD, str(REPO_ROOT / QUICK_TD), str(root / 'images'),
-                                str(root / 'detections/test_coco_det_AP_H_56.json'),
-                                ['onnxruntime'], batch=8, repeats=1, warmup=1, threads=1,
-                                bbox_thr=0.5, work_dir=str(tmp_path))
+    rows = bm.bench_e2e_topdown(
+        QUICK_TD,
+        str(REPO_ROOT / QUICK_TD),
+        str(root / 'images'),
+        str(root / 'detections/test_coco_det_AP_H_56.json'), ['onnxruntime'],
+        batch=8,
+        repeats=1,
+        warmup=1,
+        threads=1,
+        bbox_thr=0.5,
+        work_dir=str(tmp_path))
     assert [r['backend'] for r in rows] == ['pytorch', 'onnxruntime', 'anchor']
     crops = rows[0]['items']
     import json

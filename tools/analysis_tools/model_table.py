@@ -120,9 +120,17 @@ def analyse(config: str, shape: Optional[Tuple[int, int]] = None, flops: bool = 
         total, uncounted = count_flops(model, (1, 3, h, w))
         gflops = total / 1e9
     paper = paper_numbers().get(name)
-    row = dict(name=name, config=config, input=(h, w), params_m=params, gflops=gflops,
-               uncounted=uncounted, structure=structure(model), paper=paper,
-               params_ratio=None, gflops_ratio=None)
+    row = dict(
+        name=name,
+        config=config,
+        input=(h, w),
+        params_m=params,
+        gflops=gflops,
+        uncounted=uncounted,
+        structure=structure(model),
+        paper=paper,
+        params_ratio=None,
+        gflops_ratio=None)
     if paper is not None:
         if paper['params_m'] is not None:
             row['params_ratio'] = params / paper['params_m']
@@ -138,8 +146,10 @@ def _fmt(value: Optional[float], spec: str) -> str:
 def format_table(rows: Sequence[dict], markdown: bool = False) -> str:
     """Rows from :func:`analyse` as a markdown table or aligned plain text, plus a footnote on
     what the FLOP counter leaves out."""
-    header = ['config', 'input', 'Params (M)', 'paper', 'ratio', 'GFLOPs', 'paper', 'ratio',
-              'structure', 'paper AP', 'paper table']
+    header = [
+        'config', 'input', 'Params (M)', 'paper', 'ratio', 'GFLOPs', 'paper', 'ratio', 'structure',
+        'paper AP', 'paper table'
+    ]
     body = []
     for r in rows:
         paper = r['paper'] or dict(params_m=None, gflops=None, ap=None, table='')
@@ -158,19 +168,23 @@ def format_table(rows: Sequence[dict], markdown: bool = False) -> str:
         ])
     uncounted = sorted({op for r in rows for op in r['uncounted']})
     note = ('GFLOPs: mmengine FlopAnalyzer, batch 1, tensor forward (1 multiply-add = 1 FLOP); '
-            'mmcv deformable conv counted as its dense conv. Not counted: '
-            + (', '.join(op.replace('aten::', '') for op in uncounted) or 'nothing')
-            + f'. Params within {PARAMS_RTOL:.0%} of the paper count as reproduced. Paper values '
+            'mmcv deformable conv counted as its dense conv. Not counted: ' +
+            (', '.join(op.replace('aten::', '') for op in uncounted) or 'nothing') +
+            f'. Params within {PARAMS_RTOL:.0%} of the paper count as reproduced. Paper values '
             '(params, GFLOPs, AP of the first table named) from the metafiles '
             '(model-index.yml, configs/*/*.yml).')
     if markdown:
-        lines = ['| ' + ' | '.join(header) + ' |',
-                 '|' + '|'.join(['---'] + ['---:'] * 7 + ['---', '---:', '---']) + '|']
+        lines = [
+            '| ' + ' | '.join(header) + ' |',
+            '|' + '|'.join(['---'] + ['---:'] * 7 + ['---', '---:', '---']) + '|'
+        ]
         lines += ['| ' + ' | '.join(cells) + ' |' for cells in body]
         return '\n'.join(lines) + '\n\n' + note + '\n'
     widths = [max(len(str(x[i])) for x in [header] + body) for i in range(len(header))]
-    lines = ['  '.join(str(c).ljust(wd) for c, wd in zip(cells, widths)).rstrip()
-             for cells in [header] + body]
+    lines = [
+        '  '.join(str(c).ljust(wd) for c, wd in zip(cells, widths)).rstrip()
+        for cells in [header] + body
+    ]
     lines.insert(1, '-' * len(lines[0]))
     return '\n'.join(lines) + '\n\n' + note + '\n'
 
@@ -183,21 +197,28 @@ def expand(patterns: Sequence[str]) -> List[str]:
         found = [pattern] if '::' in pattern else sorted(glob.glob(pattern, recursive=True))
         if not found:
             raise FileNotFoundError(f'no config matches {pattern!r}')
-        paths += [p for p in found if p not in paths and not osp.basename(p).startswith('_')
-                  and '_base_' not in p.split(osp.sep)]
+        paths += [
+            p for p in found if p not in paths and not osp.basename(p).startswith('_')
+            and '_base_' not in p.split(osp.sep)
+        ]
     return paths
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line (see the module's usage)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('configs', nargs='*',
-                        help='config paths / globs / pkg:: names (default: configs/**/*.py)')
+    parser.add_argument(
+        'configs', nargs='*', help='config paths / globs / pkg:: names (default: configs/**/*.py)')
     parser.add_argument('--markdown', action='store_true', help='markdown table')
-    parser.add_argument('--out', help='also write the table to this file (e.g. '
-                        'docs/model_table.md)')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input size override (default: codec.input_size of each config)')
+    parser.add_argument(
+        '--out', help='also write the table to this file (e.g. '
+        'docs/model_table.md)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='input size override (default: codec.input_size of each config)')
     parser.add_argument('--no-flops', action='store_true', help='parameters only (fast)')
     parser.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
     return parser.parse_args(argv)
@@ -215,10 +236,12 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     rows = []
     for path in expand(args.configs):
         t0 = time.perf_counter()
-        rows.append(analyse(path, tuple(args.shape) if args.shape else None,
-                            flops=not args.no_flops))
-        print(f'{rows[-1]["name"]}: {rows[-1]["params_m"]:.2f} M '
-              f'({time.perf_counter() - t0:.1f} s)', file=sys.stderr)
+        rows.append(
+            analyse(path, tuple(args.shape) if args.shape else None, flops=not args.no_flops))
+        print(
+            f'{rows[-1]["name"]}: {rows[-1]["params_m"]:.2f} M '
+            f'({time.perf_counter() - t0:.1f} s)',
+            file=sys.stderr)
     table = format_table(rows, markdown=args.markdown)
     print(table)
     if args.out:

@@ -32,8 +32,8 @@ DEFAULT_MODELS = (
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """The command line (see the module's usage)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('models', nargs='*', default=list(DEFAULT_MODELS),
-                        help='CONFIG:H:W entries')
+    parser.add_argument(
+        'models', nargs='*', default=list(DEFAULT_MODELS), help='CONFIG:H:W entries')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)
@@ -59,11 +59,17 @@ def main(argv: Optional[Sequence[str]] = None) -> list:
             diff = max(r['max_abs_diff'] for r in parity(model, session, x).values())
             fwd, feed = TensorForward(model), {'input': x.numpy()}
             with torch.no_grad():
-                t_torch, t_ort = time_interleaved(
-                    [lambda: fwd(x), lambda: session.run(None, feed)], args.repeats, args.warmup)
+                t_torch, t_ort = time_interleaved([lambda: fwd(x), lambda: session.run(None, feed)],
+                                                  args.repeats, args.warmup)
         pt, ort = statistics.median(t_torch), statistics.median(t_ort)
-        rows.append(dict(config=config, shape=(int(h), int(w)), torch_ms=pt * 1e3,
-                         ort_ms=ort * 1e3, speedup=pt / ort, max_abs_diff=diff))
+        rows.append(
+            dict(
+                config=config,
+                shape=(int(h), int(w)),
+                torch_ms=pt * 1e3,
+                ort_ms=ort * 1e3,
+                speedup=pt / ort,
+                max_abs_diff=diff))
         print(f'{config} {h}x{w}: PyTorch {pt * 1e3:.1f} ms, ORT {ort * 1e3:.1f} ms', flush=True)
     print(f'\n{datetime.date.today()}, {cpu_description()}, {args.threads} threads, batch 1, '
           f'median of {args.repeats} interleaved rounds, torch {torch.__version__}, onnxruntime '

@@ -27,25 +27,47 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('image', help='the image to draw over')
     parser.add_argument('--out', required=True, help='folder for the PNGs')
     box = parser.add_mutually_exclusive_group()
-    box.add_argument('--bbox', nargs=4, type=float, metavar=('X', 'Y', 'W', 'H'),
-                     help='top-down: the person box in pixels (default: the whole image)')
-    box.add_argument('--bbox-file', help='top-down: COCO detection-result json; the image\'s '
-                     'highest-scoring person box is used')
-    parser.add_argument('--ann-file', help='COCO annotation json mapping the image to its '
-                        'image_id in --bbox-file (default: the id is the file name)')
-    parser.add_argument('--topk', type=int, default=8,
-                        help='ESAM: feature maps drawn per stage, the channels with the largest '
-                        'channel attention (default 8)')
-    parser.add_argument('--alpha', type=float, default=0.5,
-                        help='weight of the colour map over the image (default 0.5, as mmpose '
-                        'draws heatmaps)')
-    parser.add_argument('--device', default=None,
-                        help='e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='random seed, so that random weights (checkpoint none) draw the '
-                        'same maps every run (default 0)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. model.test_cfg.flip_test=False')
+    box.add_argument(
+        '--bbox',
+        nargs=4,
+        type=float,
+        metavar=('X', 'Y', 'W', 'H'),
+        help='top-down: the person box in pixels (default: the whole image)')
+    box.add_argument(
+        '--bbox-file',
+        help='top-down: COCO detection-result json; the image\'s '
+        'highest-scoring person box is used')
+    parser.add_argument(
+        '--ann-file',
+        help='COCO annotation json mapping the image to its '
+        'image_id in --bbox-file (default: the id is the file name)')
+    parser.add_argument(
+        '--topk',
+        type=int,
+        default=8,
+        help='ESAM: feature maps drawn per stage, the channels with the largest '
+        'channel attention (default 8)')
+    parser.add_argument(
+        '--alpha',
+        type=float,
+        default=0.5,
+        help='weight of the colour map over the image (default 0.5, as mmpose '
+        'draws heatmaps)')
+    parser.add_argument(
+        '--device',
+        default=None,
+        help='e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='random seed, so that random weights (checkpoint none) draw the '
+        'same maps every run (default 0)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. model.test_cfg.flip_test=False')
     return parser.parse_args(argv)
 
 
@@ -79,10 +101,10 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
             bbox, role = _bbox_from_file(args), '--bbox-file box'
         device = resolve_device(args.device)
         set_random_seed(args.seed)
-        model = build_pose_model(args.config, args.checkpoint, device=device,
-                                 cfg_options=args.cfg_options)
-        drawings = am.visualize_attention(model, image, bbox, topk=args.topk, alpha=args.alpha,
-                                          bbox_role=role)
+        model = build_pose_model(
+            args.config, args.checkpoint, device=device, cfg_options=args.cfg_options)
+        drawings = am.visualize_attention(
+            model, image, bbox, topk=args.topk, alpha=args.alpha, bbox_role=role)
     except (FileNotFoundError, ValueError) as e:
         sys.exit(f'vis_attention: {e}')
     paths = am.write_drawings(drawings, args.out)

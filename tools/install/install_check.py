@@ -67,9 +67,8 @@ def _nvcc():
     if 'MMPOSE_ATTN_NVCC' in os.environ:  # install.sh's finding
         return os.environ['MMPOSE_ATTN_NVCC']
     cuda_home = os.environ.get('CUDA_HOME', '/nonexistent')
-    return shutil.which('nvcc') or (os.path.join(cuda_home, 'bin', 'nvcc')
-                                    if os.access(os.path.join(cuda_home, 'bin', 'nvcc'), os.X_OK)
-                                    else '')
+    return shutil.which('nvcc') or (os.path.join(cuda_home, 'bin', 'nvcc') if os.access(
+        os.path.join(cuda_home, 'bin', 'nvcc'), os.X_OK) else '')
 
 
 def _mmcv_ops():
@@ -91,9 +90,8 @@ def _xtcocotools():
 def _this_package():
     # find_spec does not run the package (importing it would import all of mmpose: seconds)
     spec = importlib.util.find_spec('mmpose_attn')
-    return spec is not None and spec.origin is not None and (
-        os.path.realpath(os.path.dirname(spec.origin))
-        == os.path.realpath(os.path.join(ROOT, 'mmpose_attn')))
+    return spec is not None and spec.origin is not None and (os.path.realpath(
+        os.path.dirname(spec.origin)) == os.path.realpath(os.path.join(ROOT, 'mmpose_attn')))
 
 
 IMPORT_CHECKS = [

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# The GPU check on a lent GPU machine (the device kit's Python, no package index), writing to $OUT.
-# Prepare beforehand, on the machine that has ../shared:
-#   cp -r ../shared/device-kit .kit && echo /.kit/ >> .git/info/exclude
-# then run this from the checkout root on the GPU machine (with .kit carried along):
+# The GPU check on a GPU machine, writing to $OUT. Where that machine has no package index, put an
+# offline installer of the stack at .kit/install.sh in the checkout (echo /.kit/ >> .git/info/exclude):
+# this script sources it first. Run from the checkout root on the GPU machine:
 #   bash tools/analysis_tools/run_gpu_check_on_device.sh
 # GPU_CHECK_ARGS adds arguments (e.g. "--device cpu --quick" to try this script on a CPU).
 set -uo pipefail

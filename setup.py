@@ -11,17 +11,39 @@ HERE = osp.dirname(osp.abspath(__file__))
 
 
 def read_version() -> str:
+    """``__version__`` of mmpose_attn/version.py (read, not imported: the package imports mmcv)."""
     with open(osp.join(HERE, 'mmpose_attn', 'version.py')) as f:
         return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
 
 
-def read_requirements(name: str) -> list:
+def read_requirements(name: str, minimum: bool = False) -> list:
+    """The requirement lines of requirements/<name>, without comments.
+
+    ``minimum=True`` turns each tested pin ``pkg==X`` into ``pkg>=X``: what a wheel of this package
+    asks pip for (the exact pins are tools/install.sh's; a user's newer numpy is kept).
+    """
     reqs = []
     with open(osp.join(HERE, 'requirements', name)) as f:
         for line in f:
             line = line.split('#')[0].strip()
             if line:
-                reqs.append(line)
+                reqs.append(line.replace('==', '>=', 1) if minimum else line)
+    return reqs
+
+
+def openmmlab_ranges() -> list:
+    """``mmcv``/``mmengine``/``mmpose`` ranges of the import guard in mmpose_attn/__init__.py.
+
+    The ``mim`` extra as mmpose's (``mim install mmpose_attn[mim]``); read from the guard so that
+    the two cannot differ.
+    """
+    with open(osp.join(HERE, 'mmpose_attn', '__init__.py')) as f:
+        text = f.read()
+    reqs = []
+    for name in ('mmcv', 'mmengine', 'mmpose'):
+        low, high = (re.search(rf"{name}_{end}_version = '([^']+)'", text).group(1)
+                     for end in ('minimum', 'maximum'))
+        reqs.append(f'{name}>={low},<{high}')
     return reqs
 
 
@@ -67,13 +89,17 @@ setup(
     include_package_data=True,
     package_data={'mmpose_attn': ['.mim/model-index.yml', '.mim/configs/**/*']},
     python_requires='>=3.9',
-    # The OpenMMLab packages are installed by tools/install.sh with --no-deps (see that script):
-    # declaring them here would make pip pull chumpy and opencv-python.
-    install_requires=[],
+    # As mmpose's setup.py: the runtime requirements (tested versions as the minimum). The
+    # OpenMMLab packages are the `mim` extra, as mmpose's; tools/install.sh installs them with
+    # --no-deps (their own declared deps pull chumpy and opencv-python) and this package with
+    # --no-deps too. xtcocotools is left out: its wheel is built against numpy 1 (source.txt).
+    install_requires=read_requirements('runtime.txt', minimum=True),
     extras_require={
+        'all': read_requirements('runtime.txt', minimum=True) + openmmlab_ranges(),
         'runtime': read_requirements('runtime.txt'),
         'tests': read_requirements('tests.txt'),
         'optional': read_requirements('optional.txt'),
+        'mim': openmmlab_ranges(),
     },
     zip_safe=False,
 )

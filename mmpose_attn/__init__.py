@@ -9,7 +9,7 @@ import mmengine
 import mmpose
 from mmengine.utils import digit_version
 
-from .version import __version__
+from .version import __version__, version_info
 
 # The versions this plugin is written and tested against (mmyolo-style guard: fail at import with
 # the fix, not later with an obscure registry or signature error).
@@ -22,6 +22,7 @@ mmpose_maximum_version = '1.4.0'
 
 
 def _check(name: str, version: str, minimum: str, maximum: str) -> None:
+    """Fail at import, naming the fix, when ``version`` is outside [minimum, maximum)."""
     if not digit_version(minimum) <= digit_version(version) < digit_version(maximum):
         raise AssertionError(
             f'mmpose_attn needs {name}>={minimum}, <{maximum}, but {name}=={version} is installed. '
@@ -40,4 +41,4 @@ from . import datasets, engine  # noqa: E402,F401  (datasets, hooks, atomic chec
 # kill -9 of `mim train` or torchrun takes the trainer along
 engine.lifetime.tie_to_launcher()
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'version_info']

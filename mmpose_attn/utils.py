@@ -1,9 +1,11 @@
-"""Config and model helpers shared by the inference API, the analysis and deployment code, the
-tools and the tests."""
+"""Config and model helpers shared by the inference API, the deployment code, the tools and the
+tests, and interleaved wall-clock timing (:func:`time_interleaved`) for the benchmark tools."""
 import copy
 import os.path as osp
-from typing import Optional, Tuple, Union
+import time
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
+import torch
 from mmengine.config import Config, ConfigDict
 from torch import Tensor, nn
 
@@ -183,3 +185,33 @@ class TensorForward(nn.Module):
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         out = self.model._forward(x)
         return tuple(out) if isinstance(out, (list, tuple)) else (out, )
+
+
+def synchronize(device: str) -> None:
+    """Wait for the device's queued work (CUDA), so that wall times include it; no-op on CPU."""
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def time_interleaved(fns: Sequence[Callable[[], object]], repeats: int, warmup: int = 1,
+                     device: str = 'cpu') -> List[List[float]]:
+    """Wall times (s) of each function, called in turn (A, B, A, B, ...) ``repeats`` times.
+
+    Interleaving lets load from other processes hit every function alike. Each function is first
+    called ``warmup`` times untimed; on CUDA every timed call is synchronised.
+
+    Returns:
+        list: per function, its ``repeats`` wall times in seconds.
+    """
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: List[List[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            synchronize(device)
+            t0 = time.perf_counter()
+            fn()
+            synchronize(device)
+            ts.append(time.perf_counter() - t0)
+    return times

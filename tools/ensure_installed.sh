@@ -1,5 +1,5 @@
 # Sourced (`. tools/ensure_installed.sh`) by tools/quickstart.sh and tools/run_tests.sh before their
-# job: picks the Python environment, asks mmpose_attn/analysis/install_check.py (one interpreter
+# job: picks the Python environment, asks tools/install/install_check.py (one interpreter
 # start) what is missing there and, if anything is, runs tools/install.sh with one line per step
 # (pip's output in work_dirs/install.log). Says nothing when everything is there. Leaves PY = the
 # Python to use, its bin/ first on PATH (tests call `mim`).
@@ -19,7 +19,7 @@ _ensure_fail() {
 # _ensure_missing PYTHON -> prints what is missing (nothing when all is there); 1 when anything is
 _ensure_missing() {
   local out rc=0
-  local check="$_ENSURE_ROOT/mmpose_attn/analysis/install_check.py"
+  local check="$_ENSURE_ROOT/tools/install/install_check.py"
   out="$("$1" "$check" 2>/dev/null)" || rc=$?
   if [ "$rc" -gt 1 ]; then out="check: failed to run ($1 $check)"; fi
   [ -n "$out" ] && printf '%s\n' "$out"

@@ -116,8 +116,8 @@ MMPOSE_ATTN_NVCC="$(command -v nvcc || { [ -x "${CUDA_HOME:-/nonexistent}/bin/nv
 export MMPOSE_ATTN_NVCC
 MMCV_VER="${MMCV_PIN#mmcv==}"
 # One interpreter start probes every import check (importing torch dominates a no-op re-run);
-# mmpose_attn/analysis/install_check.py is what tools/ensure_installed.sh asks before calling this.
-PROBE="$("$PY" "$ROOT/mmpose_attn/analysis/install_check.py" --probe 2>/dev/null || true)"
+# tools/install/install_check.py is what tools/ensure_installed.sh asks before calling this.
+PROBE="$("$PY" "$ROOT/tools/install/install_check.py" --probe 2>/dev/null || true)"
 probe_ok() { [[ " $PROBE " == *" $1 "* ]]; }
 TORCH_CHANGED=0
 
@@ -185,8 +185,8 @@ else
     grep -q -- '-std=c++20' "$MMCV_SRC/setup.py" ||
       fail "mmcv patch" "mmcv's setup.py no longer contains -std=c++17; check the pinned version"
     # GPU + nvcc: CUDA ops for this GPU's architecture only, pip's CUDA headers on CPATH
-    # (mmpose_attn/analysis/cuda_build.py; TORCH_CUDA_ARCH_LIST / MAX_JOBS you set are kept).
-    CUDA_ENV="$("$PY" "$ROOT/mmpose_attn/analysis/cuda_build.py")" ||
+    # (tools/install/cuda_build.py; TORCH_CUDA_ARCH_LIST / MAX_JOBS you set are kept).
+    CUDA_ENV="$("$PY" "$ROOT/tools/install/cuda_build.py")" ||
       fail "mmcv CUDA setup" "torch failed to report the GPU; see the error above"
     if [ -n "$CUDA_ENV" ]; then
       eval "$CUDA_ENV"

@@ -8,7 +8,8 @@
 #   bash tools/quickstart.sh [OUT_DIR]        (default work_dirs/quickstart in the checkout; a
 #                                              relative OUT_DIR is taken from where you run it)
 #
-# Environment: EPOCHS (default: the config's 6), TRAIN_IMAGES (300), VAL_IMAGES (60), SEED (0).
+# Environment: EPOCHS (default: the config's 6), TRAIN_IMAGES (300), VAL_IMAGES (60), SEED (0: the
+# data and the training's randomness, so that a run's AP repeats).
 set -euo pipefail
 
 CALLER_DIR=$PWD
@@ -42,10 +43,10 @@ export PYTHONWARNINGS=${PYTHONWARNINGS:-"ignore:pkg_resources is deprecated:User
 
 DATA_OPTS=(train_dataloader.dataset.data_root="$DATA/" val_dataloader.dataset.data_root="$DATA/"
            test_dataloader.dataset.data_root="$DATA/")
-EXTRA_OPTS=()
+EXTRA_OPTS=(randomness.seed="${SEED:-0}")
 if [[ -n "${EPOCHS:-}" ]]; then
-    EXTRA_OPTS=(train_cfg.max_epochs="$EPOCHS" param_scheduler.1.end="$EPOCHS"
-                param_scheduler.1.T_max="$EPOCHS")
+    EXTRA_OPTS+=(train_cfg.max_epochs="$EPOCHS" param_scheduler.1.end="$EPOCHS"
+                 param_scheduler.1.T_max="$EPOCHS")
 fi
 
 # Each step's full output (environment and config dumps, warnings) goes to a log file; the

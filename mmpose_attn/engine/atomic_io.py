@@ -67,7 +67,9 @@ class AtomicLocalBackend(LocalBackend):
     """:class:`mmengine.fileio.LocalBackend` with atomic ``put``/``put_text`` (see module doc)."""
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        """Write bytes with :func:`atomic_write`."""
         atomic_write(obj, filepath)
 
     def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
+        """Write text with :func:`atomic_write`."""
         atomic_write(obj, filepath, encoding=encoding)

@@ -1,5 +1,6 @@
-"""mmpose_attn.analysis (model table, metafiles), tools/analysis/benchmark.py,
-tools/deployment/export_onnx.py."""
+"""tools/analysis_tools (model table, metafiles, benchmark) and tools/deployment/export_onnx.py.
+
+The tools' modules import by name through pytest.ini's ``pythonpath``."""
 import importlib.util
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from mmpose_attn.analysis import benchmark as bm
+import benchmark as bm
 
 ROOT = Path(__file__).resolve().parents[2]
 ESAM = ROOT / 'configs/esam/coco'
@@ -28,7 +29,7 @@ def _tool(path: str):
 @pytest.fixture(scope='module')
 def model_table():
     torch.set_num_threads(2)
-    from mmpose_attn.analysis import model_table
+    import model_table
     return model_table
 
 
@@ -83,16 +84,15 @@ def test_markdown_and_ablation_structures(model_table, tmp_path):
     assert lines[3].endswith('| 64.0 | SAMKR Table 1 row 2 (m 272, c 16, g 1, s 16) |')
     assert 'Not counted' in text
     out = tmp_path / 'model_table.md'
-    cli = _tool('tools/analysis/model_table.py')
-    cli.main([R50, '--no-flops', '--markdown', '--out', str(out)])
+    model_table.main([R50, '--no-flops', '--markdown', '--out', str(out)])
     assert '| `td-hm_esam-res50_8xb64-270e_coco-256x192` |' in out.read_text()
 
 
 def test_benchmark_tiny(capsys):
-    bench = _tool('tools/analysis/benchmark.py')
-    out = bench.main(['--pairs', 'esam-r50', '--td-batches', '1', '--td-shape', '64', '48',
-                      '--repeats', '2', '--warmup', '0', '--predict-batch', '0', '--threads',
-                      '2'])
+    out = bm.main([
+        '--pairs', 'esam-r50', '--td-batches', '1', '--td-shape', '64', '48', '--repeats', '2',
+        '--warmup', '0', '--predict-batch', '0', '--threads', '2'
+    ])
     (r, ) = out['forward']
     assert r['ours_label'] == 'ESAM-R50' and r['anchor_label'] == 'SimpleBaseline-R50'
     assert r['ratio_median'] == pytest.approx(r['ours'][0] / r['anchor'][0])
@@ -111,9 +111,10 @@ def test_benchmark_predict_tiny():
 
 
 def test_benchmark_multiscale_cli(capsys):
-    bench = _tool('tools/analysis/benchmark.py')
-    out = bench.main(['--pairs', 'none', '--predict-batch', '0', '--multiscale', '0.5',
-                      '--predict-repeats', '1', '--warmup', '0'])
+    out = bm.main([
+        '--pairs', 'none', '--predict-batch', '0', '--multiscale', '0.5', '--predict-repeats', '1',
+        '--warmup', '0'
+    ])
     r = out['multiscale']
     # SAMKR-W32's 512 input expanded to the 480x640 image's aspect, and its half (size factor 32)
     assert r['input'] == (512, 704) and r['scale_inputs'] == [(512, 704), (256, 352)]
@@ -131,8 +132,10 @@ def test_onnx_export_parity(config, tmp_path):
     out = tmp_path / 'model.onnx'
     # exported at batch 1, checked at batch 2: the batch axis is dynamic
     with pytest.warns(UserWarning, match='RANDOM WEIGHTS: no --checkpoint was given'):
-        res = tool.main([config, '--out', str(out), '--shape', '64', '64', '--check-batch', '2',
-                         '--repeats', '1'])
+        res = tool.main([
+            config, '--out',
+            str(out), '--shape', '64', '64', '--check-batch', '2', '--repeats', '1'
+        ])
     assert out.is_file() and res['ok']
     hm = res['outputs']['heatmaps']
     assert hm['shape'] == (2, 17, 16, 16)
@@ -147,8 +150,10 @@ def test_onnx_export_checkpoint_none_bottomup(tmp_path):
     out = tmp_path / 'samkr.onnx'
     config = str(ROOT / 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py')
     with pytest.warns(UserWarning, match='--checkpoint none: the model has random weights'):
-        res = tool.main([config, '--checkpoint', 'none', '--out', str(out), '--shape', '64', '64',
-                         '--repeats', '1', '--threads', '1'])
+        res = tool.main([
+            config, '--checkpoint', 'none', '--out',
+            str(out), '--shape', '64', '64', '--repeats', '1', '--threads', '1'
+        ])
     assert out.is_file() and res['ok']
     assert res['outputs']['heatmaps']['shape'] == (2, 18, 16, 16)
     assert res['outputs']['displacements']['shape'] == (2, 34, 16, 16)

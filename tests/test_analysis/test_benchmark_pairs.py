@@ -4,13 +4,17 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BENCH = REPO_ROOT / 'tools' / 'analysis' / 'benchmark.py'
-TINY_TD = ['--td-batches', '1', '--td-shape', '32', '24', '--repeats', '1', '--warmup', '0',
-           '--threads', '1']
+BENCH = REPO_ROOT / 'tools' / 'analysis_tools' / 'benchmark.py'
+TINY_TD = [
+    '--td-batches', '1', '--td-shape', '32', '24', '--repeats', '1', '--warmup', '0', '--threads',
+    '1'
+]
 
 
 def _bench(*args):
-    proc = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, str(BENCH), *args],
+                          capture_output=True,
+                          text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -26,22 +30,29 @@ QUICK_TD = 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x9
 
 
 def _quick_pair():
-    from mmpose_attn.analysis.benchmark import Pair
+    from benchmark import Pair
     return Pair(QUICK_TD, str(REPO_ROOT / QUICK_TD), 'quick-td', 'quick-td-b', True)
 
 
 def test_backends_interleaved_with_speedups(tmp_path, capsys):
     import pytest
 
-    from mmpose_attn.analysis import benchmark as bm
+    import benchmark as bm
     backends = ['pytorch-bf16', 'onnxruntime']
     try:
         import openvino  # noqa: F401
         backends.append('openvino')
     except ImportError:
         pass
-    rows = bm.bench_backends('quick', backends, [2], repeats=2, warmup=1, shape=(64, 48),
-                             threads=1, pair=_quick_pair(), work_dir=str(tmp_path))
+    rows = bm.bench_backends(
+        'quick',
+        backends, [2],
+        repeats=2,
+        warmup=1,
+        shape=(64, 48),
+        threads=1,
+        pair=_quick_pair(),
+        work_dir=str(tmp_path))
     # both models, PyTorch fp32 first, every backend once each
     for model in ('quick-td', 'quick-td-b'):
         got = [r for r in rows if r['model'] == model]
@@ -56,13 +67,17 @@ def test_backends_interleaved_with_speedups(tmp_path, capsys):
 
 
 def test_backend_that_fails_is_reported_not_fatal():
-    from mmpose_attn.analysis import benchmark as bm
+    import benchmark as bm
 
     def broken():
         raise RuntimeError('"deformable_im2col_cpu" not implemented for \'BFloat16\'')
 
-    times, errors = bm._interleave_available({'pytorch': lambda: None, 'pytorch-bf16': broken},
-                                             repeats=2, warmup=1)
+    times, errors = bm._interleave_available({
+        'pytorch': lambda: None,
+        'pytorch-bf16': broken
+    },
+                                             repeats=2,
+                                             warmup=1)
     assert list(times) == ['pytorch'] and len(times['pytorch']) == 2
     rows = bm._rows('DEKR', times, errors, 1.0, dict(batch=1, input=(8, 8)))
     assert rows[1]['backend'] == 'pytorch-bf16' and 'BFloat16' in rows[1]['error']
@@ -70,12 +85,19 @@ def test_backend_that_fails_is_reported_not_fatal():
 
 
 def test_e2e_topdown_crops_per_second(shared_data, tmp_path):
-    from mmpose_attn.analysis import benchmark as bm
+    import benchmark as bm
     root = shared_data / 'coco'
-    rows = bm.bench_e2e_topdown(QUICK_TD, str(REPO_ROOT / QUICK_TD), str(root / 'images'),
-                                str(root / 'detections/test_coco_det_AP_H_56.json'),
-                                ['onnxruntime'], batch=8, repeats=1, warmup=1, threads=1,
-                                bbox_thr=0.5, work_dir=str(tmp_path))
+    rows = bm.bench_e2e_topdown(
+        QUICK_TD,
+        str(REPO_ROOT / QUICK_TD),
+        str(root / 'images'),
+        str(root / 'detections/test_coco_det_AP_H_56.json'), ['onnxruntime'],
+        batch=8,
+        repeats=1,
+        warmup=1,
+        threads=1,
+        bbox_thr=0.5,
+        work_dir=str(tmp_path))
     assert [r['backend'] for r in rows] == ['pytorch', 'onnxruntime', 'anchor']
     crops = rows[0]['items']
     import json

@@ -1,11 +1,10 @@
-"""tools/analysis/paper_tables.py: the papers' tables filled from real `tools/test.py` runs.
+"""tools/analysis_tools/paper_tables.py: the papers' tables filled from real `tools/test.py` runs.
 
 The runs are SAMKR ablation configs with random weights (saved here) on the 4 real COCO samples,
 at a 128x128 input without flip test to keep them short: this checks that the right rows get the
 runs' logged AP, not accuracy (random weights score 0 AP).
 """
 import csv
-import importlib.util
 import io
 import os
 import re
@@ -19,15 +18,16 @@ import pytest
 import torch
 import yaml
 
-from mmpose_attn.analysis import paper_tables as pt
+import paper_tables as pt
 
 ROOT = Path(__file__).resolve().parents[2]
 ABLATION = ROOT / 'configs/samkr/ablation'
 G1 = 'samkr-t1-g1-c16_hrnet-w32_8xb10-140e_coco-512x512'  # SAMKR Table 1 row 2
 G2 = 'samkr-t2-g2-c16_hrnet-w32_8xb10-140e_coco-512x512'  # SAMKR Table 2 row 2_SAMKR_16
-FAST = ['model.test_cfg.flip_test=False',
-        'test_dataloader.dataset.pipeline.1.input_size=(128,128)',
-        'model.head.decoder.input_size=(128,128)', 'model.head.decoder.heatmap_size=(32,32)']
+FAST = [
+    'model.test_cfg.flip_test=False', 'test_dataloader.dataset.pipeline.1.input_size=(128,128)',
+    'model.head.decoder.input_size=(128,128)', 'model.head.decoder.heatmap_size=(32,32)'
+]
 
 
 def _random_checkpoint(config: Path, path: Path, seed: int) -> Path:
@@ -43,13 +43,23 @@ def _test_run(name: str, ckpt: Path, work_dir: Path, coco: Path) -> float:
     """`tools/test.py` of an ablation config on the real samples; the AP it logged."""
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(ROOT), env.get('PYTHONPATH')]))
-    data = [f'test_dataloader.dataset.data_root={coco}/',
-            'test_dataloader.dataset.ann_file=annotations/test_coco.json',
-            'test_dataloader.dataset.data_prefix.img=images/',
-            f'test_evaluator.ann_file={coco}/annotations/test_coco.json']
-    proc = subprocess.run([sys.executable, 'tools/test.py', str(ABLATION / f'{name}.py'),
-                           str(ckpt), '--work-dir', str(work_dir), '--cfg-options', *data, *FAST],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    data = [
+        f'test_dataloader.dataset.data_root={coco}/',
+        'test_dataloader.dataset.ann_file=annotations/test_coco.json',
+        'test_dataloader.dataset.data_prefix.img=images/',
+        f'test_evaluator.ann_file={coco}/annotations/test_coco.json'
+    ]
+    proc = subprocess.run([
+        sys.executable, 'tools/test.py',
+        str(ABLATION / f'{name}.py'),
+        str(ckpt), '--work-dir',
+        str(work_dir), '--cfg-options', *data, *FAST
+    ],
+                          cwd=ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     logged = re.findall(r'coco/AP: (\d+\.\d+)', out)
@@ -79,12 +89,8 @@ def second_g2_run(tmp_path_factory, shared_data):
 
 
 def _tool():
-    """tools/analysis/paper_tables.py as a module (its main() is the command line)."""
-    spec = importlib.util.spec_from_file_location('paper_tables_tool',
-                                                  ROOT / 'tools/analysis/paper_tables.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    """tools/analysis_tools/paper_tables.py (its main() is the command line)."""
+    return pt
 
 
 def _csv(text: str):
@@ -96,23 +102,30 @@ def _rows_table(markdown: str, paper: str, table: int):
     block = markdown.split(f'### {paper} Table {table} ')[1].split('\n\n', 2)[1]
     lines = block.splitlines()
     header = [c.strip() for c in lines[0].strip('|').split('|')]
-    return {cells[0]: dict(zip(header, cells)) for cells in
-            ([c.strip() for c in line.strip('|').split('|')] for line in lines[2:])}
+    return {
+        cells[0]: dict(zip(header, cells))
+        for cells in ([c.strip() for c in line.strip('|').split('|')] for line in lines[2:])
+    }
 
 
 def test_two_test_runs_fill_exactly_their_rows(runs, tmp_path):
     (g1_work, g1_ap), (g2_work, g2_ap) = runs['g1'], runs['g2']
-    text = _tool().main([str(g1_work), str(g2_work), '--format', 'csv',
-                         '--out', str(tmp_path / 't.csv')])
+    text = _tool().main(
+        [str(g1_work),
+         str(g2_work), '--format', 'csv', '--out',
+         str(tmp_path / 't.csv')])
     assert (tmp_path / 't.csv').read_text() == text
     lines = _csv(text)
-    paper = {(m['Name'], r['Paper Row']): r['Metrics']
-             for rel in ('configs/samkr/samkr_ablation_coco.yml',)
-             for m in yaml.safe_load((ROOT / rel).read_text())['Models'] for r in m['Results']}
+    paper = {
+        (m['Name'], r['Paper Row']): r['Metrics']
+        for rel in ('configs/samkr/samkr_ablation_coco.yml', )
+        for m in yaml.safe_load((ROOT / rel).read_text())['Models']
+        for r in m['Results']
+    }
     filled = [line for line in lines if line['n_runs'] != '0']
     # exactly the two rows, each with every metric of the paper's row
-    assert {(line['table'], line['row']) for line in filled} == {
-        ('1', 'm 272, c 16, g 1, s 16'), ('2', '2_SAMKR_16')}
+    assert {(line['table'], line['row'])
+            for line in filled} == {('1', 'm 272, c 16, g 1, s 16'), ('2', '2_SAMKR_16')}
     assert len(filled) == 1 + 3  # Table 1: AP; Table 2: AP, AP (M), AP (L)
     for line in filled:
         model, ap = (G1, g1_ap) if line['table'] == '1' else (G2, g2_ap)
@@ -122,13 +135,12 @@ def test_two_test_runs_fill_exactly_their_rows(runs, tmp_path):
             100 * paper[(model, line['row'])][line['metric']])
         if line['metric'] == 'AP':
             assert float(line['ours_mean']) == pytest.approx(100 * ap, abs=1e-4)
-            assert float(line['diff']) == pytest.approx(100 * ap - float(line['paper_value']),
-                                                        abs=1e-4)
+            assert float(line['diff']) == pytest.approx(
+                100 * ap - float(line['paper_value']), abs=1e-4)
         assert line['ours_sd'] == ''
     # every other row of the 7 tables: no run
     assert all(line['ours_mean'] == line['diff'] == '' for line in lines if line not in filled)
-    assert {(line['paper'], line['table']) for line in lines} == {
-        (p, str(t)) for p, t in pt.TABLES}
+    assert {(line['paper'], line['table']) for line in lines} == {(p, str(t)) for p, t in pt.TABLES}
 
     tables, skipped = pt.collect([str(g1_work), str(g2_work)])
     assert skipped == []
@@ -139,8 +151,10 @@ def test_two_test_runs_fill_exactly_their_rows(runs, tmp_path):
     assert table2['4_SAMKR_16']['AP'] == '64.1 / —'
     assert _rows_table(md, 'SAMKR', 1)['m 272, c 16, g 1, s 16']['AP'].startswith('64.0 / 0.0 (')
     assert _rows_table(md, 'ESAM', 2)['Our + new AM, ResNet101']['AR'] == '78.1 / —'
-    filled_cells = [c for line in md.splitlines() if line.startswith('| ')
-                    for c in line.split('|') if re.match(r' \d+\.\d / \d', c)]
+    filled_cells = [
+        c for line in md.splitlines() if line.startswith('| ') for c in line.split('|')
+        if re.match(r' \d+\.\d / \d', c)
+    ]
     assert len(filled_cells) == 4, filled_cells
 
 
@@ -162,7 +176,7 @@ def test_two_runs_of_one_row_show_mean_and_spread(runs, second_g2_run):
 
 def test_mean_spread():
     # random weights give every run 0 AP, so the runs above check the plumbing; the arithmetic:
-    assert pt.mean_spread([64.1, 64.7]) == (pytest.approx(64.4), pytest.approx(0.3 * 2 ** 0.5))
+    assert pt.mean_spread([64.1, 64.7]) == (pytest.approx(64.4), pytest.approx(0.3 * 2**0.5))
     assert pt.mean_spread([70.0]) == (70.0, None)
     cell = dict(paper=64.4, mean=64.4, sd=0.42426, n=2, diff=0.0)
     assert pt._cell(cell) == '64.4 / 64.4 ± 0.4 (+0.0)'
@@ -221,8 +235,9 @@ def test_runs_matched_by_network_and_left_out_with_reasons(runs, tmp_path):
     assert 'no evaluation recorded' in reasons['unfinished']
     assert f'superseded by {later}' in reasons['twice']
     row = next(r for t in tables for r in t['rows'] if r['row'].name == '2_SAMKR_16')
-    assert sorted((Path(r.work_dir).name, r.matched_by) for r in row['row'].runs) == [
-        ('no_vis_backend', 'name'), ('renamed', 'model'), ('twice', 'name')]
+    assert sorted((Path(r.work_dir).name, r.matched_by)
+                  for r in row['row'].runs) == [('no_vis_backend', 'name'), ('renamed', 'model'),
+                                                ('twice', 'name')]
     assert all(not r['row'].runs for t in tables for r in t['rows'] if r is not row)
     md = pt.format_markdown(tables, skipped)
     assert f'| `{G2}` (network of `my_experiment.py`) | test_coco.json | 128x128 |' in md
@@ -245,8 +260,10 @@ def test_metafile_rows(tmp_path):
     names = {}
     for r in rows:
         names.setdefault((r.paper, r.table), []).append(r.name)
-    assert names[('SAMKR', 2)] == ['2_SAMKR_16', '4_SAMKR_16', '8_SAMKR_16', '8_SAMKR_8',
-                                   '8_SAMKR_24', '4_SAMKR_8', '12_SAMKR_24']
+    assert names[('SAMKR', 2)] == [
+        '2_SAMKR_16', '4_SAMKR_16', '8_SAMKR_16', '8_SAMKR_8', '8_SAMKR_24', '4_SAMKR_8',
+        '12_SAMKR_24'
+    ]
     assert [r.model for r in rows if (r.paper, r.table) == ('SAMKR', 1)][-1] == \
         'samkr_hrnet-w32_8xb10-140e_coco-512x512'
     assert set(names) == set(pt.TABLES)
@@ -257,8 +274,8 @@ def test_metafile_rows(tmp_path):
     assert len(networks) == 24  # 4 ESAM + 3 SimpleBaseline + 13 SAMKR + 4 DEKR
     assert all(identities.find(n) == [m] for m, n in networks.items())
     # a result of a printed table without its row name is refused, naming the entry and field
-    for rel in ['model-index.yml'] + yaml.safe_load((ROOT / 'model-index.yml').read_text())[
-            'Import']:
+    imported = yaml.safe_load((ROOT / 'model-index.yml').read_text())['Import']
+    for rel in ['model-index.yml'] + imported:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp_path / rel)
     ablation = tmp_path / 'configs/samkr/samkr_ablation_coco.yml'

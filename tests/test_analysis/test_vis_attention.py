@@ -1,7 +1,6 @@
-"""tools/analysis/vis_attention.py and mmpose_attn.analysis.attention_maps: attention maps over an
-image from forward hooks, for the real ESAM-R50 and SAMKR-W32 structures (random weights; SAMKR
-at a 128x128 input to stay short) and the synthetic configs."""
-import importlib.util
+"""tools/analysis_tools/vis_attention.py and mmpose_attn.visualization.attention_maps: attention
+maps over an image from forward hooks, for the real ESAM-R50 and SAMKR-W32 structures (random
+weights; SAMKR at a 128x128 input to stay short) and the synthetic configs."""
 import itertools
 import json
 import math
@@ -12,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmpose_attn.analysis import attention_maps as am
 from mmpose_attn.apis import build_pose_model
+from mmpose_attn.visualization import attention_maps as am
 
 ROOT = Path(__file__).resolve().parents[2]
 ESAM_R50 = 'configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py'
@@ -22,9 +21,11 @@ SAMKR_SHARED = 'configs/samkr/ablation/samkr-t1-shared-g8-c272_hrnet-w32_8xb10-1
 SYN_ESAM = 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py'
 SYN_ESAM_CP = 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-crowdpose-128x96.py'
 SYN_SAMKR = 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'
-SMALL_SAMKR = {'test_dataloader.dataset.pipeline.1.input_size': (128, 128),
-               'model.head.decoder.input_size': (128, 128),
-               'model.head.decoder.heatmap_size': (32, 32)}
+SMALL_SAMKR = {
+    'test_dataloader.dataset.pipeline.1.input_size': (128, 128),
+    'model.head.decoder.input_size': (128, 128),
+    'model.head.decoder.heatmap_size': (32, 32)
+}
 CONFIGS = {  # name -> (config, cfg_options, kind, input (H, W) of the tensor-forward check)
     'esam-r50': (ESAM_R50, None, 'esam', (256, 192)),
     'samkr-w32': (SAMKR_W32, SMALL_SAMKR, 'samkr', (128, 128)),
@@ -41,8 +42,8 @@ def _model(name):
         config, options, _, _ = CONFIGS[name]
         torch.manual_seed(0)
         with pytest.warns(UserWarning, match='RANDOMLY INITIALISED'):
-            _MODELS[name] = build_pose_model(str(ROOT / config), 'none', device='cpu',
-                                             cfg_options=options)
+            _MODELS[name] = build_pose_model(
+                str(ROOT / config), 'none', device='cpu', cfg_options=options)
     return _MODELS[name]
 
 
@@ -50,8 +51,8 @@ def _model(name):
 def image():
     """A 150x110 BGR image (not the input's aspect ratio) with smooth structure."""
     yy, xx = np.mgrid[0:150, 0:110].astype(np.float32)
-    img = np.stack([128 + 100 * np.sin(xx / 9), 128 + 100 * np.cos(yy / 13),
-                    255 * (xx + yy) / 260], -1)
+    img = np.stack([128 + 100 * np.sin(xx / 9), 128 + 100 * np.cos(yy / 13), 255 * (xx + yy) / 260],
+                   -1)
     cv2.circle(img, (60, 50), 18, (255, 255, 255), -1)
     return img.clip(0, 255).astype(np.uint8)
 
@@ -129,8 +130,11 @@ def test_flip_and_multiscale_test_record_the_image_at_scale_1(image):
     from mmpose.apis import inference_bottomup
     plain = _model('synthetic-samkr')
     assert not plain.test_cfg.get('flip_test') and not plain.test_cfg.get('multiscale_test')
-    options = {'model.test_cfg.multiscale_test': True, 'model.test_cfg.flip_test': True,
-               'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]}
+    options = {
+        'model.test_cfg.multiscale_test': True,
+        'model.test_cfg.flip_test': True,
+        'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]
+    }
     with pytest.warns(UserWarning, match='RANDOMLY INITIALISED'):
         tta = build_pose_model(str(ROOT / SYN_SAMKR), 'none', device='cpu', cfg_options=options)
     tta.load_state_dict(plain.state_dict())
@@ -151,8 +155,9 @@ def _tiles(png, img_hw, n, cols):
     h, w = img_hw
     rows = math.ceil(n / cols)
     assert png.shape == (rows * h, cols * w, 3)
-    return [png[r * h:(r + 1) * h, c * w:(c + 1) * w] for r, c in
-            (divmod(i, cols) for i in range(n))]
+    return [
+        png[r * h:(r + 1) * h, c * w:(c + 1) * w] for r, c in (divmod(i, cols) for i in range(n))
+    ]
 
 
 def _below_label(tile_img):
@@ -174,8 +179,9 @@ def test_one_distinct_map_per_stage_and_keypoint(name, image, tmp_path):
     pngs = {p.name: cv2.imread(str(p)) for p in tmp_path.iterdir()}
     hw = image.shape[:2]
     if kind == 'esam':
-        expected = [f'esam_stage{n}_{what}.png' for n in (1, 2, 3, 4)
-                    for what in ('spatial', 'channels')]
+        expected = [
+            f'esam_stage{n}_{what}.png' for n in (1, 2, 3, 4) for what in ('spatial', 'channels')
+        ]
         assert sorted(pngs) == sorted(expected)
         spatial = [pngs[f'esam_stage{n}_spatial.png'] for n in (1, 2, 3, 4)]
         for png in spatial:
@@ -191,8 +197,7 @@ def test_one_distinct_map_per_stage_and_keypoint(name, image, tmp_path):
         assert sorted(pngs) == sorted(expected)
         assert 'samkr_kpt03_left_ear.png' in pngs
         g = model.head.structure['g']
-        per_kpt = [_tiles(pngs[f], hw, 1 + g, cols=math.ceil(math.sqrt(1 + g)))
-                   for f in expected]
+        per_kpt = [_tiles(pngs[f], hw, 1 + g, cols=math.ceil(math.sqrt(1 + g))) for f in expected]
         # each keypoint: its heatmap and g subspace maps differ; keypoints differ from each other
         for tiles in per_kpt:
             _all_distinct([_below_label(t) for t in tiles])
@@ -208,8 +213,8 @@ def test_shared_branch_draws_the_shared_subspaces_once(image, tmp_path):
     """SAMKR Table 1's shared branch: one ULSAM for all keypoints, drawn once, plus heatmaps."""
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match='RANDOMLY INITIALISED'):
-        model = build_pose_model(str(ROOT / SAMKR_SHARED), 'none', device='cpu',
-                                 cfg_options=SMALL_SAMKR)
+        model = build_pose_model(
+            str(ROOT / SAMKR_SHARED), 'none', device='cpu', cfg_options=SMALL_SAMKR)
     drawings = am.visualize_attention(model, image)
     assert 'samkr_subspaces.png' in drawings and len(drawings) == 1 + 17
     _tiles(drawings['samkr_subspaces.png'], image.shape[:2], 8, cols=3)
@@ -257,24 +262,27 @@ def test_bbox_draws_over_what_the_network_saw(image):
 def test_cli_bbox_file_takes_the_best_person_box(image, tmp_path):
     img = tmp_path / '000000000007.png'
     cv2.imwrite(str(img), image)
-    dets = [dict(image_id=7, category_id=1, bbox=[5, 5, 30, 30], score=0.5),
-            dict(image_id=7, category_id=1, bbox=[30, 40, 40, 50], score=0.9),
-            dict(image_id=7, category_id=2, bbox=[0, 0, 100, 100], score=1.0),
-            dict(image_id=8, category_id=1, bbox=[0, 0, 100, 100], score=1.0)]
+    dets = [
+        dict(image_id=7, category_id=1, bbox=[5, 5, 30, 30], score=0.5),
+        dict(image_id=7, category_id=1, bbox=[30, 40, 40, 50], score=0.9),
+        dict(image_id=7, category_id=2, bbox=[0, 0, 100, 100], score=1.0),
+        dict(image_id=8, category_id=1, bbox=[0, 0, 100, 100], score=1.0)
+    ]
     (tmp_path / 'dets.json').write_text(json.dumps(dets))
-    paths = _tool().main([str(ROOT / SYN_ESAM), 'none', str(img), '--out', str(tmp_path / 'o'),
-                          '--bbox-file', str(tmp_path / 'dets.json')])
+    paths = _tool().main([
+        str(ROOT / SYN_ESAM), 'none',
+        str(img), '--out',
+        str(tmp_path / 'o'), '--bbox-file',
+        str(tmp_path / 'dets.json')
+    ])
     assert len(paths) == 8
-    assert cv2.imread(str(tmp_path / 'o/esam_stage2_spatial.png')).shape[:2] == _view_hw(
-        30, 40, 40, 50)
+    assert cv2.imread(str(tmp_path /
+                          'o/esam_stage2_spatial.png')).shape[:2] == _view_hw(30, 40, 40, 50)
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'vis_attention', ROOT / 'tools/analysis/vis_attention.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import vis_attention  # tools/analysis_tools, on pytest.ini's pythonpath
+    return vis_attention
 
 
 def test_cli_is_deterministic_on_a_real_image(shared_data, tmp_path):
@@ -283,8 +291,11 @@ def test_cli_is_deterministic_on_a_real_image(shared_data, tmp_path):
     outs = []
     for run in ('a', 'b'):
         with pytest.warns(UserWarning, match='RANDOMLY INITIALISED'):
-            paths = tool.main([str(ROOT / SYN_ESAM), 'none', str(image),
-                               '--out', str(tmp_path / run), '--topk', '4'])
+            paths = tool.main([
+                str(ROOT / SYN_ESAM), 'none',
+                str(image), '--out',
+                str(tmp_path / run), '--topk', '4'
+            ])
         outs.append({Path(p).name: Path(p).read_bytes() for p in paths})
     assert len(outs[0]) == 8 and outs[0] == outs[1]
     hw = cv2.imread(str(image)).shape[:2]
@@ -300,8 +311,10 @@ def test_cli_is_deterministic_on_a_real_image(shared_data, tmp_path):
     ([SYN_ESAM, 'none', '{img}', '--ann-file', 'a.json'], '--ann-file maps the image'),
     ([SYN_ESAM, 'none', '{img}', '--topk', '0'], '--topk must be at least 1'),
     ([SYN_ESAM, 'none', '{img}', '--alpha', '1.5'], r'--alpha must lie in \[0, 1\]'),
-    (['mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
-      'none', '{img}'], 'no ESAM StageAttention and no SAMKR ULSAM'),
+    ([
+        'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
+        'none', '{img}'
+    ], 'no ESAM StageAttention and no SAMKR ULSAM'),
 ])
 @pytest.mark.filterwarnings('ignore::UserWarning')
 def test_cli_bad_input_names_the_problem(argv, message, image, tmp_path):

@@ -1,7 +1,7 @@
 """The README's two commands (tools/quickstart.sh, tools/run_tests.sh) and their set-up step.
 
 Every run here sets MMPOSE_ATTN_NO_INSTALL=1: a test never installs; where something is missing the
-step lists it and stops. The installing path itself is measured from a fresh venv (docs/setup.md).
+step lists it and stops. The installing path itself is measured from a fresh venv (docs/install.md).
 """
 import os
 import re

@@ -55,6 +55,9 @@ class AtomicCheckpointHook(CheckpointHook):
 
     # ----------------------------------------------------------------- resume fallback
     def _checkpoint_dir(self, runner) -> str:
+        """The folder the checkpoints are written to (mmengine appends the work dir's name to
+        an explicit ``out_dir``).
+        """
         if self._user_out_dir is None:
             return runner.work_dir
         # mmengine's CheckpointHook appends the work dir's name to an explicit out_dir
@@ -72,6 +75,9 @@ class AtomicCheckpointHook(CheckpointHook):
         return sorted(found)
 
     def before_run(self, runner) -> None:
+        """On ``--resume``, point ``last_checkpoint`` at the newest complete checkpoint when a kill
+        left it missing or older.
+        """
         super().before_run(runner)
         if not (self._local and runner.cfg.get('resume') is True
                 and not runner.cfg.get('load_from')):
@@ -105,6 +111,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     # ----------------------------------------------------------------- saving
     def before_train(self, runner) -> None:
+        """Remove the temporary files an interrupted checkpoint write left behind."""
         super().before_train(runner)
         if is_main_process() and self._local:
             # Only our own temp-file pattern (see atomic_write) is removed, never a checkpoint.
@@ -113,6 +120,7 @@ class AtomicCheckpointHook(CheckpointHook):
                 runner.logger.info(f'Removed {tmp} left by an interrupted checkpoint write.')
 
     def _after_possible_save(self, runner, previous: Optional[str]) -> None:
+        """After a new checkpoint: rewrite ``last_checkpoint`` atomically, drop the old ones."""
         if self.last_ckpt is None or self.last_ckpt == previous or not is_main_process():
             return
         # the parent wrote last_checkpoint in place; rewrite it atomically (a kill during the
@@ -124,16 +132,19 @@ class AtomicCheckpointHook(CheckpointHook):
                     os.remove(path)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        """mmengine's save by iteration, then :meth:`_after_possible_save`."""
         previous = self.last_ckpt
         super().after_train_iter(runner, batch_idx, data_batch, outputs)
         self._after_possible_save(runner, previous)
 
     def after_train_epoch(self, runner) -> None:
+        """mmengine's save by epoch, then :meth:`_after_possible_save`."""
         previous = self.last_ckpt
         super().after_train_epoch(runner)
         self._after_possible_save(runner, previous)
 
     def after_val_epoch(self, runner, metrics) -> None:
+        """mmengine's save of the best checkpoint, then :meth:`_after_possible_save`."""
         previous = self.last_ckpt
         super().after_val_epoch(runner, metrics)
         self._after_possible_save(runner, previous)

@@ -28,6 +28,9 @@ class CheckpointFitHook(Hook):
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Refuse a checkpoint whose state dict does not fit the model (see
+        :func:`~mmpose_attn.engine.checkpoint_fit.check_state_dict_fits`).
+        """
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         allow_partial = bool(runner.cfg.get('allow_partial_load', False))
         source = (runner.cfg.get('load_from')

@@ -35,6 +35,7 @@ class DieWithParentHook(Hook):
         self.mode = os.environ.get('MMPOSE_ATTN_DIE_WITH_PARENT', '')
 
     def before_run(self, runner) -> None:
+        """Tie the trainer to its launcher (see the class doc) and log it."""
         if self.mode == '0':
             return
         parent = supervisor(parent_command().split())
@@ -43,16 +44,20 @@ class DieWithParentHook(Hook):
                                f'({parent or "MMPOSE_ATTN_DIE_WITH_PARENT=1"}) is killed.')
 
     def _wrap(self, loader) -> None:
+        """Make the loader's workers die with the trainer (``worker_init_fn`` wrapped once)."""
         if self.mode == '0' or loader is None or getattr(loader, 'num_workers', 0) == 0:
             return
         if not isinstance(loader.worker_init_fn, DieWithParentWorkerInit):
             loader.worker_init_fn = DieWithParentWorkerInit(loader.worker_init_fn)
 
     def before_train(self, runner) -> None:
+        """Tie the training loader's workers to the trainer."""
         self._wrap(runner.train_dataloader)
 
     def before_val(self, runner) -> None:
+        """Tie the validation loader's workers to the trainer."""
         self._wrap(runner.val_dataloader)
 
     def before_test(self, runner) -> None:
+        """Tie the test loader's workers to the trainer."""
         self._wrap(runner.test_dataloader)

@@ -65,6 +65,7 @@ class ValidateDataHook(Hook):
     def _built_loops(runner) -> Iterator[Tuple[str, BaseLoop]]:
         # Private attributes on purpose: the public properties would build (and load) a loop
         # that this run does not use, e.g. the train set during `mim test`.
+        """``(name, loop)`` of the loops this run has built (train, val, test)."""
         for name in ('train', 'val', 'test'):
             loop = getattr(runner, f'_{name}_loop', None)
             if isinstance(loop, BaseLoop):
@@ -93,6 +94,7 @@ class ValidateDataHook(Hook):
 
     @staticmethod
     def _check_metrics(name: str, loop: BaseLoop, datasets: List[Tuple[object, dict]]) -> None:
+        """Check that each COCO metric's annotations have the fields it evaluates."""
         evaluator = getattr(loop, 'evaluator', None)
         for metric in getattr(evaluator, 'metrics', []):
             if not isinstance(metric, CocoMetric) or metric.format_only:
@@ -111,6 +113,7 @@ class ValidateDataHook(Hook):
                                                  metric.iou_type)
 
     def before_run(self, runner) -> None:
+        """Check every built loop's datasets against the model, then their metrics."""
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         head = getattr(model, 'head', None)
         model_k = num_keypoints_of_head(head) if head is not None else None

@@ -18,11 +18,13 @@ SOURCES: Dict[str, Tuple[str, ...]] = {
 
 
 def _check_source(source: str) -> None:
+    """Refuse a ``source`` that is not one of :data:`SOURCES`."""
     if source not in SOURCES:
         raise ValueError(f'WarmStartHook: source={source!r} is not one of {sorted(SOURCES)}')
 
 
 def _ulsam_index(model: nn.Module) -> int:
+    """Index of the ULSAM layer in the head's displacement branch, -1 when it has none."""
     layers = getattr(getattr(model, 'head', None), 'displacement_conv_layers', None)
     for i, layer in enumerate(layers if layers is not None else []):
         if isinstance(layer, ULSAM):
@@ -84,6 +86,7 @@ class WarmStartHook(Hook):
         self.source = source
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Map a stock model's checkpoint (``load_from``) onto this model's keys."""
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         state_dict = checkpoint.get('state_dict', checkpoint)
         if set(model.state_dict()) <= set(state_dict):

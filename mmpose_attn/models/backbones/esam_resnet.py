@@ -55,6 +55,7 @@ class ESAMResNet(ResNet):
 
     def _freeze_stages(self) -> None:
         # A frozen stage's attention is part of that stage's output, so freeze it as well.
+        """Freeze the first ``frozen_stages`` stages and their attention modules."""
         super()._freeze_stages()
         for i in range(1, self.frozen_stages + 1):
             attn = getattr(self, f'attn{i}', None)  # absent while ResNet.__init__ runs
@@ -64,6 +65,7 @@ class ESAMResNet(ResNet):
                     param.requires_grad = False
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """ResNet's forward with each enabled stage's output passed through its attention."""
         if self.deep_stem:
             x = self.stem(x)
         else:

@@ -50,6 +50,9 @@ class ChannelGate(SELayer, BaseModule):
         return self.conv2(self.conv1(self.global_avgpool(x)))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):
+        """Load version-1 checkpoints too: their ``fc1``/``fc2`` keys are renamed to the
+        conv modules.
+        """
         if local_metadata.get('version', 1) < 2:
             for old, new in (('fc1.', 'conv1.conv.'), ('fc2.', 'conv2.conv.')):
                 for name in ('weight', 'bias'):
@@ -100,6 +103,10 @@ class SpatialGate(BaseModule):
         return self.sigmoid(logits)
 
     def forward(self, x: Tensor) -> Tensor:
+        """The input gated by its spatial attention map.
+
+        Shapes: (N, C, H, W) -> (N, C, H, W).
+        """
         return x * self.attention(x)
 
 
@@ -130,6 +137,10 @@ class StageAttention(BaseModule):
         self.spatial_gate = SpatialGate(sam_layout)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``F + SAM(CAM(F))``.
+
+        Shapes: (N, C, H, W) -> (N, C, H, W).
+        """
         xc = self.channel_gate(x)
         return torch.addcmul(x, xc, self.spatial_gate.attention(xc))
 

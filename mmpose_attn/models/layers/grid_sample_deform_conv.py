@@ -14,6 +14,7 @@ IMPLS = ('auto', 'grid_sample', 'mmcv')
 
 
 def _next_pow2(n: int) -> int:
+    """The smallest power of two >= ``n``."""
     return 1 << (n - 1).bit_length()
 
 
@@ -47,6 +48,7 @@ _LOGGED = set()
 
 
 def _log_choice_once(impl: str, device: str, chosen: str) -> None:
+    """Log the kernel ``deform_conv_impl='auto'`` chose, once per (impl, device, kernel)."""
     from mmengine.logging import print_log
     key = (impl, device, chosen)
     if key not in _LOGGED:
@@ -79,6 +81,10 @@ class GridSampleDeformConv2d(DeformConv2d):
     _mmcv_cuda_ops: Optional[bool] = None  # probed once per process
 
     def forward(self, x: Tensor, offset: Tensor) -> Tensor:
+        """Deformable conv on the chosen kernel; fp32 inside autocast.
+
+        Shapes: x (B, C, H, W), offset (B, 2*D*kh*kw, Ho, Wo) -> (B, C_out, Ho, Wo).
+        """
         if x.is_cuda and GridSampleDeformConv2d._mmcv_cuda_ops is None:
             GridSampleDeformConv2d._mmcv_cuda_ops = mmcv_has_cuda_ops()
         chosen = choose_deform_conv_impl(self.impl, x.is_cuda,
@@ -93,17 +99,20 @@ class GridSampleDeformConv2d(DeformConv2d):
         return self._run(chosen, x, offset)
 
     def _run(self, chosen: str, x: Tensor, offset: Tensor) -> Tensor:
+        """mmcv's kernel or the ``grid_sample`` one, as ``chosen``."""
         if chosen == 'mmcv':
             return super().forward(x, offset)
         return self._sampled_forward(x, offset)
 
     def _out_size(self, h: int, w: int) -> Tuple[int, int]:
+        """Output (Ho, Wo) of an (h, w) input, as a conv's."""
         (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (self.kernel_size, self.stride, self.padding,
                                                   self.dilation)
         return ((h + 2 * ph - dh * (kh - 1) - 1) // sh + 1,
                 (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1)
 
     def _sampled_forward(self, x: Tensor, offset: Tensor) -> Tensor:
+        """The ``grid_sample`` kernel: bilinear samples at the offset taps, then a matmul."""
         B, C, H, W = x.shape
         G, D = self.groups, self.deform_groups
         (kh, kw), K = self.kernel_size, self.kernel_size[0] * self.kernel_size[1]

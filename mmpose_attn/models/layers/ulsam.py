@@ -17,6 +17,7 @@ class SpatialSoftmax(nn.Module):
     """
 
     def forward(self, x: Tensor) -> Tensor:
+        """Softmax of each (b, g) map over its H*W positions."""
         return x.flatten(2).softmax(dim=-1).view_as(x)
 
 
@@ -31,6 +32,7 @@ class SeparableMaxPool2d(nn.MaxPool2d):
         super().__init__(kernel_size, stride=1, padding=kernel_size // 2)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Max over rows, then over columns (the 2-D pool of the same kernel)."""
         B, C, H, W = x.shape
         k, p = self.kernel_size, self.padding
         rows = F.max_pool1d(x.reshape(B * C, H, W), k, 1, p)
@@ -91,6 +93,10 @@ class ULSAM(BaseModule):
         self.softmax = SpatialSoftmax()
 
     def forward(self, x: Tensor) -> Tensor:
+        """``x + x * A`` per subspace; fp32 inside autocast.
+
+        Shapes: (B, C, H, W) -> (B, C, H, W).
+        """
         if torch.is_autocast_enabled(x.device.type):
             # fp32: softmax weights ~1/(H*W) are below half precision's resolution next to 1
             with torch.autocast(x.device.type, enabled=False):
@@ -98,6 +104,7 @@ class ULSAM(BaseModule):
         return self._attend(x)
 
     def _attend(self, x: Tensor) -> Tensor:
+        """Each subspace's attention map A (softmax over positions) applied to its channels."""
         B, C, H, W = x.shape
         attn = self.dw_conv(x)
         if self.dw_norm_act is not None:
@@ -111,6 +118,7 @@ class ULSAM(BaseModule):
         return torch.addcmul(x_sub, x_sub, attn.view(B, self.num_subspaces, 1, H * W)).view_as(x)
 
     def extra_repr(self) -> str:
+        """The subspace layout, shown in ``print(model)``."""
         return (f'channels={self.channels}, num_subspaces={self.num_subspaces}, '
                 f'subspace_channels={self.subspace_channels}, '
                 f'with_norm_act={self.with_norm_act}')

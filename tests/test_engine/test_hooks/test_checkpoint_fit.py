@@ -158,8 +158,10 @@ def test_tools_share_one_model_builder():
     build_model (and so load through the checked loader)."""
     import inspect
 
+    import benchmark  # tools/analysis_tools, on pytest.ini's pythonpath
+    import gpu_check
+    import model_table
     from mmpose_attn import utils
-    from mmpose_attn.analysis import benchmark, gpu_check, model_table
     from mmpose_attn.deployment import onnx as dx
     assert model_table.build_model is utils.build_model
     assert benchmark.build_model is utils.build_model

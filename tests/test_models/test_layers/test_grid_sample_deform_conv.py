@@ -136,9 +136,6 @@ def test_convert_deform_convs_on_stock_dekr_blocks():
 
 def test_benchmark_pairs_with_equal_kernels(capsys, monkeypatch):
     """``samkr-w32-gs``: stock DEKR on the grid_sample kernel; ``-mmcv``: SAMKR on mmcv's."""
-    import importlib.util
-    from pathlib import Path
-
     import mmpose_attn.models.layers as layers
     converted = []
 
@@ -147,10 +144,7 @@ def test_benchmark_pairs_with_equal_kernels(capsys, monkeypatch):
         return converted[-1]
 
     monkeypatch.setattr(layers, 'convert_deform_convs', spy)
-    path = Path(__file__).resolve().parents[3] / 'tools' / 'analysis' / 'benchmark.py'
-    spec = importlib.util.spec_from_file_location('benchmark_gs', path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    import benchmark as bench  # tools/analysis_tools, on pytest.ini's pythonpath
     out = bench.main(['--pairs', 'samkr-w32-gs', 'samkr-w32-mmcv', '--bu-batches', '1',
                       '--bu-shape', '64', '64', '--repeats', '1', '--warmup', '0',
                       '--predict-batch', '0'])

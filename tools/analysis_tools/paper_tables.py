@@ -4,7 +4,13 @@ Rows and the papers' numbers come from the metafiles (each result's ``Paper Tabl
 ``Paper Row`` and ``Paper Row Number``); runs are the ``<timestamp>/`` folders that mmengine's
 runner (``mim train``/``mim test``/``tools/train.py``/``tools/test.py``) leaves in a work dir.
 Behaviour and an example: docs/figures_and_tables.md.
+
+Usage (from the checkout: the metafiles are read from it)::
+
+    python tools/analysis_tools/paper_tables.py work_dirs/                  # every run under it
+    python tools/analysis_tools/paper_tables.py WORK_DIR... --format csv --out tables.csv
 """
+import argparse
 import csv
 import io
 import json
@@ -12,10 +18,11 @@ import math
 import os
 import os.path as osp
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from mmpose_attn.analysis.metafile import load_models, metafile_root
+from metafile import load_models, metafile_root
 
 #: A run folder: mmengine's ``runner.timestamp``.
 TIMESTAMP = re.compile(r'^\d{8}_\d{6}$')
@@ -25,16 +32,33 @@ PAPER_TABLE = re.compile(r'^(ESAM|SAMKR) Table (\d+)\b')
 TABLES = (('ESAM', 1), ('ESAM', 2), ('SAMKR', 1), ('SAMKR', 2), ('SAMKR', 3), ('SAMKR', 4),
           ('SAMKR', 5))
 #: Metafile metric names (model-index convention) in the order the papers print them.
-METRIC_ORDER = ('AP', 'AP@0.5', 'AP@0.75', 'AP (E)', 'AP (M)', 'AP (H)', 'AP (L)', 'AR',
-                'AR@0.5', 'AR@0.75', 'AR (M)', 'AR (L)')
+METRIC_ORDER = ('AP', 'AP@0.5', 'AP@0.75', 'AP (E)', 'AP (M)', 'AP (H)', 'AP (L)', 'AR', 'AR@0.5',
+                'AR@0.75', 'AR (M)', 'AR (L)')
 #: Metafile metric name -> the name mmpose's CocoMetric logs (after ``<prefix>/``).
-_COCO_NAMES = {'AP': 'AP', 'AP@0.5': 'AP .5', 'AP@0.75': 'AP .75', 'AP (M)': 'AP (M)',
-               'AP (L)': 'AP (L)', 'AR': 'AR', 'AR@0.5': 'AR .5', 'AR@0.75': 'AR .75',
-               'AR (M)': 'AR (M)', 'AR (L)': 'AR (L)'}
+_COCO_NAMES = {
+    'AP': 'AP',
+    'AP@0.5': 'AP .5',
+    'AP@0.75': 'AP .75',
+    'AP (M)': 'AP (M)',
+    'AP (L)': 'AP (L)',
+    'AR': 'AR',
+    'AR@0.5': 'AR .5',
+    'AR@0.75': 'AR .75',
+    'AR (M)': 'AR (M)',
+    'AR (L)': 'AR (L)'
+}
 #: CrowdPose's M is the medium crowd index (mmpose logs it without the space), not medium area.
-_CROWDPOSE_NAMES = {'AP': 'AP', 'AP@0.5': 'AP .5', 'AP@0.75': 'AP .75', 'AP (E)': 'AP(E)',
-                    'AP (M)': 'AP(M)', 'AP (H)': 'AP(H)', 'AR': 'AR', 'AR@0.5': 'AR .5',
-                    'AR@0.75': 'AR .75'}
+_CROWDPOSE_NAMES = {
+    'AP': 'AP',
+    'AP@0.5': 'AP .5',
+    'AP@0.75': 'AP .75',
+    'AP (E)': 'AP(E)',
+    'AP (M)': 'AP(M)',
+    'AP (H)': 'AP(H)',
+    'AR': 'AR',
+    'AR@0.5': 'AR .5',
+    'AR@0.75': 'AR .75'
+}
 #: Model-dict keys that do not change which network a run trained/tested: weights to start
 #: from, test-time options, the decoder's (codec's) sizes, registry scopes.
 _NOT_IDENTITY = frozenset({'init_cfg', 'pretrained', 'test_cfg', 'decoder', '_scope_'})
@@ -99,15 +123,26 @@ def load_rows(root: Optional[str] = None) -> List[PaperRow]:
                 raise ValueError(f'{where}: {key[0]} Table {key[1]} row {number} is also claimed '
                                  f'by {seen[key]!r}; fix "Paper Row Number"')
             seen[key] = m['Name']
-            rows.append(PaperRow(paper=key[0], table=key[1], number=number, name=str(name),
-                                 model=m['Name'], config=m['Config'], dataset=r['Dataset'],
-                                 metrics={k: float(v) for k, v in r['Metrics'].items()}))
+            rows.append(
+                PaperRow(
+                    paper=key[0],
+                    table=key[1],
+                    number=number,
+                    name=str(name),
+                    model=m['Name'],
+                    config=m['Config'],
+                    dataset=r['Dataset'],
+                    metrics={
+                        k: float(v)
+                        for k, v in r['Metrics'].items()
+                    }))
     return sorted(rows, key=lambda r: (TABLES.index((r.paper, r.table)), r.number))
 
 
 # ---------------------------------------------------------------------------------------------
 # Runs
 # ---------------------------------------------------------------------------------------------
+
 
 def _split_metrics(values: dict, source: str) -> Dict[str, float]:
     """``{'coco/AP': x, ...}`` -> ``{'AP': x, ...}``; two evaluators logging one name is an
@@ -151,8 +186,10 @@ def _run_metrics(run_dir: str) -> Tuple[str, Dict[str, float], Optional[int]]:
         return 'test', _split_metrics(values, test_json), None
     scalars = osp.join(run_dir, 'vis_data', 'scalars.json')  # training: json lines, val too
     if osp.isfile(scalars):
-        evaluated = [r for r in _read_json_lines(scalars)
-                     if any('/' in k and k.rsplit('/', 1)[1] == 'AP' for k in r)]
+        evaluated = [
+            r for r in _read_json_lines(scalars)
+            if any('/' in k and k.rsplit('/', 1)[1] == 'AP' for k in r)
+        ]
         if evaluated:
             last = evaluated[-1]
             return 'val', _split_metrics(last, scalars), last.get('step')
@@ -213,8 +250,10 @@ def read_run(run_dir: str) -> Tuple[Optional[Run], str]:
     if not osp.isfile(config_file):
         # without LocalVisBackend only the runner's dump at the top level is left, which is
         # this run's only when the work dir holds one config
-        tops = [e for e in os.listdir(work_dir)
-                if e.endswith('.py') and osp.isfile(osp.join(work_dir, e))]
+        tops = [
+            e for e in os.listdir(work_dir)
+            if e.endswith('.py') and osp.isfile(osp.join(work_dir, e))
+        ]
         if len(tops) != 1:
             return None, (f'no {config_file}, and {len(tops)} configs at the top of the work '
                           'dir to choose from')
@@ -234,10 +273,17 @@ def read_run(run_dir: str) -> Tuple[Optional[Run], str]:
                 if f.read() == text:
                     name = entry[:-3]
                     break
-    return Run(work_dir=work_dir, timestamp=ts, kind=kind, metrics=metrics,
-               config_file=config_file, config_name=name, data=_eval_data(cfg),
-               input_size=_input_size(cfg), step=step,
-               network=model_identity(cfg.model.to_dict())), ''
+    return Run(
+        work_dir=work_dir,
+        timestamp=ts,
+        kind=kind,
+        metrics=metrics,
+        config_file=config_file,
+        config_name=name,
+        data=_eval_data(cfg),
+        input_size=_input_size(cfg),
+        step=step,
+        network=model_identity(cfg.model.to_dict())), ''
 
 
 def model_identity(model_cfg) -> object:
@@ -271,7 +317,8 @@ class _Identities:
         return [m for m in self.configs if self.get(m) == identity]
 
 
-def match_runs(runs: Iterable[Run], rows: Sequence[PaperRow],
+def match_runs(runs: Iterable[Run],
+               rows: Sequence[PaperRow],
                root: Optional[str] = None) -> Tuple[List[Run], List[Tuple[str, str]]]:
     """Give each run the metafile model it ran; keep one run per (work dir, model).
 
@@ -317,6 +364,7 @@ def match_runs(runs: Iterable[Run], rows: Sequence[PaperRow],
 # Tables
 # ---------------------------------------------------------------------------------------------
 
+
 def run_metric(run: Run, row: PaperRow, metric: str) -> Optional[float]:
     """The run's value of a metafile metric of ``row``: None if the run did not log it, or
     logged COCO's -1 (no ground truth in that range, e.g. no medium person in the evaluated
@@ -331,7 +379,7 @@ def mean_spread(values: Sequence[float]) -> Tuple[float, Optional[float]]:
     mean = sum(values) / len(values)
     if len(values) < 2:
         return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return mean, math.sqrt(sum((v - mean)**2 for v in values) / (len(values) - 1))
 
 
 def build_tables(rows: Sequence[PaperRow], runs: Sequence[Run]) -> List[dict]:
@@ -352,10 +400,15 @@ def build_tables(rows: Sequence[PaperRow], runs: Sequence[Run]) -> List[dict]:
             cells = {}
             for metric in metrics:
                 paper_value = r.metrics.get(metric)
-                values = [v for v in (run_metric(run, r, metric) for run in r.runs)
-                          if v is not None]
-                cell = dict(paper=None if paper_value is None else 100 * paper_value,
-                            mean=None, sd=None, n=len(values), diff=None)
+                values = [
+                    v for v in (run_metric(run, r, metric) for run in r.runs) if v is not None
+                ]
+                cell = dict(
+                    paper=None if paper_value is None else 100 * paper_value,
+                    mean=None,
+                    sd=None,
+                    n=len(values),
+                    diff=None)
                 if values:
                     mean, sd = mean_spread([100 * v for v in values])
                     cell.update(mean=mean, sd=sd)
@@ -363,8 +416,14 @@ def build_tables(rows: Sequence[PaperRow], runs: Sequence[Run]) -> List[dict]:
                         cell['diff'] = mean - cell['paper']
                 cells[metric] = cell
             out_rows.append(dict(row=r, cells=cells))
-        tables.append(dict(paper=paper, table=number, metrics=metrics, rows=out_rows,
-                           datasets=sorted({r.dataset for r in members})))
+        tables.append(
+            dict(
+                paper=paper,
+                table=number,
+                metrics=metrics,
+                rows=out_rows,
+                datasets=sorted({r.dataset
+                                 for r in members})))
     return tables
 
 
@@ -396,9 +455,11 @@ def _row_data(row: PaperRow) -> str:
 
 def format_markdown(tables: Sequence[dict], skipped: Sequence[Tuple[str, str]] = ()) -> str:
     """The tables, the runs they use and the runs left out, as markdown."""
-    lines = ['Each cell: paper / ours (\u0394 = ours \u2212 paper), in % (metric x 100). paper: '
-             'the metafiles; ours: one run, or mean \u00b1 sample standard deviation over n runs; '
-             '\u2014 : no run. Rows: those of the paper\'s table that have a config here.', '']
+    lines = [
+        'Each cell: paper / ours (\u0394 = ours \u2212 paper), in % (metric x 100). paper: '
+        'the metafiles; ours: one run, or mean \u00b1 sample standard deviation over n runs; '
+        '\u2014 : no run. Rows: those of the paper\'s table that have a config here.', ''
+    ]
     for t in tables:
         lines += [f'### {t["paper"]} Table {t["table"]} (paper: {", ".join(t["datasets"])})', '']
         header = ['row', 'config', 'n', 'evaluated on'] + list(t['metrics'])
@@ -419,14 +480,13 @@ def format_markdown(tables: Sequence[dict], skipped: Sequence[Tuple[str, str]] =
                   + '; such a value counts as no value (no mean, no \u0394).', '']
     lines += ['### Runs', '']
     if runs:
-        lines += ['| run | kind | model | evaluated on | input | AP |',
-                  '|---|---|---|---|---|---|']
+        lines += ['| run | kind | model | evaluated on | input | AP |', '|---|---|---|---|---|---|']
         for run in runs:
             kind = run.kind if run.step is None else f'{run.kind} (step {run.step})'
             model = f'`{run.model}`'
             if run.matched_by == 'model':
-                model += (f' (network of `{run.config_name}.py`)' if run.config_name
-                          else ' (by its network)')
+                model += (f' (network of `{run.config_name}.py`)'
+                          if run.config_name else ' (by its network)')
             lines.append(f'| {run.path} | {kind} | {model} | '
                          f'{run.data or NONE} | {run.input_size or NONE} | '
                          f'{_num(_percent(run.metrics["AP"]))} |')
@@ -456,15 +516,19 @@ def format_csv(tables: Sequence[dict]) -> str:
             row = entry['row']
             for m in t['metrics']:
                 c = entry['cells'][m]
-                writer.writerow([row.paper, row.table, row.number, row.name, row.model,
-                                 row.dataset, m, val(c['paper']), val(c['mean']), val(c['sd']),
-                                 c['n'], val(c['diff']),
-                                 ';'.join(sorted({r.data for r in row.runs if r.data}))])
+                writer.writerow([
+                    row.paper, row.table, row.number, row.name, row.model, row.dataset, m,
+                    val(c['paper']),
+                    val(c['mean']),
+                    val(c['sd']), c['n'],
+                    val(c['diff']), ';'.join(sorted({r.data
+                                                     for r in row.runs if r.data}))
+                ])
     return buf.getvalue()
 
 
-def collect(work_dirs: Sequence[str], root: Optional[str] = None
-            ) -> Tuple[List[dict], List[Tuple[str, str]]]:
+def collect(work_dirs: Sequence[str],
+            root: Optional[str] = None) -> Tuple[List[dict], List[Tuple[str, str]]]:
     """Read the runs under ``work_dirs`` and build the tables.
 
     Returns:
@@ -491,3 +555,48 @@ def collect(work_dirs: Sequence[str], root: Optional[str] = None
                 runs.append(run)
     matched, left = match_runs(runs, rows, root)
     return build_tables(rows, matched), sorted(skipped + left)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (see the module's usage)."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument(
+        'work_dirs',
+        nargs='+',
+        metavar='WORK_DIR',
+        help='work dirs of mim train / mim test / tools/test.py runs, or folders '
+        'holding several')
+    parser.add_argument('--out', help='also write the tables to this file')
+    parser.add_argument(
+        '--format',
+        choices=('md', 'csv'),
+        default='md',
+        help='markdown (default; with the runs used and left out) or csv (one '
+        'line per row and metric)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> str:
+    """Print the tables (and write them with ``--out``); returns the text."""
+    from mmpose_attn.engine.atomic_io import atomic_write
+    args = parse_args(argv)
+    try:
+        tables, skipped = collect(args.work_dirs)
+    except (FileNotFoundError, ValueError) as e:
+        sys.exit(f'paper_tables: {e}')
+    for path, why in skipped:
+        print(f'left out {path}: {why}', file=sys.stderr)
+    text = format_markdown(tables, skipped) if args.format == 'md' else format_csv(tables)
+    print(text, end='')
+    if args.out:
+        try:
+            os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        except OSError as e:
+            sys.exit(f'paper_tables: cannot create the folder of --out {args.out!r}: {e}. '
+                     'Pass --out a path in a folder you can write to.')
+        atomic_write(text, args.out)  # no half-written file on failure
+    return text
+
+
+if __name__ == '__main__':
+    main()

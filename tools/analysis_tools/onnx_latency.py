@@ -2,8 +2,8 @@
 
 Usage::
 
-    python tools/analysis/onnx_latency.py                    # synthetic SAMKR 256, SAMKR-W32 512
-    python tools/analysis/onnx_latency.py CONFIG:H:W ... --threads 2 --repeats 10
+    python tools/analysis_tools/onnx_latency.py      # synthetic SAMKR 256, SAMKR-W32 512
+    python tools/analysis_tools/onnx_latency.py CONFIG:H:W ... --threads 2 --repeats 10
 
 Each model (random weights, every ``init_cfg`` removed) is exported to a temporary ONNX file
 (mmpose_attn.deployment.onnx), checked for parity, then PyTorch's tensor forward and the ONNX
@@ -12,7 +12,6 @@ threads each. Prints a markdown table with the date and the CPU.
 """
 import argparse
 import datetime
-import platform
 import statistics
 import tempfile
 import warnings
@@ -20,8 +19,9 @@ from typing import Optional, Sequence
 
 import torch
 
-from mmpose_attn.deployment.onnx import (build_model, compare_latency, export_onnx, ort_session,
-                                         parity, require_onnx)
+from mmpose_attn.deployment.onnx import build_model, export_onnx, ort_session, parity, require_onnx
+from mmpose_attn.deployment.runtime import cpu_description
+from mmpose_attn.utils import TensorForward, time_interleaved
 
 DEFAULT_MODELS = (
     'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py:256:256',
@@ -29,21 +29,11 @@ DEFAULT_MODELS = (
 )
 
 
-def cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (see the module's usage)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('models', nargs='*', default=list(DEFAULT_MODELS),
-                        help='CONFIG:H:W entries')
+    parser.add_argument(
+        'models', nargs='*', default=list(DEFAULT_MODELS), help='CONFIG:H:W entries')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)
@@ -51,6 +41,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> list:
+    """Export, check and time each model; prints the table and returns its rows."""
     args = parse_args(argv)
     require_onnx()
     torch.set_num_threads(args.threads)
@@ -66,13 +57,22 @@ def main(argv: Optional[Sequence[str]] = None) -> list:
             session = ort_session(out, args.threads)
             x = torch.randn(1, 3, int(h), int(w), generator=torch.Generator().manual_seed(0))
             diff = max(r['max_abs_diff'] for r in parity(model, session, x).values())
-            t = compare_latency(model, session, x, args.repeats, args.warmup)
-        pt, ort = statistics.median(t['torch']), statistics.median(t['ort'])
-        rows.append(dict(config=config, shape=(int(h), int(w)), torch_ms=pt * 1e3,
-                         ort_ms=ort * 1e3, speedup=pt / ort, max_abs_diff=diff))
+            fwd, feed = TensorForward(model), {'input': x.numpy()}
+            with torch.no_grad():
+                t_torch, t_ort = time_interleaved([lambda: fwd(x), lambda: session.run(None, feed)],
+                                                  args.repeats, args.warmup)
+        pt, ort = statistics.median(t_torch), statistics.median(t_ort)
+        rows.append(
+            dict(
+                config=config,
+                shape=(int(h), int(w)),
+                torch_ms=pt * 1e3,
+                ort_ms=ort * 1e3,
+                speedup=pt / ort,
+                max_abs_diff=diff))
         print(f'{config} {h}x{w}: PyTorch {pt * 1e3:.1f} ms, ORT {ort * 1e3:.1f} ms', flush=True)
-    print(f'\n{datetime.date.today()}, {cpu_name()}, {args.threads} threads, batch 1, median of '
-          f'{args.repeats} interleaved rounds, torch {torch.__version__}, onnxruntime '
+    print(f'\n{datetime.date.today()}, {cpu_description()}, {args.threads} threads, batch 1, '
+          f'median of {args.repeats} interleaved rounds, torch {torch.__version__}, onnxruntime '
           f'{require_onnx()[1].__version__}\n')
     print('| model | input | PyTorch (ms) | ONNX Runtime (ms) | PyTorch / ORT | max abs diff |')
     print('|---|---|---|---|---|---|')

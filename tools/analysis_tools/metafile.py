@@ -1,25 +1,26 @@
-"""The papers' numbers, read from the model-index metafiles next to the configs."""
+"""The papers' numbers, read from the model-index metafiles next to the configs.
+
+Shared by the tools in this folder, which import it as a sibling module (``from metafile import
+...``): Python puts a script's folder first on ``sys.path`` when it runs
+``python tools/analysis_tools/X.py``, and the tests reach it through pytest.ini's ``pythonpath``.
+"""
 import os.path as osp
 from typing import Dict, List, Optional
 
 import yaml
 
-import mmpose_attn
-
-_PKG = osp.dirname(osp.abspath(mmpose_attn.__file__))
-#: Checkout root (editable install / source tree); ``.mim`` inside the package when installed.
-REPO_ROOT = osp.dirname(_PKG)
+#: The checkout these tools belong to (they read its configs/ and model-index.yml).
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: Metafiles of mmpose configs the papers compare with (not this plugin's models).
 BASELINE_METAFILES = ('configs/esam/baselines.yml', 'configs/samkr/baselines.yml')
 
 
 def metafile_root() -> str:
     """The folder holding ``model-index.yml`` and ``configs/``."""
-    for root in (REPO_ROOT, osp.join(_PKG, '.mim')):
-        if osp.isfile(osp.join(root, 'model-index.yml')):
-            return root
-    raise FileNotFoundError(f'model-index.yml is neither in {REPO_ROOT} nor in {_PKG}/.mim; '
-                            'reinstall mmpose_attn (pip install -e .)')
+    if osp.isfile(osp.join(REPO_ROOT, 'model-index.yml')):
+        return REPO_ROOT
+    raise FileNotFoundError(f'model-index.yml is not in {REPO_ROOT}: these tools run from a '
+                            'checkout of mmpose_attn (git clone)')
 
 
 def load_models(root: Optional[str] = None, baselines: bool = True) -> List[dict]:

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from mmpose_attn.analysis.cuda_build import arch_list, build_env, nvidia_include_dirs
+from cuda_build import arch_list, build_env, nvidia_include_dirs
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-HELPER = osp.join(REPO, 'mmpose_attn', 'analysis', 'cuda_build.py')
+HELPER = osp.join(REPO, 'tools', 'install', 'cuda_build.py')
 
 
 def _site(tmp_path, name, layouts):
@@ -35,23 +35,31 @@ def test_include_dirs_new_and_old_layouts(tmp_path):
     old = _site(tmp_path, 'b', ['nvidia/cusparse/include'])
     empty = _site(tmp_path, 'c', [])
     assert nvidia_include_dirs([new, old, empty, new]) == [
-        osp.join(new, 'nvidia', 'cu13', 'include'), osp.join(old, 'nvidia', 'cusparse', 'include')]
+        osp.join(new, 'nvidia', 'cu13', 'include'),
+        osp.join(old, 'nvidia', 'cusparse', 'include')
+    ]
     assert nvidia_include_dirs([empty]) == []
 
 
 def test_build_env_gpu_and_nvcc(tmp_path):
     site = _site(tmp_path, 'sp', ['nvidia/cu12/include'])
     env = build_env((9, 0), '/usr/local/cuda/bin/nvcc', [site], {'CPATH': '/opt/inc'}, 16)
-    assert env == dict(FORCE_CUDA='1', MMCV_WITH_OPS='1', TORCH_CUDA_ARCH_LIST='9.0',
-                       MAX_JOBS='16',
-                       CPATH=osp.join(site, 'nvidia', 'cu12', 'include') + os.pathsep + '/opt/inc')
+    assert env == dict(
+        FORCE_CUDA='1',
+        MMCV_WITH_OPS='1',
+        TORCH_CUDA_ARCH_LIST='9.0',
+        MAX_JOBS='16',
+        CPATH=osp.join(site, 'nvidia', 'cu12', 'include') + os.pathsep + '/opt/inc')
 
 
 def test_build_env_user_values_win_and_cpath_not_duplicated(tmp_path):
     site = _site(tmp_path, 'sp', ['nvidia/cu13/include'])
     inc = osp.join(site, 'nvidia', 'cu13', 'include')
-    env = build_env((8, 0), 'nvcc', [site],
-                    {'TORCH_CUDA_ARCH_LIST': '8.0;9.0', 'MAX_JOBS': '4', 'CPATH': inc}, 16)
+    env = build_env((8, 0), 'nvcc', [site], {
+        'TORCH_CUDA_ARCH_LIST': '8.0;9.0',
+        'MAX_JOBS': '4',
+        'CPATH': inc
+    }, 16)
     assert env['TORCH_CUDA_ARCH_LIST'] == '8.0;9.0'
     assert env['MAX_JOBS'] == '4'
     assert 'CPATH' not in env  # already there

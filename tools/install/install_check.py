@@ -6,7 +6,9 @@ be installed (standard library only, then the imports it checks). It prints what
 nothing and exits 0 when everything is there. ``--probe`` prints instead the import checks that
 pass (of torch mmcv xtcocotools mmpose_attn), for install.sh.
 
-    python mmpose_attn/analysis/install_check.py [--probe]
+    python tools/install/install_check.py [--probe]
+
+Run by path, Python puts this folder first on ``sys.path``; nothing in it shadows a package.
 """
 import importlib.metadata as metadata
 import importlib.util
@@ -19,9 +21,6 @@ REQ = os.path.join(ROOT, 'requirements')
 # The pinned files whose every line must be satisfied (mmcv.txt: the mmcv check below). Not
 # optional.txt: install.sh's optional step may fail on some platforms (only ONNX export is lost).
 REQUIREMENT_FILES = ('build.txt', 'runtime.txt', 'mminstall.txt', 'source.txt', 'tests.txt')
-
-# Run by path, sys.path[0] is this folder: drop it, so that only installed packages are found.
-sys.path = sys.path[1:]
 
 
 def _requirement_class():
@@ -68,9 +67,8 @@ def _nvcc():
     if 'MMPOSE_ATTN_NVCC' in os.environ:  # install.sh's finding
         return os.environ['MMPOSE_ATTN_NVCC']
     cuda_home = os.environ.get('CUDA_HOME', '/nonexistent')
-    return shutil.which('nvcc') or (os.path.join(cuda_home, 'bin', 'nvcc')
-                                    if os.access(os.path.join(cuda_home, 'bin', 'nvcc'), os.X_OK)
-                                    else '')
+    return shutil.which('nvcc') or (os.path.join(cuda_home, 'bin', 'nvcc') if os.access(
+        os.path.join(cuda_home, 'bin', 'nvcc'), os.X_OK) else '')
 
 
 def _mmcv_ops():
@@ -92,9 +90,8 @@ def _xtcocotools():
 def _this_package():
     # find_spec does not run the package (importing it would import all of mmpose: seconds)
     spec = importlib.util.find_spec('mmpose_attn')
-    return spec is not None and spec.origin is not None and (
-        os.path.realpath(os.path.dirname(spec.origin))
-        == os.path.realpath(os.path.join(ROOT, 'mmpose_attn')))
+    return spec is not None and spec.origin is not None and (os.path.realpath(
+        os.path.dirname(spec.origin)) == os.path.realpath(os.path.join(ROOT, 'mmpose_attn')))
 
 
 IMPORT_CHECKS = [

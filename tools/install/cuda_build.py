@@ -3,7 +3,7 @@
 ``tools/install.sh`` runs this file by path (before ``mmpose_attn`` is importable, so it uses
 the standard library and torch only) and ``eval``\\ s what it prints::
 
-    python mmpose_attn/analysis/cuda_build.py            # prints ``export NAME=value`` lines
+    python tools/install/cuda_build.py            # prints ``export NAME=value`` lines
 
 On a machine where torch sees a GPU and ``nvcc`` exists it sets ``FORCE_CUDA=1``,
 ``MMCV_WITH_OPS=1``, ``TORCH_CUDA_ARCH_LIST`` to the detected compute capability only (one
@@ -56,9 +56,8 @@ def nvidia_include_dirs(site_dirs: Sequence[str]) -> List[str]:
     return found
 
 
-def build_env(capability: Optional[Tuple[int, int]], nvcc: Optional[str],
-              site_dirs: Sequence[str], environ: Mapping[str, str],
-              cpu_count: int) -> Dict[str, str]:
+def build_env(capability: Optional[Tuple[int, int]], nvcc: Optional[str], site_dirs: Sequence[str],
+              environ: Mapping[str, str], cpu_count: int) -> Dict[str, str]:
     """Environment variables for building mmcv with CUDA ops.
 
     Args:
@@ -73,9 +72,11 @@ def build_env(capability: Optional[Tuple[int, int]], nvcc: Optional[str],
     """
     if capability is None or not nvcc:
         return {}
-    env = dict(FORCE_CUDA='1', MMCV_WITH_OPS='1',
-               TORCH_CUDA_ARCH_LIST=environ.get('TORCH_CUDA_ARCH_LIST') or arch_list(capability),
-               MAX_JOBS=environ.get('MAX_JOBS') or str(max(1, cpu_count)))
+    env = dict(
+        FORCE_CUDA='1',
+        MMCV_WITH_OPS='1',
+        TORCH_CUDA_ARCH_LIST=environ.get('TORCH_CUDA_ARCH_LIST') or arch_list(capability),
+        MAX_JOBS=environ.get('MAX_JOBS') or str(max(1, cpu_count)))
     dirs = nvidia_include_dirs(site_dirs)
     old = [p for p in environ.get('CPATH', '').split(os.pathsep) if p]
     new = [d for d in dirs if d not in old]

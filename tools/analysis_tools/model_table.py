@@ -2,10 +2,10 @@
 
 Usage::
 
-    python tools/analysis/model_table.py                          # all of configs/**/*.py
-    python tools/analysis/model_table.py 'configs/esam/**/*.py'   # a glob, or several paths
-    python tools/analysis/model_table.py --markdown --out docs/model_table.md
-    python tools/analysis/model_table.py \
+    python tools/analysis_tools/model_table.py                          # all of configs/**/*.py
+    python tools/analysis_tools/model_table.py 'configs/esam/**/*.py'   # a glob, or several paths
+    python tools/analysis_tools/model_table.py --markdown --out docs/model_table.md
+    python tools/analysis_tools/model_table.py \
         mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py
 
 Counting (mmengine's :class:`FlopAnalyzer`, one fused multiply-add = one FLOP, batch 1, the tensor
@@ -15,17 +15,20 @@ conv as the dense conv it evaluates (out * C_in/groups * k^2; the bilinear sampl
 offsets is not counted). NOT counted: softmax, sigmoid, ReLU, element-wise add/mul/addcmul,
 max/avg pooling, mean, and the grouped conv's im2col - each tool counts these differently, which
 is why papers' FLOPs can differ by a few percent. Models are built with every ``init_cfg=None``,
-so nothing is downloaded.
+so nothing is downloaded. Run from the checkout (the metafiles are read from it).
 """
+import argparse
 import glob
 import os.path as osp
+import sys
+import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
 from torch import nn
 
-from mmpose_attn.analysis.metafile import REPO_ROOT, paper_numbers
+from metafile import REPO_ROOT, paper_numbers
 from mmpose_attn.utils import TensorForward, build_model, input_hw, load_config
 
 DEFAULT_CONFIGS = osp.join(REPO_ROOT, 'configs', '**', '*.py')
@@ -104,7 +107,7 @@ def analyse(config: str, shape: Optional[Tuple[int, int]] = None, flops: bool = 
     Returns:
         dict with ``name``, ``config``, ``input`` (H, W), ``params_m``, ``gflops`` (or None),
         ``uncounted`` (op -> count), ``structure``, ``paper`` (the metafile's numbers, see
-        :func:`mmpose_attn.analysis.metafile.paper_numbers`, or None), ``params_ratio`` /
+        :func:`metafile.paper_numbers`, or None), ``params_ratio`` /
         ``gflops_ratio`` (ours / paper, or None).
     """
     cfg = load_config(config)
@@ -117,9 +120,17 @@ def analyse(config: str, shape: Optional[Tuple[int, int]] = None, flops: bool = 
         total, uncounted = count_flops(model, (1, 3, h, w))
         gflops = total / 1e9
     paper = paper_numbers().get(name)
-    row = dict(name=name, config=config, input=(h, w), params_m=params, gflops=gflops,
-               uncounted=uncounted, structure=structure(model), paper=paper,
-               params_ratio=None, gflops_ratio=None)
+    row = dict(
+        name=name,
+        config=config,
+        input=(h, w),
+        params_m=params,
+        gflops=gflops,
+        uncounted=uncounted,
+        structure=structure(model),
+        paper=paper,
+        params_ratio=None,
+        gflops_ratio=None)
     if paper is not None:
         if paper['params_m'] is not None:
             row['params_ratio'] = params / paper['params_m']
@@ -135,8 +146,10 @@ def _fmt(value: Optional[float], spec: str) -> str:
 def format_table(rows: Sequence[dict], markdown: bool = False) -> str:
     """Rows from :func:`analyse` as a markdown table or aligned plain text, plus a footnote on
     what the FLOP counter leaves out."""
-    header = ['config', 'input', 'Params (M)', 'paper', 'ratio', 'GFLOPs', 'paper', 'ratio',
-              'structure', 'paper AP', 'paper table']
+    header = [
+        'config', 'input', 'Params (M)', 'paper', 'ratio', 'GFLOPs', 'paper', 'ratio', 'structure',
+        'paper AP', 'paper table'
+    ]
     body = []
     for r in rows:
         paper = r['paper'] or dict(params_m=None, gflops=None, ap=None, table='')
@@ -155,19 +168,23 @@ def format_table(rows: Sequence[dict], markdown: bool = False) -> str:
         ])
     uncounted = sorted({op for r in rows for op in r['uncounted']})
     note = ('GFLOPs: mmengine FlopAnalyzer, batch 1, tensor forward (1 multiply-add = 1 FLOP); '
-            'mmcv deformable conv counted as its dense conv. Not counted: '
-            + (', '.join(op.replace('aten::', '') for op in uncounted) or 'nothing')
-            + f'. Params within {PARAMS_RTOL:.0%} of the paper count as reproduced. Paper values '
+            'mmcv deformable conv counted as its dense conv. Not counted: ' +
+            (', '.join(op.replace('aten::', '') for op in uncounted) or 'nothing') +
+            f'. Params within {PARAMS_RTOL:.0%} of the paper count as reproduced. Paper values '
             '(params, GFLOPs, AP of the first table named) from the metafiles '
             '(model-index.yml, configs/*/*.yml).')
     if markdown:
-        lines = ['| ' + ' | '.join(header) + ' |',
-                 '|' + '|'.join(['---'] + ['---:'] * 7 + ['---', '---:', '---']) + '|']
+        lines = [
+            '| ' + ' | '.join(header) + ' |',
+            '|' + '|'.join(['---'] + ['---:'] * 7 + ['---', '---:', '---']) + '|'
+        ]
         lines += ['| ' + ' | '.join(cells) + ' |' for cells in body]
         return '\n'.join(lines) + '\n\n' + note + '\n'
     widths = [max(len(str(x[i])) for x in [header] + body) for i in range(len(header))]
-    lines = ['  '.join(str(c).ljust(wd) for c, wd in zip(cells, widths)).rstrip()
-             for cells in [header] + body]
+    lines = [
+        '  '.join(str(c).ljust(wd) for c, wd in zip(cells, widths)).rstrip()
+        for cells in [header] + body
+    ]
     lines.insert(1, '-' * len(lines[0]))
     return '\n'.join(lines) + '\n\n' + note + '\n'
 
@@ -180,6 +197,60 @@ def expand(patterns: Sequence[str]) -> List[str]:
         found = [pattern] if '::' in pattern else sorted(glob.glob(pattern, recursive=True))
         if not found:
             raise FileNotFoundError(f'no config matches {pattern!r}')
-        paths += [p for p in found if p not in paths and not osp.basename(p).startswith('_')
-                  and '_base_' not in p.split(osp.sep)]
+        paths += [
+            p for p in found if p not in paths and not osp.basename(p).startswith('_')
+            and '_base_' not in p.split(osp.sep)
+        ]
     return paths
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (see the module's usage)."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument(
+        'configs', nargs='*', help='config paths / globs / pkg:: names (default: configs/**/*.py)')
+    parser.add_argument('--markdown', action='store_true', help='markdown table')
+    parser.add_argument(
+        '--out', help='also write the table to this file (e.g. '
+        'docs/model_table.md)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='input size override (default: codec.input_size of each config)')
+    parser.add_argument('--no-flops', action='store_true', help='parameters only (fast)')
+    parser.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
+    return parser.parse_args(argv)
+
+
+#: The first line of a generated page (docs/model_table.md).
+GENERATED_HEADER = ('<!-- generated by: python tools/analysis_tools/model_table.py --markdown '
+                    '--out {out}; do not edit by hand -->\n\n')
+
+
+def main(argv: Optional[Sequence[str]] = None) -> str:
+    """Print the table (and write it with ``--out``); returns it."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for path in expand(args.configs):
+        t0 = time.perf_counter()
+        rows.append(
+            analyse(path, tuple(args.shape) if args.shape else None, flops=not args.no_flops))
+        print(
+            f'{rows[-1]["name"]}: {rows[-1]["params_m"]:.2f} M '
+            f'({time.perf_counter() - t0:.1f} s)',
+            file=sys.stderr)
+    table = format_table(rows, markdown=args.markdown)
+    print(table)
+    if args.out:
+        with open(args.out, 'w') as f:
+            if args.markdown:
+                f.write(GENERATED_HEADER.format(out=args.out))
+            f.write(table)
+    return table
+
+
+if __name__ == '__main__':
+    main()

@@ -7,7 +7,8 @@ back onto the image with the input warp that mmpose's pipeline recorded (``input
 ``input_scale``; inverted by :func:`mmpose.structures.bbox.get_warp_matrix`, as mmpose's
 ``revert_heatmap`` does) and colours them as mmpose draws
 heatmaps (:meth:`mmengine.visualization.Visualizer.draw_featmap`). The command line is
-``tools/analysis/vis_attention.py``; the output files are described in docs/figures_and_tables.md.
+``tools/analysis_tools/vis_attention.py``; the output files are described in
+docs/figures_and_tables.md.
 """
 import math
 import os
@@ -31,6 +32,7 @@ DEFAULT_TOPK_CHANNELS = 8
 
 def _stage_number(name: str, order: int) -> int:
     # ESAMResNet names its attentions attn1..attn4 after the stage they follow
+    """The stage an attention module follows: the digits ending its name, else ``order + 1``."""
     m = re.search(r'(\d+)$', name)
     return int(m.group(1)) if m else order + 1
 
@@ -84,12 +86,16 @@ class AttentionRecorder:
         return bool(self.stages or self.ulsams)
 
     def _keep(self, key: Tuple[str, str], tensor: Tensor) -> None:
+        """Keep the first image's map of the first call under ``key``."""
         if key not in self.records:  # first call only: the unflipped, scale-1 pass
             self.records[key] = tensor[0].detach().float().cpu().clone()
 
     def _hook(self, key: Tuple[str, str], use_input: bool = False):
+        """A forward hook keeping the module's output (or its input) under ``key``."""
+
         def hook(module, inputs, output):
             self._keep(key, inputs[0] if use_input else output)
+
         return hook
 
     def __enter__(self) -> 'AttentionRecorder':
@@ -203,8 +209,13 @@ class AttentionDrawer:
             keypoints. Defaults to False.
     """
 
-    def __init__(self, image: np.ndarray, input_center: np.ndarray, input_scale: np.ndarray,
-                 crop: Optional[tuple] = None, alpha: float = 0.5, udp: bool = False):
+    def __init__(self,
+                 image: np.ndarray,
+                 input_center: np.ndarray,
+                 input_scale: np.ndarray,
+                 crop: Optional[tuple] = None,
+                 alpha: float = 0.5,
+                 udp: bool = False):
         self.udp = udp
         self.img_shape = image.shape[:2]
         self.center = np.asarray(input_center, np.float32)
@@ -231,10 +242,10 @@ class AttentionDrawer:
             warp = np.array([[span[0], 0, center[0] - scale[0] / 2],
                              [0, span[1], center[1] - scale[1] / 2]], np.float32)
         else:
-            warp = get_warp_matrix(center, scale, rot=0,
-                                   output_size=(fmap.shape[1], fmap.shape[0]), inv=True)
-        full = cv2.warpAffine(fmap, warp, (w, h), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+            warp = get_warp_matrix(
+                center, scale, rot=0, output_size=(fmap.shape[1], fmap.shape[0]), inv=True)
+        full = cv2.warpAffine(
+            fmap, warp, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x0, y0, x1, y1 = self.crop
         return full[y0:y1, x0:x1]
 
@@ -248,10 +259,12 @@ class AttentionDrawer:
 
 
 def _safe(name: str) -> str:
+    """A file-name-safe form of ``name``."""
     return re.sub(r'[^A-Za-z0-9_]+', '_', str(name)).strip('_') or 'kpt'
 
 
-def attention_drawings(recorder: AttentionRecorder, drawer: AttentionDrawer,
+def attention_drawings(recorder: AttentionRecorder,
+                       drawer: AttentionDrawer,
                        dataset_meta: dict,
                        topk: int = DEFAULT_TOPK_CHANNELS) -> 'OrderedDict[str, np.ndarray]':
     """``file name -> RGB drawing`` of everything ``recorder`` holds.
@@ -276,16 +289,17 @@ def attention_drawings(recorder: AttentionRecorder, drawer: AttentionDrawer,
         weights = recorder.get('channel', name).flatten()
         feats = recorder.get('features', name)
         top = torch.topk(weights, min(topk, weights.numel()))  # deterministic on CPU
-        out[f'esam_stage{n}_channels.png'] = tile(
-            [drawer.draw(feats[c], f'stage {n} channel {c}\nattention {w:.3f}')
-             for c, w in zip(top.indices.tolist(), top.values.tolist())],
-            cols=min(4, top.indices.numel()))
+        out[f'esam_stage{n}_channels.png'] = tile([
+            drawer.draw(feats[c], f'stage {n} channel {c}\nattention {w:.3f}')
+            for c, w in zip(top.indices.tolist(), top.values.tolist())
+        ],
+                                                  cols=min(4, top.indices.numel()))
 
     if recorder.ulsams:
         num_keypoints = int(dataset_meta['num_keypoints'])
         names = dataset_meta.get('keypoint_id2name') or {}
-        heatmaps = (recorder.get('heatmaps', 'head')
-                    if recorder.heatmap_layer is not None else None)
+        heatmaps = (
+            recorder.get('heatmaps', 'head') if recorder.heatmap_layer is not None else None)
         several = len(recorder.ulsams) > 1
         for uname, ulsam in recorder.ulsams.items():
             prefix = f'samkr_{_safe(uname)}' if several else 'samkr'
@@ -302,14 +316,17 @@ def attention_drawings(recorder: AttentionRecorder, drawer: AttentionDrawer,
                     tiles.append(
                         drawer.draw(heatmaps[k], f'{kname} heatmap\n{_range(heatmaps[k])}'))
                 if groups is not None:
-                    tiles += [drawer.draw(m, f'{kname} subspace {i}\n{_peak(m)}')
-                              for i, m in enumerate(maps[groups[k]])]
+                    tiles += [
+                        drawer.draw(m, f'{kname} subspace {i}\n{_peak(m)}')
+                        for i, m in enumerate(maps[groups[k]])
+                    ]
                 if tiles:
                     out[f'{prefix}_kpt{k:02d}_{_safe(kname)}.png'] = tile(tiles)
     return out
 
 
 def _range(fmap: Tensor) -> str:
+    """The map's ``[min, max]``, for a drawing's label."""
     return f'[{fmap.min().item():.3g}, {fmap.max().item():.3g}]'
 
 
@@ -333,6 +350,7 @@ def write_drawings(drawings: Dict[str, np.ndarray], out_dir: str) -> List[str]:
 
 
 def _check_bbox(bbox: Sequence[float], img_shape: Tuple[int, int], role: str) -> np.ndarray:
+    """An x y w h box inside the image as (1, 4) x1 y1 x2 y2; a clear error otherwise."""
     h, w = img_shape
     if len(bbox) != 4:
         raise ValueError(f'{role}: a box is x y w h (4 numbers), got {list(bbox)}')
@@ -390,8 +408,9 @@ def visualize_attention(model: nn.Module,
         with torch.no_grad(), recorder:
             sample = inference_bottomup(model, image)[0]
     elif kind == 'topdown':
-        udp = any(step.get('type') == 'TopdownAffine' and step.get('use_udp', False)
-                  for step in model.cfg.test_dataloader.dataset.pipeline)
+        udp = any(
+            step.get('type') == 'TopdownAffine' and step.get('use_udp', False)
+            for step in model.cfg.test_dataloader.dataset.pipeline)
         boxes = None if bbox is None else _check_bbox(bbox, image.shape[:2], bbox_role)
         with torch.no_grad(), recorder:
             sample = inference_topdown(model, image, boxes, bbox_format='xyxy')[0]
@@ -401,6 +420,5 @@ def visualize_attention(model: nn.Module,
     meta = sample.metainfo
     center, scale = meta['input_center'], meta['input_scale']
     crop = network_view(center, scale, image.shape[:2]) if kind == 'topdown' else None
-    drawer = AttentionDrawer(image, center, scale, crop=crop, alpha=alpha,
-                             udp=udp)
+    drawer = AttentionDrawer(image, center, scale, crop=crop, alpha=alpha, udp=udp)
     return attention_drawings(recorder, drawer, model.dataset_meta, topk=topk)

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The GPU check on a lent GPU machine (the device kit's Python, no package index), writing to $OUT.
-# Prepare beforehand, on the machine that has ../shared:
-#   cp -r ../shared/device-kit .kit && echo /.kit/ >> .git/info/exclude
-# then run this from the checkout root on the GPU machine (with .kit carried along):
-#   bash tools/analysis/run_gpu_check_on_device.sh
+# The GPU check on a GPU machine, writing to $OUT. Where that machine has no package index, put an
+# offline installer of the stack at .kit/install.sh in the checkout (echo /.kit/ >> .git/info/exclude):
+# this script sources it first. Run from the checkout root on the GPU machine:
+#   bash tools/analysis_tools/run_gpu_check_on_device.sh
 # GPU_CHECK_ARGS adds arguments (e.g. "--device cpu --quick" to try this script on a CPU).
 set -uo pipefail
 OUT="${OUT:-$PWD/gpu_check_out}"
@@ -18,7 +17,7 @@ PY="$(command -v python3 || command -v python)"
   || { echo "the OpenMMLab stack does not import, see $OUT/kit_install.log"; exit 1; }
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
 # 8 minutes for the check itself; the JSON is rewritten after each section, the table is in the log
-timeout "${GPU_CHECK_TIMEOUT:-480}" "$PY" tools/analysis/gpu_check.py --out "$OUT/gpu_check.json" \
+timeout "${GPU_CHECK_TIMEOUT:-480}" "$PY" tools/analysis_tools/gpu_check.py --out "$OUT/gpu_check.json" \
   --markdown "$OUT/gpu_check.md" ${GPU_CHECK_ARGS:-} 2>&1 | tee "$OUT/gpu_check.log"
 rc=${PIPESTATUS[0]}
 echo "gpu_check rc=$rc; results in $OUT"

@@ -1,7 +1,16 @@
 """Forward-pass and end-to-end speed of our models next to the stock mmpose models they extend,
 and of every backend (PyTorch fp32/bf16, ONNX Runtime, OpenVINO) against PyTorch fp32.
 
-The library behind ``tools/analysis/benchmark.py`` (see its usage) and the GPU check.
+Usage (from the checkout root; ``gpu_check.py`` imports this file as a sibling module)::
+
+    python tools/analysis_tools/benchmark.py                      # everything (minutes, 2 cores)
+    python tools/analysis_tools/benchmark.py --pairs esam-r50 --td-batches 1 8 --repeats 5
+    python tools/analysis_tools/benchmark.py --pairs samkr-w32 --bu-shape 256 256 --bu-batches 1
+    python tools/analysis_tools/benchmark.py --pairs none --predict-batch 8   # predict only
+    # backends of each model, interleaved with PyTorch fp32, then end to end over real images
+    python tools/analysis_tools/benchmark.py --pairs esam-r50 samkr-w32 --td-batches 8 \\
+        --bu-batches 1 --backends pytorch pytorch-bf16 onnxruntime openvino --device cpu \\
+        --e2e-images data/coco/val2017_subset --bbox-file person_detections.json
 
 Pairs (ours vs anchor, both built from configs with ``init_cfg=None``, random weights):
 
@@ -47,8 +56,8 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 import numpy as np
 import torch
 
-from ..utils import build_model, load_config
-from .model_table import REPO_ROOT, input_hw
+from metafile import REPO_ROOT
+from mmpose_attn.utils import build_model, input_hw, load_config, synchronize, time_interleaved
 
 MMPOSE_TD = 'mmpose::body_2d_keypoint/topdown_heatmap/coco/'
 MMPOSE_DEKR = 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py'
@@ -66,51 +75,34 @@ class Pair(NamedTuple):
 
 
 PAIRS: Dict[str, Pair] = {
-    'esam-r50': Pair('configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py',
-                     MMPOSE_TD + 'td-hm_res50_8xb64-210e_coco-256x192.py', 'ESAM-R50',
-                     'SimpleBaseline-R50', True),
-    'esam-r101': Pair('configs/esam/coco/td-hm_esam-res101_8xb64-270e_coco-256x192.py',
-                      MMPOSE_TD + 'td-hm_res101_8xb64-210e_coco-256x192.py', 'ESAM-R101',
-                      'SimpleBaseline-R101', True),
-    'samkr-w32': Pair(SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32', 'DEKR-W32', False),
+    'esam-r50':
+    Pair('configs/esam/coco/td-hm_esam-res50_8xb64-270e_coco-256x192.py',
+         MMPOSE_TD + 'td-hm_res50_8xb64-210e_coco-256x192.py', 'ESAM-R50', 'SimpleBaseline-R50',
+         True),
+    'esam-r101':
+    Pair('configs/esam/coco/td-hm_esam-res101_8xb64-270e_coco-256x192.py',
+         MMPOSE_TD + 'td-hm_res101_8xb64-210e_coco-256x192.py', 'ESAM-R101', 'SimpleBaseline-R101',
+         True),
+    'samkr-w32':
+    Pair(SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32', 'DEKR-W32', False),
     # the attention's own cost: both models on the same deformable-conv kernel
-    'samkr-w32-mmcv': Pair(SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32[mmcv-dcn]', 'DEKR-W32', False,
-                           {'model.head.deform_conv_impl': 'mmcv'}),
-    'samkr-w32-gs': Pair(SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32', 'DEKR-W32[grid-sample]', False,
-                         anchor_grid_sample=True),
+    'samkr-w32-mmcv':
+    Pair(SAMKR_W32, MMPOSE_DEKR, 'SAMKR-W32[mmcv-dcn]', 'DEKR-W32', False,
+         {'model.head.deform_conv_impl': 'mmcv'}),
+    'samkr-w32-gs':
+    Pair(
+        SAMKR_W32,
+        MMPOSE_DEKR,
+        'SAMKR-W32',
+        'DEKR-W32[grid-sample]',
+        False,
+        anchor_grid_sample=True),
 }
 PREDICT_CONFIG = SAMKR_W32
 
 
 def _config_path(path: str) -> str:
     return path if '::' in path or osp.isabs(path) else osp.join(REPO_ROOT, path)
-
-
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def _timed(fn: Callable[[], object], device: str) -> float:
-    _sync(device)
-    t0 = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - t0
-
-
-def time_interleaved(fns: Sequence[Callable[[], object]], repeats: int, warmup: int,
-                     device: str = 'cpu') -> List[List[float]]:
-    """Wall times (s) of each function, called in turn (A, B, A, B, ...) ``repeats`` times after
-    ``warmup`` untimed calls each."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times: List[List[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            ts.append(_timed(fn, device))
-    return times
 
 
 def summarise(ours: Sequence[float], anchor: Sequence[float]) -> dict:
@@ -121,19 +113,27 @@ def summarise(ours: Sequence[float], anchor: Sequence[float]) -> dict:
         (ours / anchor of the medians and of the mins); ``paired`` -> (median, min, max) of the
         per-round ratios; ``noise`` -> max / min of each series (1.0 = perfectly steady).
     """
+
     def mmm(xs):
         return statistics.median(xs), min(xs), max(xs)
 
     paired = [a / b for a, b in zip(ours, anchor)]
     return dict(
-        ours=mmm(ours), anchor=mmm(anchor),
+        ours=mmm(ours),
+        anchor=mmm(anchor),
         ratio_median=statistics.median(ours) / statistics.median(anchor),
-        ratio_min=min(ours) / min(anchor), paired=mmm(paired),
+        ratio_min=min(ours) / min(anchor),
+        paired=mmm(paired),
         noise=(max(ours) / min(ours), max(anchor) / min(anchor)))
 
 
-def bench_pair(name: str, batches: Sequence[int], repeats: int, warmup: int, device: str,
-               shape: Optional[Tuple[int, int]] = None, pair: Optional[Pair] = None) -> List[dict]:
+def bench_pair(name: str,
+               batches: Sequence[int],
+               repeats: int,
+               warmup: int,
+               device: str,
+               shape: Optional[Tuple[int, int]] = None,
+               pair: Optional[Pair] = None) -> List[dict]:
     """Forward time of one pair at each batch size; one result dict each.
 
     Args:
@@ -154,13 +154,20 @@ def bench_pair(name: str, batches: Sequence[int], repeats: int, warmup: int, dev
         with torch.no_grad():
             fns = [lambda m=m: m._forward(x) for m in models]
             ours, anchor = time_interleaved(fns, repeats, warmup, device)
-        results.append(dict(pair=name, ours_label=pair.ours_label, anchor_label=pair.anchor_label,
-                            batch=batch, input=(h, w), **summarise(ours, anchor)))
+        results.append(
+            dict(
+                pair=name,
+                ours_label=pair.ours_label,
+                anchor_label=pair.anchor_label,
+                batch=batch,
+                input=(h, w),
+                **summarise(ours, anchor)))
         print(format_result(results[-1]), flush=True)
     return results
 
 
 def format_result(r: dict) -> str:
+
     def ms(t):
         return f'{t[0] * 1e3:8.1f} [{t[1] * 1e3:.1f}, {t[2] * 1e3:.1f}]'
 
@@ -178,10 +185,10 @@ def _accumulate(obj: object, attr: str, total: List[float], device: str) -> Iter
     orig = getattr(obj, attr)
 
     def wrapped(*args, **kwargs):
-        _sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         out = orig(*args, **kwargs)
-        _sync(device)
+        synchronize(device)
         total[0] += time.perf_counter() - t0
         return out
 
@@ -196,8 +203,9 @@ def _dataset_meta(cfg) -> dict:
     """The test dataset's parsed metainfo (mmpose's COCO file when the config names none, as
     mmpose's ``CocoDataset`` defaults to)."""
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
-    return parse_pose_metainfo(cfg.test_dataloader.dataset.get('metainfo')
-                               or dict(from_file='configs/_base_/datasets/coco.py'))
+    return parse_pose_metainfo(
+        cfg.test_dataloader.dataset.get('metainfo')
+        or dict(from_file='configs/_base_/datasets/coco.py'))
 
 
 def _bottomup_batch(num: int, h: int, w: int, metainfo: dict, seed: int = 0) -> List[dict]:
@@ -207,16 +215,24 @@ def _bottomup_batch(num: int, h: int, w: int, metainfo: dict, seed: int = 0) -> 
     items = []
     for _ in range(num):
         img = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
-        sample = PoseDataSample(metainfo=dict(
-            metainfo, img_shape=(h, w), ori_shape=(h, w), input_size=(w, h),
-            input_center=np.array([w / 2, h / 2], dtype=np.float32),
-            input_scale=np.array([w, h], dtype=np.float32)))
+        sample = PoseDataSample(
+            metainfo=dict(
+                metainfo,
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                input_size=(w, h),
+                input_center=np.array([w / 2, h / 2], dtype=np.float32),
+                input_scale=np.array([w, h], dtype=np.float32)))
         items.append(dict(inputs=img, data_samples=sample))
     return items
 
 
-def bench_predict(batch: int, repeats: int, warmup: int, device: str,
-                  shape: Optional[Tuple[int, int]] = None, config: str = PREDICT_CONFIG) -> dict:
+def bench_predict(batch: int,
+                  repeats: int,
+                  warmup: int,
+                  device: str,
+                  shape: Optional[Tuple[int, int]] = None,
+                  config: str = PREDICT_CONFIG) -> dict:
     """SAMKR ``test_step`` on ``batch`` images: one batched call vs a loop of batch-1 calls.
 
     Returns:
@@ -254,15 +270,24 @@ def bench_predict(batch: int, repeats: int, warmup: int, device: str,
     b, lp = times
     res = summarise(lp, b)  # "ours" = loop, "anchor" = batched: ratio = throughput gain
     n = warmup
-    return dict(batch=batch, input=(h, w), batched=res['anchor'], loop=res['ours'],
-                speedup=res['ratio_median'], paired=res['paired'], noise=res['noise'][::-1],
-                net=dict(batched=statistics.median(net_t['batched'][n:]),
-                         loop=statistics.median(net_t['loop'][n:])),
-                decode=dict(batched=statistics.median(dec_t['batched'][n:]),
-                            loop=statistics.median(dec_t['loop'][n:])))
+    return dict(
+        batch=batch,
+        input=(h, w),
+        batched=res['anchor'],
+        loop=res['ours'],
+        speedup=res['ratio_median'],
+        paired=res['paired'],
+        noise=res['noise'][::-1],
+        net=dict(
+            batched=statistics.median(net_t['batched'][n:]),
+            loop=statistics.median(net_t['loop'][n:])),
+        decode=dict(
+            batched=statistics.median(dec_t['batched'][n:]),
+            loop=statistics.median(dec_t['loop'][n:])))
 
 
 def format_predict(r: dict) -> str:
+
     def s(t):
         return f'{t[0]:.2f} s [{t[1]:.2f}, {t[2]:.2f}]'
 
@@ -276,8 +301,12 @@ def format_predict(r: dict) -> str:
             f'{r["noise"][0]:.2f}/{r["noise"][1]:.2f}')
 
 
-def bench_multiscale(aug_scales: Sequence[float], repeats: int, warmup: int, device: str,
-                     image_hw: Tuple[int, int] = (480, 640), config: str = PREDICT_CONFIG) -> dict:
+def bench_multiscale(aug_scales: Sequence[float],
+                     repeats: int,
+                     warmup: int,
+                     device: str,
+                     image_hw: Tuple[int, int] = (480, 640),
+                     config: str = PREDICT_CONFIG) -> dict:
     """SAMKR ``test_step`` on one image: single-scale vs multi-scale at ``[1] + aug_scales``.
 
     Both run the config's test pipeline (flip test as configured) on the same random image, once,
@@ -311,19 +340,25 @@ def bench_multiscale(aug_scales: Sequence[float], repeats: int, warmup: int, dev
         data[key] = pseudo_collate([sample])
     models['multi'].load_state_dict(models['single'].state_dict())
     with torch.no_grad():
-        single, multi = time_interleaved([lambda: models['single'].test_step(data['single']),
-                                          lambda: models['multi'].test_step(data['multi'])],
-                                         repeats, warmup, device)
+        single, multi = time_interleaved([
+            lambda: models['single'].test_step(data['single']),
+            lambda: models['multi'].test_step(data['multi'])
+        ], repeats, warmup, device)
     res = summarise(multi, single)
-    return dict(aug_scales=list(aug_scales), image=tuple(image_hw),
-                input=tuple(data['single']['inputs'][0].shape[-2:]),
-                # pseudo_collate turns one sample's list of scales into one tuple per scale
-                scale_inputs=[tuple(scale[0].shape[-2:]) for scale in data['multi']['inputs']],
-                flip_test=bool(cfg.model.test_cfg.get('flip_test', False)),
-                single=res['anchor'], multi=res['ours'], ratio=res['ratio_median'])
+    return dict(
+        aug_scales=list(aug_scales),
+        image=tuple(image_hw),
+        input=tuple(data['single']['inputs'][0].shape[-2:]),
+        # pseudo_collate turns one sample's list of scales into one tuple per scale
+        scale_inputs=[tuple(scale[0].shape[-2:]) for scale in data['multi']['inputs']],
+        flip_test=bool(cfg.model.test_cfg.get('flip_test', False)),
+        single=res['anchor'],
+        multi=res['ours'],
+        ratio=res['ratio_median'])
 
 
 def format_multiscale(r: dict) -> str:
+
     def s(t):
         return f'{t[0]:.3f} s [{t[1]:.3f}, {t[2]:.3f}]'
 
@@ -351,8 +386,8 @@ def _check_backends(backends: Sequence[str]) -> List[str]:
     return ['pytorch'] + [b for b in backends if b != 'pytorch']
 
 
-def export_for_backends(model: torch.nn.Module, backends: Sequence[str], out_dir: str,
-                        name: str, shape: Tuple[int, int]) -> Optional[str]:
+def export_for_backends(model: torch.nn.Module, backends: Sequence[str], out_dir: str, name: str,
+                        shape: Tuple[int, int]) -> Optional[str]:
     """The model's ONNX file in ``out_dir`` when a backend needs one (exported from a copy: the
     export puts deformable convs on the ``grid_sample`` kernel in place)."""
     if not any(BACKENDS[b][0] != 'pytorch' for b in backends):
@@ -364,24 +399,36 @@ def export_for_backends(model: torch.nn.Module, backends: Sequence[str], out_dir
 
 
 def backend_network(model: torch.nn.Module, backend: str, onnx_file: Optional[str],
-                    threads: Optional[int], cache_dir: Optional[str]) -> torch.nn.Module:
-    """The network forward of ``model`` under one of :data:`BACKENDS` (the model is copied)."""
-    from mmpose_attn.deployment import runtime
+                    threads: Optional[int], cache_dir: Optional[str]) -> Callable:
+    """The network forward of a copy of ``model`` under one of :data:`BACKENDS`, installed by
+    :func:`mmpose_attn.deployment.runtime.use_backend` as the demos and the inferencer do.
+
+    A backend that cannot take the model returns a function raising that error, so that the
+    benchmark reports it as the row's result.
+    """
+    from mmpose_attn.deployment.runtime import use_backend
     from mmpose_attn.utils import TensorForward
     kind, precision = BACKENDS[backend]
-    bottomup = runtime.is_bottomup(model)
-    if kind == 'pytorch':
-        if precision == 'fp32':
-            return TensorForward(model).eval()
-        return runtime.TorchForward(copy.deepcopy(model).eval(), precision)
-    if kind == 'onnxruntime':
-        from mmpose_attn.deployment.onnx import OnnxRuntimeForward
-        return OnnxRuntimeForward(onnx_file, threads, bottomup=bottomup)
-    from mmpose_attn.deployment.openvino import OpenVINOForward
-    return OpenVINOForward(onnx_file, bottomup, precision, threads, cache_dir)
+    try:
+        net = use_backend(
+            copy.deepcopy(model).eval(),
+            kind,
+            onnx_file,
+            precision=precision,
+            threads=threads,
+            cache_dir=cache_dir)
+    except Exception as e:  # reported as the row's result, the other backends still run
+
+        def fails(x, error=e):
+            raise error
+
+        return fails
+    return TensorForward(net)
 
 
-def _interleave_available(fns: Dict[str, Callable[[], object]], repeats: int, warmup: int,
+def _interleave_available(fns: Dict[str, Callable[[], object]],
+                          repeats: int,
+                          warmup: int,
                           device: str = 'cpu') -> Tuple[Dict[str, List[float]], Dict[str, str]]:
     """:func:`time_interleaved` over the functions whose first call succeeds; the others'
     errors (e.g. a kernel without bf16) are returned instead of their times."""
@@ -428,16 +475,20 @@ def format_backend_row(r: dict) -> str:
         text = f'{rate:8.2f} {r["item_name"]}/s ({r["median"]:.2f} s per pass)'
     else:
         text = f'{r["median"] * 1e3:8.1f} ms [{r["min"] * 1e3:.1f}, {r["max"] * 1e3:.1f}]'
-    speed = (f'  {r["speedup"]:.2f}x (paired {r["speedup_paired"]:.2f}x)'
-             if 'speedup' in r else '')
+    speed = (f'  {r["speedup"]:.2f}x (paired {r["speedup_paired"]:.2f}x)' if 'speedup' in r else '')
     if 'speedup_vs_anchor' in r and r['backend'] != 'anchor':
         speed += f', {r["speedup_vs_anchor"]:.2f}x the anchor'
     return f'{head} {what:<14s} {text}{speed}'
 
 
-def bench_backends(name: str, backends: Sequence[str], batches: Sequence[int], repeats: int,
-                   warmup: int, shape: Optional[Tuple[int, int]] = None,
-                   threads: Optional[int] = None, pair: Optional[Pair] = None,
+def bench_backends(name: str,
+                   backends: Sequence[str],
+                   batches: Sequence[int],
+                   repeats: int,
+                   warmup: int,
+                   shape: Optional[Tuple[int, int]] = None,
+                   threads: Optional[int] = None,
+                   pair: Optional[Pair] = None,
                    work_dir: Optional[str] = None) -> List[dict]:
     """Forward time of both models of a pair under each backend, interleaved per model and batch.
 
@@ -453,15 +504,17 @@ def bench_backends(name: str, backends: Sequence[str], batches: Sequence[int], r
     h, w = shape if shape is not None else input_hw(cfg)
     rows: List[dict] = []
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        for label, model_cfg in ((pair.ours_label, cfg),
-                                 (pair.anchor_label, load_config(pair.anchor))):
+        for label, model_cfg in ((pair.ours_label, cfg), (pair.anchor_label,
+                                                          load_config(pair.anchor))):
             model = build_model(model_cfg, device='cpu')
             if label == pair.anchor_label and pair.anchor_grid_sample:
                 from mmpose_attn.models.layers import convert_deform_convs
                 convert_deform_convs(model)
             onnx_file = export_for_backends(model, backends, tmp, 'model', (h, w))
-            nets = {b: backend_network(model, b, onnx_file, threads, osp.join(tmp, 'ov'))
-                    for b in backends}
+            nets = {
+                b: backend_network(model, b, onnx_file, threads, osp.join(tmp, 'ov'))
+                for b in backends
+            }
             for batch in batches:
                 x = torch.randn(batch, 3, h, w, generator=torch.Generator().manual_seed(0))
                 with torch.no_grad():
@@ -492,10 +545,18 @@ def square_images(images: str, out_dir: str, size: int) -> List[str]:
     return paths
 
 
-def bench_e2e_topdown(config: str, anchor: str, images: str, bbox_file: str,
-                      backends: Sequence[str], batch: int, repeats: int, warmup: int,
-                      threads: Optional[int] = None, ann_file: Optional[str] = None,
-                      bbox_thr: float = 0.3, work_dir: Optional[str] = None) -> List[dict]:
+def bench_e2e_topdown(config: str,
+                      anchor: str,
+                      images: str,
+                      bbox_file: str,
+                      backends: Sequence[str],
+                      batch: int,
+                      repeats: int,
+                      warmup: int,
+                      threads: Optional[int] = None,
+                      ann_file: Optional[str] = None,
+                      bbox_thr: float = 0.3,
+                      work_dir: Optional[str] = None) -> List[dict]:
     """Top-down crops/s end to end (read, crop, network with the config's flip test, decode)
     over ``images`` with boxes from ``bbox_file``, interleaved pass by pass.
 
@@ -521,11 +582,16 @@ def bench_e2e_topdown(config: str, anchor: str, images: str, bbox_file: str,
         infs = {}
         for b in backends:
             kind, precision = BACKENDS[b]
-            infs[b] = (AttnPoseInferencer(_config_path(config), 'none', device='cpu',
-                                          detections=detections, backend=kind, onnx=onnx_file,
-                                          precision=precision, threads=threads,
-                                          cache_dir=osp.join(tmp, 'ov')),
-                       1 if b == 'pytorch' else batch)
+            infs[b] = (AttnPoseInferencer(
+                _config_path(config),
+                'none',
+                device='cpu',
+                detections=detections,
+                backend=kind,
+                onnx=onnx_file,
+                precision=precision,
+                threads=threads,
+                cache_dir=osp.join(tmp, 'ov')), 1 if b == 'pytorch' else batch)
         anchor_model = None
         if anchor:
             from mmpose.apis import init_model
@@ -554,17 +620,22 @@ def bench_e2e_topdown(config: str, anchor: str, images: str, bbox_file: str,
             times, errors = _interleave_available(fns, repeats, warmup)
     label = osp.splitext(osp.basename(config))[0][:22]
     for r in _rows(label, times, errors, 1.0, dict(items=crops, item_name='crops')):
-        r['what'] = ('mmpose inference_topdown ' + osp.basename(anchor)[:20] if r['backend'] ==
-                     'anchor' else f'batch {infs[r["backend"]][1]}')
+        r['what'] = ('mmpose inference_topdown ' + osp.basename(anchor)[:20]
+                     if r['backend'] == 'anchor' else f'batch {infs[r["backend"]][1]}')
         rows.append(r)
         print(format_backend_row(r), flush=True)
     return rows
 
 
-def bench_e2e_bottomup(config: str, anchor: Optional[str], images: str,
-                       backends: Sequence[str], batch: int, repeats: int, warmup: int,
-                       threads: Optional[int] = None, work_dir: Optional[str] = None
-                       ) -> List[dict]:
+def bench_e2e_bottomup(config: str,
+                       anchor: Optional[str],
+                       images: str,
+                       backends: Sequence[str],
+                       batch: int,
+                       repeats: int,
+                       warmup: int,
+                       threads: Optional[int] = None,
+                       work_dir: Optional[str] = None) -> List[dict]:
     """Bottom-up images/s end to end (read, resize, network with the config's flip test, SPR
     decoding, pose NMS) on square crops of ``images`` at the codec input size, interleaved pass
     by pass; ``anchor`` (stock DEKR) runs in PyTorch fp32."""
@@ -587,9 +658,15 @@ def bench_e2e_bottomup(config: str, anchor: Optional[str], images: str,
         infs = {}
         for b in backends:
             kind, precision = BACKENDS[b]
-            infs[b] = AttnPoseInferencer(_config_path(config), 'none', device='cpu',
-                                         backend=kind, onnx=onnx_file, precision=precision,
-                                         threads=threads, cache_dir=osp.join(tmp, 'ov'))
+            infs[b] = AttnPoseInferencer(
+                _config_path(config),
+                'none',
+                device='cpu',
+                backend=kind,
+                onnx=onnx_file,
+                precision=precision,
+                threads=threads,
+                cache_dir=osp.join(tmp, 'ov'))
         if anchor:
             infs['anchor'] = AttnPoseInferencer(anchor, 'none', device='cpu', precision='fp32')
 
@@ -602,56 +679,89 @@ def bench_e2e_bottomup(config: str, anchor: Optional[str], images: str,
             times, errors = _interleave_available(fns, repeats, warmup)
     label = osp.splitext(osp.basename(config))[0][:22]
     for r in _rows(label, times, errors, 1.0, dict(items=num, item_name='images')):
-        r['what'] = ('stock ' + osp.basename(anchor)[:24] if r['backend'] == 'anchor' else
-                     f'batch {batch}')
+        r['what'] = ('stock ' +
+                     osp.basename(anchor)[:24] if r['backend'] == 'anchor' else f'batch {batch}')
         rows.append(r)
         print(format_backend_row(r), flush=True)
     return rows
 
 
-# --- the command line (tools/analysis/benchmark.py) ------------------------------------------
+# --- the command line ------------------------------------------------------------------------
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """The command line (see the module's usage)."""
     parser = argparse.ArgumentParser(
         description='Forward and end-to-end speed of our models next to stock mmpose, and of '
         'every backend against PyTorch fp32.')
-    parser.add_argument('--pairs', nargs='+', default=list(PAIRS),
-                        help=f'pairs to time, of {list(PAIRS)}, or "none"')
+    parser.add_argument(
+        '--pairs',
+        nargs='+',
+        default=list(PAIRS),
+        help=f'pairs to time, of {list(PAIRS)}, or "none"')
     parser.add_argument('--td-batches', type=int, nargs='+', default=[1, 8, 32])
     parser.add_argument('--bu-batches', type=int, nargs='+', default=[1, 8])
-    parser.add_argument('--td-shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='top-down input override (default: codec, 256x192)')
-    parser.add_argument('--bu-shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='bottom-up input override (default: codec, 512x512)')
+    parser.add_argument(
+        '--td-shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='top-down input override (default: codec, 256x192)')
+    parser.add_argument(
+        '--bu-shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='bottom-up input override (default: codec, 512x512)')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--threads', type=int, default=2,
-                        help='torch.set_num_threads, and the ONNX Runtime / OpenVINO threads')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=2,
+        help='torch.set_num_threads, and the ONNX Runtime / OpenVINO threads')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--predict-batch', type=int, default=None,
-                        help='images for the SAMKR predict timing (0: skip; default: 8 when a '
-                        'bottom-up pair is selected without --backends, else skipped)')
+    parser.add_argument(
+        '--predict-batch',
+        type=int,
+        default=None,
+        help='images for the SAMKR predict timing (0: skip; default: 8 when a '
+        'bottom-up pair is selected without --backends, else skipped)')
     parser.add_argument('--predict-repeats', type=int, default=3)
-    parser.add_argument('--multiscale', type=float, nargs='+', metavar='SCALE',
-                        help='also time SAMKR test_step on one 480x640 image with these extra '
-                        'test scales (e.g. 0.5 2.0) against single-scale')
-    parser.add_argument('--backends', nargs='+', metavar='BACKEND',
-                        help=f'time both models of each pair under these backends, of '
-                        f'{list(BACKENDS)}, interleaved with PyTorch fp32 (CPU; replaces the '
-                        'ours-vs-anchor forward rows)')
-    parser.add_argument('--e2e-images', metavar='DIR',
-                        help='with --backends: end to end over these images, top-down crops/s '
-                        '(needs --bbox-file) and bottom-up images/s (square crops)')
+    parser.add_argument(
+        '--multiscale',
+        type=float,
+        nargs='+',
+        metavar='SCALE',
+        help='also time SAMKR test_step on one 480x640 image with these extra '
+        'test scales (e.g. 0.5 2.0) against single-scale')
+    parser.add_argument(
+        '--backends',
+        nargs='+',
+        metavar='BACKEND',
+        help=f'time both models of each pair under these backends, of '
+        f'{list(BACKENDS)}, interleaved with PyTorch fp32 (CPU; replaces the '
+        'ours-vs-anchor forward rows)')
+    parser.add_argument(
+        '--e2e-images',
+        metavar='DIR',
+        help='with --backends: end to end over these images, top-down crops/s '
+        '(needs --bbox-file) and bottom-up images/s (square crops)')
     parser.add_argument('--bbox-file', help='COCO detection json of --e2e-images (top-down)')
-    parser.add_argument('--ann-file', help='COCO annotation json mapping --e2e-images to the '
-                        'image ids of --bbox-file (default: ids from the file names)')
+    parser.add_argument(
+        '--ann-file',
+        help='COCO annotation json mapping --e2e-images to the '
+        'image ids of --bbox-file (default: ids from the file names)')
     parser.add_argument('--bbox-thr', type=float, default=0.3)
-    parser.add_argument('--e2e-batch', type=int, default=8,
-                        help='crops (top-down) / images (bottom-up) per batch of the backends')
+    parser.add_argument(
+        '--e2e-batch',
+        type=int,
+        default=8,
+        help='crops (top-down) / images (bottom-up) per batch of the backends')
     parser.add_argument('--e2e-repeats', type=int, default=3)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Run the benchmarks the arguments select; returns their rows by kind."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     pairs = [] if args.pairs == ['none'] else args.pairs
@@ -670,11 +780,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
     from mmpose_attn.deployment.runtime import cpu_description
     load = os.getloadavg() if hasattr(os, 'getloadavg') else ()
-    print(f'device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, '
-          f'repeats {args.repeats}, warm-up {args.warmup}; times in ms as median [min, max]; '
-          'ratio = ours / anchor (< 1: ours faster)', flush=True)
-    print(f'CPU: {cpu_description()}; load average {" ".join(f"{x:.2f}" for x in load)}',
-          flush=True)
+    print(
+        f'device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, '
+        f'repeats {args.repeats}, warm-up {args.warmup}; times in ms as median [min, max]; '
+        'ratio = ours / anchor (< 1: ours faster)',
+        flush=True)
+    print(
+        f'CPU: {cpu_description()}; load average {" ".join(f"{x:.2f}" for x in load)}', flush=True)
     out = dict(forward=[], predict=None, backends=[], e2e=[])
     for p in pairs:
         td = PAIRS[p].top_down
@@ -682,27 +794,25 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         shape = tuple(shape) if shape else None
         batches = args.td_batches if td else args.bu_batches
         if args.backends:
-            out['backends'] += bench_backends(p, args.backends, batches, args.repeats,
-                                              args.warmup, shape, args.threads)
+            out['backends'] += bench_backends(p, args.backends, batches, args.repeats, args.warmup,
+                                              shape, args.threads)
         else:
-            out['forward'] += bench_pair(p, batches, args.repeats, args.warmup, args.device,
-                                         shape)
+            out['forward'] += bench_pair(p, batches, args.repeats, args.warmup, args.device, shape)
     for p in pairs if args.e2e_images else []:
         pair = PAIRS[p]
         if pair.top_down:
-            out['e2e'] += bench_e2e_topdown(pair.ours, pair.anchor, args.e2e_images,
-                                            args.bbox_file, args.backends, args.e2e_batch,
-                                            args.e2e_repeats, args.warmup, args.threads,
-                                            args.ann_file, args.bbox_thr)
+            out['e2e'] += bench_e2e_topdown(pair.ours, pair.anchor, args.e2e_images, args.bbox_file,
+                                            args.backends, args.e2e_batch, args.e2e_repeats,
+                                            args.warmup, args.threads, args.ann_file, args.bbox_thr)
         elif not pair.ours_options and not pair.anchor_grid_sample:
-            out['e2e'] += bench_e2e_bottomup(pair.ours, pair.anchor, args.e2e_images,
-                                             args.backends, args.e2e_batch, args.e2e_repeats,
-                                             args.warmup, args.threads)
+            out['e2e'] += bench_e2e_bottomup(pair.ours, pair.anchor, args.e2e_images, args.backends,
+                                             args.e2e_batch, args.e2e_repeats, args.warmup,
+                                             args.threads)
     predict_batch = args.predict_batch
     if predict_batch is None:
         # the predict timing is SAMKR's: only --pairs that include a bottom-up pair ask for it
-        predict_batch = (8 if any(not PAIRS[p].top_down for p in pairs) and not args.backends
-                         else 0)
+        predict_batch = (8 if any(not PAIRS[p].top_down
+                                  for p in pairs) and not args.backends else 0)
     if predict_batch > 0:
         out['predict'] = bench_predict(predict_batch, args.predict_repeats, args.warmup,
                                        args.device,
@@ -713,3 +823,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                                              args.device)
         print(format_multiscale(out['multiscale']), flush=True)
     return out
+
+
+if __name__ == '__main__':
+    main()

@@ -12,8 +12,19 @@ CPU (mmengine's ``AmpOptimWrapper`` asserts CUDA).
 Training rows time ``optim_wrapper.update_params`` on the tensor forward (backbone, neck, head)
 with random inputs and a surrogate loss (mean square of every head output): the network's
 forward, backward and SGD step, without data pipeline or target encoding.
+
+Usage (from the checkout root; this file imports ``benchmark.py`` and ``metafile.py`` beside it)::
+
+    python tools/analysis_tools/gpu_check.py --out gpu_check.json              # on a GPU
+    python tools/analysis_tools/gpu_check.py --device cpu --quick --out r.json # CI's quick mode
+    python tools/analysis_tools/gpu_check.py --from-json gpu_check.json --markdown gpu.md
+
+The JSON is rewritten after every section, so a run stopped by a time limit keeps what it
+measured; ``--from-json`` renders an earlier run and runs nothing.
 """
+import argparse
 import datetime
+import json
 import math
 import os
 import os.path as osp
@@ -27,18 +38,20 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from mmpose_attn.utils import build_model
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from metafile import REPO_ROOT
+from mmpose_attn.engine.atomic_io import atomic_write
+from mmpose_attn.utils import build_model, synchronize
 
 
 def paper_latency_ms() -> dict:
     """SAMKR Table 6: W48 forward latency (ms) of DEKR and SAMKR, from the metafiles."""
-    from .metafile import paper_numbers
+    from metafile import paper_numbers
     papers = paper_numbers()
-    return {'DEKR-W48': papers['dekr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
-            'SAMKR-W48': papers['samkr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
-            'hardware': 'RTX 3090'}
+    return {
+        'DEKR-W48': papers['dekr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
+        'SAMKR-W48': papers['samkr_hrnet-w48_8xb10-140e_coco-640x640']['inference_ms'],
+        'hardware': 'RTX 3090'
+    }
 
 
 CONFIGS = dict(
@@ -57,11 +70,6 @@ CONFIGS = dict(
 
 def _path(cfg: str) -> str:
     return cfg if '::' in cfg or osp.isabs(cfg) else osp.join(REPO_ROOT, cfg)
-
-
-def _sync(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
 
 
 def _build(name: str, device: str) -> torch.nn.Module:
@@ -93,8 +101,8 @@ def parity_deform_conv(device: str, quick: bool) -> dict:
         return dict(skipped='this mmcv has no CUDA ops (tools/install.sh builds them)')
     torch.manual_seed(0)
     c, g, h = (34, 17, 16) if quick else (272, 17, 64)
-    conv = GridSampleDeformConv2d(c, c, 3, padding=1, groups=g, deform_groups=g,
-                                  impl='mmcv').to(device)
+    conv = GridSampleDeformConv2d(
+        c, c, 3, padding=1, groups=g, deform_groups=g, impl='mmcv').to(device)
     x = torch.randn(2, c, h, h, device=device, requires_grad=True)
     off = (2 * torch.randn(2, 2 * g * 9, h, h, device=device)).requires_grad_()
     res = {}
@@ -130,10 +138,12 @@ def parity_ulsam(device: str, quick: bool) -> dict:
         with _amp_ctx(device):
             low = m(x.to(dtype))
             unguarded = m._attend(x.to(dtype))
-    return dict(rel_err=_rel_err(low.float(), ref), finite=bool(torch.isfinite(low).all()),
-                unguarded_rel_err=_rel_err(unguarded.to(dtype).float(), ref),
-                unguarded_finite=bool(torch.isfinite(unguarded).all()),
-                dtype=str(dtype).replace('torch.', ''))
+    return dict(
+        rel_err=_rel_err(low.float(), ref),
+        finite=bool(torch.isfinite(low).all()),
+        unguarded_rel_err=_rel_err(unguarded.to(dtype).float(), ref),
+        unguarded_finite=bool(torch.isfinite(unguarded).all()),
+        dtype=str(dtype).replace('torch.', ''))
 
 
 def parity_swahr(device: str, quick: bool) -> dict:
@@ -148,10 +158,12 @@ def parity_swahr(device: str, quick: bool) -> dict:
     w = torch.ones(2, 18, device=device)
     ref = loss(out, tgt, w, scale=scale)
     with _amp_ctx(device):
-        low = loss(out.half() if device.startswith('cuda') else out.bfloat16(), tgt, w,
-                   scale=scale)
-    return dict(fp32=ref.item(), amp=low.float().item(), rel_err=abs(low.item() - ref.item()) /
-                abs(ref.item()), finite=math.isfinite(low.item()))
+        low = loss(out.half() if device.startswith('cuda') else out.bfloat16(), tgt, w, scale=scale)
+    return dict(
+        fp32=ref.item(),
+        amp=low.float().item(),
+        rel_err=abs(low.item() - ref.item()) / abs(ref.item()),
+        finite=math.isfinite(low.item()))
 
 
 # --- training -------------------------------------------------------------------------------
@@ -192,37 +204,53 @@ def _train_steps(name: str, batch: int, hw, iters: int, amp: bool, device: str) 
         step()
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    _sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     for _ in range(iters):
         step()
-    _sync(device)
+    synchronize(device)
     dt = time.perf_counter() - t0
     mem = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
-    return dict(model=name, batch=batch, input=list(hw), amp=amp, iters=iters,
-                iters_per_s=iters / dt, peak_mem_mib=mem,
-                losses_finite=all(math.isfinite(v) for v in losses))
+    return dict(
+        model=name,
+        batch=batch,
+        input=list(hw),
+        amp=amp,
+        iters=iters,
+        iters_per_s=iters / dt,
+        peak_mem_mib=mem,
+        losses_finite=all(math.isfinite(v) for v in losses))
 
 
-# --- inference (mmpose_attn.analysis.benchmark's timing) -------------------------------------
+# --- inference (benchmark.py's timing) -------------------------------------------------------
 def _pairs() -> dict:
     """The check's own pairs (quick stand-ins, W48) next to the benchmark's."""
-    from .benchmark import Pair
-    pairs = {f'quick-{k}': Pair(CONFIGS[f'quick_{k}'], CONFIGS[f'quick_{k}'], f'quick-{k}',
-                                f'quick-{k}', k == 'td') for k in ('td', 'bu')}
+    from benchmark import Pair
+    pairs = {
+        f'quick-{k}':
+        Pair(CONFIGS[f'quick_{k}'], CONFIGS[f'quick_{k}'], f'quick-{k}', f'quick-{k}', k == 'td')
+        for k in ('td', 'bu')
+    }
     pairs['samkr-w48'] = Pair(CONFIGS['samkr_w48'], CONFIGS['dekr_w48'], 'SAMKR-W48', 'DEKR-W48',
                               False)
     return pairs
 
 
 def _slim(r: dict) -> dict:
-    return dict(pair=r['pair'], batch=r['batch'], input=list(r['input']),
-                ours_ms=r['ours'][0] * 1e3, anchor_ms=r['anchor'][0] * 1e3,
-                ratio=r['ratio_median'], noise=list(r['noise']))
+    return dict(
+        pair=r['pair'],
+        batch=r['batch'],
+        input=list(r['input']),
+        ours_ms=r['ours'][0] * 1e3,
+        anchor_ms=r['anchor'][0] * 1e3,
+        ratio=r['ratio_median'],
+        noise=list(r['noise']))
 
 
 # --- the check ------------------------------------------------------------------------------
-def _section(results: dict, key: str, fn: Callable[[], object],
+def _section(results: dict,
+             key: str,
+             fn: Callable[[], object],
              on_section: Optional[Callable[[dict], None]] = None) -> None:
     t0 = time.perf_counter()
     try:
@@ -256,22 +284,35 @@ def dist_train(device: str, timeout: float = 240) -> dict:
         from mmpose_attn.datasets.synthetic import make_dataset
         make_dataset(osp.join(tmp, 'data'), dataset='coco', train_images=64, val_images=4)
         d = osp.join(tmp, 'data')
-        cmd = ['bash', osp.join(REPO_ROOT, 'tools', 'dist_train.sh'), _path(CONFIGS['dist']), '1',
-               '--work-dir', osp.join(tmp, 'work'), '--cfg-options',
-               f'train_dataloader.dataset.data_root={d}', f'val_dataloader.dataset.data_root={d}',
-               f'test_dataloader.dataset.data_root={d}', 'train_cfg.max_epochs=1',
-               'train_dataloader.batch_size=16', 'default_hooks.logger.interval=1']
+        cmd = [
+            'bash',
+            osp.join(REPO_ROOT, 'tools', 'dist_train.sh'),
+            _path(CONFIGS['dist']), '1', '--work-dir',
+            osp.join(tmp, 'work'), '--cfg-options', f'train_dataloader.dataset.data_root={d}',
+            f'val_dataloader.dataset.data_root={d}', f'test_dataloader.dataset.data_root={d}',
+            'train_cfg.max_epochs=1', 'train_dataloader.batch_size=16',
+            'default_hooks.logger.interval=1'
+        ]
         # this interpreter, not whichever python is first on PATH
         # NCCL_DEBUG=INFO: NCCL's own "NCCL INFO" lines show that NCCL itself ran
-        env = dict(os.environ, PORT=os.environ.get('PORT', '29517'), PYTHON=sys.executable,
-                   NCCL_DEBUG='INFO')
+        env = dict(
+            os.environ,
+            PORT=os.environ.get('PORT', '29517'),
+            PYTHON=sys.executable,
+            NCCL_DEBUG='INFO')
         t0 = time.perf_counter()
         # a hung launch is killed with its workers: torchrun starts them in sessions of their
         # own, and without torchrun's store they go on waiting for it (and hold the GPU)
         marker = f'{os.getpid()}-{time.time_ns()}'
         env['MMPOSE_ATTN_GPU_CHECK_RUN'] = marker
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env=env, cwd=REPO_ROOT, start_new_session=True)
+        p = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=REPO_ROOT,
+            start_new_session=True)
         try:
             log, _ = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -280,12 +321,16 @@ def dist_train(device: str, timeout: float = 240) -> dict:
             log, _ = p.communicate()
             log += f'\n[gpu_check] killed after {timeout} s'
         version = [ln.strip() for ln in log.splitlines() if 'NCCL version' in ln]
-        return dict(rc=p.returncode, wall_s=time.perf_counter() - t0,
-                    nccl='NCCL INFO' in log, nccl_version=version[0] if version else None,
-                    tail=log[-2000:])
+        return dict(
+            rc=p.returncode,
+            wall_s=time.perf_counter() - t0,
+            nccl='NCCL INFO' in log,
+            nccl_version=version[0] if version else None,
+            tail=log[-2000:])
 
 
-def run_check(device: str = 'cuda', quick: bool = False,
+def run_check(device: str = 'cuda',
+              quick: bool = False,
               on_section: Optional[Callable[[dict], None]] = None) -> dict:
     """All sections; returns the JSON-able result dict.
 
@@ -297,7 +342,9 @@ def run_check(device: str = 'cuda', quick: bool = False,
     """
     q = quick
     res: Dict[str, object] = dict(
-        device=device, quick=q, torch=torch.__version__,
+        device=device,
+        quick=q,
+        torch=torch.__version__,
         date=datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d'),
         gpu=torch.cuda.get_device_name(0) if device.startswith('cuda') else None,
         paper_latency_ms=paper_latency_ms())
@@ -307,9 +354,10 @@ def run_check(device: str = 'cuda', quick: bool = False,
     td_hw, bu_hw = ((64, 48), (64, 64)) if q else ((256, 192), (512, 512))
     iters = 1 if q else 30
     rows: List[dict] = []
-    train_pairs = ((('quick_td', 'quick_td', 2, td_hw), ('quick_bu', 'quick_bu', 2, bu_hw)) if q
-                   else (('esam_r50', 'simplebaseline_r50', 64, td_hw),
-                         ('samkr_w32', 'dekr_w32', 10, bu_hw)))
+    train_pairs = ((('quick_td', 'quick_td', 2, td_hw), ('quick_bu', 'quick_bu', 2,
+                                                         bu_hw)) if q else
+                   (('esam_r50', 'simplebaseline_r50', 64, td_hw), ('samkr_w32', 'dekr_w32', 10,
+                                                                    bu_hw)))
 
     def train():
         for ours, anchor, batch, hw in train_pairs:
@@ -325,36 +373,42 @@ def run_check(device: str = 'cuda', quick: bool = False,
     _section(res, 'training', train, on_section)
 
     def inference():
-        from . import benchmark
+        import benchmark
         own = _pairs()
         rep, warm = (1, 0) if q else (10, 3)
         out = []
         pairs = ((('quick-td', [1, 2], td_hw), ('quick-bu', [1, 2], bu_hw)) if q else
-                 (('esam-r50', [1, 32], td_hw), ('samkr-w32', [1, 8], bu_hw),
-                  ('samkr-w48', [1, 8], (640, 640))))
+                 (('esam-r50', [1, 32], td_hw), ('samkr-w32', [1, 8], bu_hw), ('samkr-w48', [1, 8],
+                                                                               (640, 640))))
         for pair, batches, shape in pairs:
-            out += [_slim(r) for r in benchmark.bench_pair(pair, batches, rep, warm, device, shape,
-                                                           pair=own.get(pair))]
+            out += [
+                _slim(r) for r in benchmark.bench_pair(
+                    pair, batches, rep, warm, device, shape, pair=own.get(pair))
+            ]
         return dict(rows=out)
 
     _section(res, 'inference', inference, on_section)
 
     def predict():
-        from .benchmark import bench_predict
+        from benchmark import bench_predict
         n = 2 if q else 8
         r = bench_predict(n, 1 if q else 3, 0 if q else 1, device, (64, 64) if q else None,
                           _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
-        return dict(batch=n, speedup=r['speedup'], batched_s=r['batched'][0],
-                    loop_s=r['loop'][0], target=3.0)
+        return dict(
+            batch=n,
+            speedup=r['speedup'],
+            batched_s=r['batched'][0],
+            loop_s=r['loop'][0],
+            target=3.0)
 
     _section(res, 'predict', predict, on_section)
 
     def multiscale():
         # the README's multi-scale example (scales 1, 0.5, 2) on a COCO-sized image
-        from .benchmark import bench_multiscale
-        r = bench_multiscale(
-            [0.5] if q else [0.5, 2.0], 1 if q else 5, 0 if q else 2, device,
-            (96, 128) if q else (480, 640), _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
+        from benchmark import bench_multiscale
+        r = bench_multiscale([0.5] if q else [0.5, 2.0], 1 if q else 5, 0 if q else 2, device,
+                             (96, 128) if q else (480, 640),
+                             _path(CONFIGS['quick_bu' if q else 'samkr_w32']))
         return dict(r, single_s=r['single'][0], multi_s=r['multi'][0])
 
     _section(res, 'multiscale', multiscale, on_section)
@@ -366,7 +420,8 @@ def _report(res: dict) -> List[object]:
     """The result as a list of text lines and ``(header, rows)`` tables, in print order."""
     out: List[object] = [
         f'{res.get("date", "")} device {res["device"]} ({res.get("gpu") or "cpu"}), '
-        f'torch {res["torch"]}, quick={res["quick"]}']
+        f'torch {res["torch"]}, quick={res["quick"]}'
+    ]
 
     def failed(key) -> bool:
         r = res.get(key)
@@ -385,13 +440,15 @@ def _report(res: dict) -> List[object]:
                     f'{r[k]:.2e}') for k in ('forward', 'grad_input', 'grad_weight', 'grad_offset')]
     if not failed('parity_ulsam'):
         r = res['parity_ulsam']
-        parity += [('ULSAM (fp32 inside autocast)', r['dtype'], f'{r["rel_err"]:.2e}'),
-                   ('ULSAM without its fp32 guard', r['dtype'], f'{r["unguarded_rel_err"]:.2e}'
-                    + ('' if r['unguarded_finite'] else ' (non-finite)'))]
+        parity += [
+            ('ULSAM (fp32 inside autocast)', r['dtype'], f'{r["rel_err"]:.2e}'),
+            ('ULSAM without its fp32 guard', r['dtype'],
+             f'{r["unguarded_rel_err"]:.2e}' + ('' if r['unguarded_finite'] else ' (non-finite)'))
+        ]
     if not failed('parity_swahr'):
         r = res['parity_swahr']
-        parity.append((f'SWAHR loss ({r["amp"]:.6f} vs {r["fp32"]:.6f})', 'autocast',
-                       f'{r["rel_err"]:.2e}'))
+        parity.append(
+            (f'SWAHR loss ({r["amp"]:.6f} vs {r["fp32"]:.6f})', 'autocast', f'{r["rel_err"]:.2e}'))
     if parity:
         out.append((('parity', 'precision', 'rel. error vs fp32'), parity))
 
@@ -411,8 +468,8 @@ def _report(res: dict) -> List[object]:
             ok = o is not None and a is not None and 'error' not in o and 'error' not in a
             shape = o or a
             rows.append((pair, 'AMP' if amp else 'fp32', str(shape.get('batch', '-')),
-                         'x'.join(map(str, shape.get('input', []))) or '-',
-                         cell(o, 'iters_per_s', '{:.2f}'), cell(a, 'iters_per_s', '{:.2f}'),
+                         'x'.join(map(str, shape.get('input', [])))
+                         or '-', cell(o, 'iters_per_s', '{:.2f}'), cell(a, 'iters_per_s', '{:.2f}'),
                          f'{o["iters_per_s"] / a["iters_per_s"]:.3f}' if ok else '-',
                          cell(o, 'peak_mem_mib', '{:.0f}'), cell(a, 'peak_mem_mib', '{:.0f}')))
         out.append((('training (ours vs stock)', 'precision', 'batch', 'input', 'ours it/s',
@@ -424,7 +481,8 @@ def _report(res: dict) -> List[object]:
     if not failed('inference'):
         out.append((('forward latency', 'batch', 'input', 'ours ms', 'stock ms', 'ratio'), [
             (x['pair'], str(x['batch']), f'{x["input"][0]}x{x["input"][1]}', f'{x["ours_ms"]:.1f}',
-             f'{x["anchor_ms"]:.1f}', f'{x["ratio"]:.3f}') for x in res['inference']['rows']]))
+             f'{x["anchor_ms"]:.1f}', f'{x["ratio"]:.3f}') for x in res['inference']['rows']
+        ]))
     p = res['paper_latency_ms']
     out.append(f'paper Table 6 ({p["hardware"]}): DEKR-W48 {p["DEKR-W48"]} ms, SAMKR-W48 '
                f'{p["SAMKR-W48"]} ms, ratio {p["SAMKR-W48"] / p["DEKR-W48"]:.3f}')
@@ -434,15 +492,16 @@ def _report(res: dict) -> List[object]:
                    f'{r["speedup"]:.2f}x throughput (target >= {r["target"]}x)')
     if not failed('multiscale'):
         r = res['multiscale']
-        out.append(f'multi-scale test, scales {[1.0] + r["aug_scales"]} (inputs '
-                   + ', '.join(f'{h}x{w}' for h, w in r['scale_inputs'])
-                   + f') vs single-scale, one {r["image"][0]}x{r["image"][1]} image, flip '
+        out.append(f'multi-scale test, scales {[1.0] + r["aug_scales"]} (inputs ' +
+                   ', '.join(f'{h}x{w}' for h, w in r['scale_inputs']) +
+                   f') vs single-scale, one {r["image"][0]}x{r["image"][1]} image, flip '
                    f'{r["flip_test"]}: {r["multi_s"] * 1e3:.1f} vs {r["single_s"] * 1e3:.1f} ms '
                    f'({r["ratio"]:.2f}x)')
     if not failed('dist_train'):
         r = res['dist_train']
-        out.append(f'dist_train.sh 1 GPU: rc {r["rc"]}, {r["wall_s"]:.0f} s, NCCL ran: {r["nccl"]}'
-                   + (f' ({r["nccl_version"]})' if r.get('nccl_version') else ''))
+        out.append(
+            f'dist_train.sh 1 GPU: rc {r["rc"]}, {r["wall_s"]:.0f} s, NCCL ran: {r["nccl"]}' +
+            (f' ({r["nccl_version"]})' if r.get('nccl_version') else ''))
     return out
 
 
@@ -460,6 +519,37 @@ def format_table(res: dict, markdown: bool = False) -> str:
             lines.append('')
         else:
             w = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-            lines += ['  '.join(str(c).ljust(n) for c, n in zip(r, w)).rstrip()
-                      for r in (header, *rows)]
+            lines += [
+                '  '.join(str(c).ljust(n) for c, n in zip(r, w)).rstrip() for r in (header, *rows)
+            ]
     return '\n'.join(lines)
+
+
+def main(argv=None) -> dict:
+    """Run the check (or render ``--from-json``), print the table; returns the results."""
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--quick', action='store_true', help='tiny inputs, few iterations')
+    p.add_argument('--out', default='gpu_check.json', help='JSON file to write')
+    p.add_argument(
+        '--from-json', metavar='JSON', help='render the result of an earlier run; '
+        'runs nothing')
+    p.add_argument('--markdown', metavar='FILE', help='also write the tables as Markdown')
+    args = p.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            res = json.load(f)
+    else:
+        # rewritten whole after every section: never a half-written file
+        res = run_check(
+            args.device,
+            args.quick,
+            on_section=lambda r: atomic_write(json.dumps(r, indent=1), args.out))
+    print(format_table(res))
+    if args.markdown:
+        atomic_write(format_table(res, markdown=True) + '\n', args.markdown)
+    return res
+
+
+if __name__ == '__main__':
+    main()

@@ -188,6 +188,7 @@ def test_troubleshooting_quotes_follow_the_convention():
 
 def test_troubleshooting_quotes_occur_in_the_code():
     ours = _literals([ROOT / 'mmpose_attn', ROOT / 'tools'])
+    ours += ''.join(p.read_text(encoding='utf-8') for p in sorted((ROOT / 'tools').rglob('*.sh')))
     pending = {}  # origin -> [(piece, quote)] not found in the Python sources
     for quote, origin in _troubleshooting_quotes():
         for piece in _pieces(quote):

@@ -49,7 +49,7 @@ def test_backends_interleaved_with_speedups(tmp_path, capsys):
         backends, [2],
         repeats=2,
         warmup=1,
-        shape=(64, 48),
+        shape=(128, 96),  # the codec input size: top-down files take crops of it
         threads=1,
         pair=_quick_pair(),
         work_dir=str(tmp_path))

@@ -17,8 +17,8 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .runtime import (check_finite, check_input_shape, check_runnable, check_threads,
-                      file_metadata, install_network, is_bottomup, open_checks, pack_outputs)
+from .runtime import (check_finite, check_input_shape, check_runnable, check_threads, file_metadata,
+                      install_network, is_bottomup, open_checks, pack_outputs)
 
 #: OpenVINO's names of our precisions (``INFERENCE_PRECISION_HINT``).
 OV_PRECISION = {'fp32': 'f32', 'bf16': 'bf16'}

@@ -7,6 +7,7 @@ person boxes from a COCO detection-result file, unreadable images skipped and re
 checkpoint refused when it does not fit the model, and the demos' output files
 (``results_<name>.json`` with ``meta_info``/``instance_info``, as mmpose's ``demo/`` scripts).
 """
+import contextlib
 import logging
 import mimetypes
 import os
@@ -202,6 +203,24 @@ def backend_device(backend: str, device: Optional[str], onnx: Optional[str] = No
     return 'cpu'
 
 
+@contextlib.contextmanager
+def _dropped_log_lines(prefix: str):
+    """Drop the current logger's lines starting with ``prefix`` for the duration."""
+    from mmengine.logging import MMLogger
+
+    class Drop(logging.Filter):
+
+        def filter(self, record):
+            return not record.getMessage().startswith(prefix)
+
+    logger, drop = MMLogger.get_current_instance(), Drop()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
+
+
 # --------------------------------------------------------------------------------- inferencer
 @INFERENCERS.register_module()
 class AttnPoseInferencer(Pose2DInferencer):
@@ -259,8 +278,17 @@ class AttnPoseInferencer(Pose2DInferencer):
         given = weights
         if backend != 'pytorch':
             weights, weights_from = self._weights_of_file(onnx, weights, weights_from)
-        cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
-                                           output_heatmaps, weights_from)
+        if weights_from and weights == 'none' and str(given).lower() != 'none':
+            # a checkpoint was given (and matches the file): say where the weights come from
+            # once, without prepare_pose_config's 'POSE_CHECKPOINT is "none"' line
+            print_log(f'the network\'s weights come from {weights_from}.', logger='current',
+                      level=logging.INFO)
+            with _dropped_log_lines('POSE_CHECKPOINT is "none"'):
+                cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
+                                                   output_heatmaps, weights_from)
+        else:
+            cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
+                                               output_heatmaps, weights_from)
         self.weights_source = (f'--onnx {onnx}' if backend != 'pytorch' else
                                f'POSE_CHECKPOINT {given}' if weights else
                                'the randomly initialised model')

@@ -65,7 +65,8 @@ def trained_esam(shared_data, tmp_path_factory):
         warnings.simplefilter('ignore')
         model = dx.build_model(cfg, ckpt)
     onnx_file = str(work / 'esam.onnx')
-    dx.export_onnx(model, onnx_file, (128, 96))
+    # with the checkpoint's hash: the demo may then be given the checkpoint beside the file
+    dx.export_onnx(model, onnx_file, (128, 96), checkpoint=ckpt)
     return cfg, ckpt, onnx_file, root
 
 
@@ -465,6 +466,10 @@ def test_damaged_or_nan_onnx_file_is_refused(esam_files, backend, tmp_path):
     with pytest.raises(ValueError, match=r'garbled.onnx is damaged: its graph does not match '
                        r'the sha256 recorded at export'):
         runtime.use_backend(_quiet_build(ESAM_SYNTH), backend, str(bad), 'fp32',
+                            cache_dir=str(tmp_path / 'ov'))
+    (tmp_path / 'x.onnx').write_bytes(b'not a model' * 10)
+    with pytest.raises(ValueError, match=r'x.onnx cannot be read as an ONNX model \(DecodeError'):
+        runtime.use_backend(_quiet_build(ESAM_SYNTH), backend, str(tmp_path / 'x.onnx'), 'fp32',
                             cache_dir=str(tmp_path / 'ov'))
     # a file without metadata whose weights hold a NaN: its outputs are refused
     nan_file = _export_tiny(tmp_path / 'nan.onnx', [17], nan=True)

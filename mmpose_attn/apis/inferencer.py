@@ -136,19 +136,22 @@ def save_predictions(path: str, dataset_meta: dict, instance_info: list) -> None
 
 
 def check_finite_predictions(source: str, sample: PoseDataSample) -> None:
-    """Refuse a prediction whose keypoints or scores are NaN/inf, naming where the weights came
-    from (a NaN checkpoint, a garbled ONNX file)."""
+    """Refuse a prediction whose scores are NaN/inf, naming where the weights came from (a NaN
+    checkpoint, a garbled ONNX file)."""
     inst = sample.get('pred_instances', None)
     if inst is None:
         return
-    for key in ('keypoints', 'keypoint_scores', 'bbox_scores'):
+    # the scores: a NaN heatmap or score map makes them NaN (the keypoints of an untrained
+    # RTMO are NaN with finite scores, as in mmpose; the json writer refuses those)
+    for key in ('keypoint_scores', 'bbox_scores'):
         if key in inst:
             value = inst.get(key)
             arr = np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value)
-            if arr.dtype.kind == 'f' and not np.isfinite(arr).all():
+            bad = ~np.isfinite(arr) if arr.dtype.kind == 'f' else np.zeros(arr.shape, bool)
+            if bad.any():
                 raise NonFiniteOutputError(
                     f'{source}: the predicted {key} of {sample.metainfo.get("img_path")} hold '
-                    f'{int((~np.isfinite(arr)).sum())} non-finite values (NaN/inf) of '
+                    f'{int(bad.sum())} non-finite values (NaN/inf) of '
                     f'{arr.size}: the weights are broken (a garbled or truncated file, or a '
                     'diverged training). Use another checkpoint, or export the file again from '
                     'a good one.')
@@ -519,7 +522,8 @@ class AttnPoseInferencer(Pose2DInferencer):
         (``nearby_joints_nms``, a third of the keypoints within its default distance). Their
         score is ``bbox_scores`` where the predictions have it (top-down, RTMO); DEKR and SAMKR
         predict none, and there it is the mean of ``keypoint_scores`` (root score times rescore,
-        the instance score their COCO evaluation ranks by, ``score_mode='keypoint'``).
+        the instance score their COCO evaluation ranks by, ``score_mode='keypoint'``). Kept
+        predictions with NaN/inf are refused (:func:`check_finite_predictions`).
         """
         data, metas = inputs
         samples = self.predict_batch(data) if data is not None else []
@@ -537,15 +541,16 @@ class AttnPoseInferencer(Pose2DInferencer):
             samples = out
         for sample in samples:
             filter_instances(sample, bbox_thr, pose_based_nms)
+            # what is kept must be numbers (the people a threshold drops may be anything)
+            check_finite_predictions(getattr(self, 'weights_source', 'the model'), sample)
         return samples
 
     def predict_batch(self, data: dict) -> List[PoseDataSample]:
-        """The model-forward step: collated pipeline outputs -> one data sample per input;
-        predictions with NaN/inf are refused (:func:`check_finite_predictions`)."""
-        samples = self.model.test_step(data)
-        for sample in samples:
-            check_finite_predictions(getattr(self, 'weights_source', 'the model'), sample)
-        return samples
+        """The model-forward step: collated pipeline outputs -> one data sample per input.
+
+        A backend (e.g. ONNX Runtime) replaces this method.
+        """
+        return self.model.test_step(data)
 
     # ---------------------------------------------------------------------- visualize
     def update_model_visualizer_settings(self, draw_heatmap: bool = False,

@@ -555,10 +555,13 @@ def check_output_shapes(onnx_file: str, shapes: Dict[str, Sequence], model: nn.M
 
 
 def network_input_hw(model: nn.Module, input_shape: Sequence) -> Tuple[int, int]:
-    """The input (H, W) to check a file's outputs at: its fixed size, else the codec's."""
+    """The input (H, W) to check a file's outputs at: its fixed size; else, bottom-up, a small
+    64x64 (a multiple of every size factor; the probe run stays cheap), top-down the codec's."""
     fixed = fixed_input_hw(input_shape)
     if fixed is not None:
         return fixed
+    if is_bottomup(model):
+        return (64, 64)
     inp = _model_facts(model)['input_size']
     return (int(inp[1]), int(inp[0])) if inp is not None else (256, 256)
 

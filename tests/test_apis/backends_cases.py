@@ -451,6 +451,11 @@ def test_onnx_file_of_another_config_is_refused(esam_files, backend, tmp_path):
     with pytest.raises(ValueError, match=r'bu14.onnx: output heatmaps channels \(the number of '
                        r'keypoints \+ 1\) is 15 in the file but 18'):
         use(_export_tiny(tmp_path / 'bu14.onnx', [15, 28], hw=(64, 64)), SAMKR_SYNTH)
+    # bottom-up, sizes left open: probed at a small input (heatmaps at a quarter of it)
+    with pytest.raises(ValueError, match=r'budyn.onnx: output heatmaps height \(at input 64x64\) '
+                       r'is 8 in the file but 16'):
+        use(_export_tiny(tmp_path / 'budyn.onnx', [18, 34], hw=(64, 64), stride=8,
+                         dynamic_hw=True), SAMKR_SYNTH)
     # the file of this config runs
     model = use(src)
     assert model.backbone.metadata['source']['checkpoint'] == 'epoch_15.pth'

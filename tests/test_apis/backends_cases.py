@@ -440,6 +440,9 @@ def test_onnx_file_of_another_config_is_refused(esam_files, backend, tmp_path):
          r'but 17'),
         (_export_tiny(tmp_path / 'hm16.onnx', [17], stride=8),
          r'hm16.onnx: output heatmaps height .* is 16 in the file but 32'),
+        # top-down crops always have the codec input size: a file of another is refused at once
+        (_export_tiny(tmp_path / 'in64.onnx', [17], hw=(64, 48), stride=2),
+         r'in64.onnx: the input size \(h, w\) is \(64, 48\) in the file but \(128, 96\)'),
         # no metadata, sizes left open in the graph: one probe run
         (_export_tiny(tmp_path / 'dyn.onnx', [17], stride=8, dynamic_hw=True),
          r'dyn.onnx: output heatmaps height .* is 16 in the file but 32'),

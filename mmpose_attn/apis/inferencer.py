@@ -332,8 +332,21 @@ class AttnPoseInferencer(Pose2DInferencer):
     def _init_model(self, cfg: ConfigDict, weights: Optional[str], device: str = 'cpu'):
         """The package's one builder (:func:`mmpose_attn.utils.build_model`): a checkpoint whose
         keys or shapes do not fit the model is refused (unless the config sets
-        ``allow_partial_load = True``); ``dataset_meta`` from the checkpoint, else the config."""
-        return build_model(cfg, weights, device=device)
+        ``allow_partial_load = True``); ``dataset_meta`` from the checkpoint, else the config.
+
+        Without a checkpoint (an ONNX backend holds the weights) and a train set that names no
+        keypoints (a ``RepeatDataset`` wrapper), ``dataset_meta`` comes from the test/val set.
+        """
+        model = build_model(cfg, weights, device=device)
+        if getattr(model, 'dataset_meta', None) is None:
+            from mmpose.apis.inference import dataset_meta_from_config
+            for mode in ('test', 'val'):
+                if cfg.get(f'{mode}_dataloader') is not None:
+                    meta = dataset_meta_from_config(cfg, dataset_mode=mode)
+                    if meta is not None:
+                        model.dataset_meta = meta
+                        break
+        return model
 
     def _init_detector(self, det_model=None, det_weights=None, det_cat_ids=0, device=None):
         """mmdet's ``DetInferencer`` for the person boxes, unless they come from a file."""

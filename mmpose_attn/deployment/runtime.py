@@ -9,6 +9,7 @@ PyTorch in bf16 (:class:`TorchForward`), ONNX Runtime (:mod:`.onnx`) and OpenVIN
 (:mod:`.openvino`). :func:`use_backend` picks one from ``backend`` and ``precision``.
 """
 import copy
+import json
 import logging
 import os
 import platform
@@ -58,10 +59,11 @@ BF16_FLAGS = ('avx512_bf16', 'amx_bf16', 'bf16')
 
 
 def warn_emulated_bf16(backend: str = 'PyTorch') -> Optional[str]:
-    """Warn, once, that ``--precision bf16`` asked of ``backend`` runs emulated on this CPU.
+    """Warn (once per model set up) that ``--precision bf16`` asked of ``backend`` runs emulated
+    on this CPU.
 
     PyTorch computes bf16 without bf16 instructions in software, with bf16's rounding and slower
-    than fp32 (measured 1.12x slower for ESAM); it is kept, not refused as OpenVINO refuses it,
+    than fp32; it is kept, not refused as OpenVINO refuses it,
     because it still shows bf16's accuracy on any machine. Returns the message, ``None`` where
     the CPU has bf16 instructions.
     """
@@ -399,7 +401,11 @@ def file_metadata(onnx_file: str) -> Optional[dict]:
     key = (os.path.abspath(onnx_file), st.st_size, st.st_mtime_ns)
     if key not in _META_CACHE:
         props = _metadata_props(onnx_file)
-        meta = parse_metadata(onnx_file, props) if KEY in props else None
+        try:
+            meta = parse_metadata(onnx_file, props) if KEY in props else None
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{onnx_file} is damaged: its {KEY} metadata is not valid JSON '
+                             f'({e}); export it again with tools/deployment/export_onnx.py') from e
         if meta is not None:
             check_integrity(onnx_file, meta)
         _META_CACHE.clear()  # one file at a time is all a run opens

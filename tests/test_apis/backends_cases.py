@@ -475,6 +475,14 @@ def test_damaged_or_nan_onnx_file_is_refused(esam_files, backend, tmp_path):
                        r'the sha256 recorded at export'):
         runtime.use_backend(_quiet_build(ESAM_SYNTH), backend, str(bad), 'fp32',
                             cache_dir=str(tmp_path / 'ov'))
+    # a garbled metadata entry (same length, so protobuf still parses)
+    data = (esam_files / 'esam.onnx').read_bytes()
+    assert data.count(b'"format": 1') == 1
+    (tmp_path / 'badmeta.onnx').write_bytes(data.replace(b'"format": 1', b'"format": X'))
+    with pytest.raises(ValueError, match=r'badmeta.onnx is damaged: its mmpose_attn.deploy '
+                       r'metadata is not valid JSON'):
+        runtime.use_backend(_quiet_build(ESAM_SYNTH), backend, str(tmp_path / 'badmeta.onnx'),
+                            'fp32', cache_dir=str(tmp_path / 'ov'))
     (tmp_path / 'x.onnx').write_bytes(b'not a model' * 10)
     with pytest.raises(ValueError, match=r'x.onnx cannot be read as an ONNX model \(DecodeError'):
         runtime.use_backend(_quiet_build(ESAM_SYNTH), backend, str(tmp_path / 'x.onnx'), 'fp32',

@@ -1,8 +1,10 @@
 """The command-line options both demos share (mmpose's demo options plus ours), and the keyword
 arguments of :class:`AttnPoseInferencer` and its :meth:`~AttnPoseInferencer.run` they map to."""
-from argparse import ArgumentParser, Namespace
+from argparse import ArgumentParser, ArgumentTypeError, Namespace
 
 from mmengine.config import DictAction
+
+from ..deployment.runtime import check_threads
 
 
 def add_demo_arguments(parser: ArgumentParser) -> ArgumentParser:
@@ -53,12 +55,21 @@ def add_backend_arguments(parser: ArgumentParser) -> ArgumentParser:
                         help='auto: the backend\'s fastest accurate mode on this CPU (PyTorch: '
                         'bf16 autocast + channels_last where the CPU has avx512_bf16/AMX, else '
                         'fp32; OpenVINO: its default; ONNX Runtime: fp32); fp32: full precision')
-    parser.add_argument('--threads', '--ort-threads', dest='threads', type=int, default=None,
-                        help='ONNX Runtime / OpenVINO threads (default: the runtime\'s own)')
+    parser.add_argument('--threads', '--ort-threads', dest='threads', type=threads_arg,
+                        default=None, help='ONNX Runtime / OpenVINO threads, 1 or more '
+                        '(default: the runtime\'s own)')
     parser.add_argument('--ov-cache-dir', default=None,
                         help='OpenVINO compiled-model cache (default: '
                         '~/.cache/mmpose_attn/openvino; "" for none)')
     return parser
+
+
+def threads_arg(text: str) -> int:
+    """``--threads``: a whole number >= 1 (argparse reports the message naming the range)."""
+    try:
+        return check_threads(text, '--threads')
+    except ValueError as e:
+        raise ArgumentTypeError(str(e)) from e
 
 
 def backend_kwargs(args: Namespace) -> dict:

@@ -7,6 +7,7 @@ person boxes from a COCO detection-result file, unreadable images skipped and re
 checkpoint refused when it does not fit the model, and the demos' output files
 (``results_<name>.json`` with ``meta_info``/``instance_info``, as mmpose's ``demo/`` scripts).
 """
+import contextlib
 import logging
 import mimetypes
 import os
@@ -24,7 +25,10 @@ from mmpose.apis.inferencers import Pose2DInferencer
 from mmpose.registry import INFERENCERS
 from mmpose.structures import PoseDataSample, merge_data_samples, split_instances
 
-from ..deployment.runtime import resolve_precision, use_backend
+from ..deployment.runtime import (NonFiniteOutputError, checkpoint_of_file, file_metadata,
+                                  fixed_input_hw, fixed_size_message, resolve_precision,
+                                  use_backend)
+from ..engine.atomic_io import atomic_write
 from ..utils import build_model
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes
 from .models import prepare_det_config, prepare_pose_config, require_dataset_meta, resolve_device
@@ -170,10 +174,40 @@ def result_names(paths: Sequence[str], root: Optional[str] = None) -> Dict[str, 
 
 
 def save_predictions(path: str, dataset_meta: dict, instance_info: list) -> None:
-    """Write predictions in the format of mmpose's demos (json_tricks, numpy-aware)."""
-    with open(path, 'w') as f:
-        json_tricks.dump(dict(meta_info=dataset_meta, instance_info=instance_info), f,
-                         indent='\t')
+    """Write predictions in the format of mmpose's demos (json_tricks, numpy-aware), whole or
+    not at all: the text is made first, then written to a temporary file and renamed onto
+    ``path`` (:func:`~mmpose_attn.engine.atomic_io.atomic_write`); NaN/inf (which JSON cannot
+    hold) are refused naming the file."""
+    try:
+        text = json_tricks.dumps(dict(meta_info=dataset_meta, instance_info=instance_info),
+                                 indent='\t', allow_nan=False)
+    except ValueError as e:
+        raise NonFiniteOutputError(
+            f'{path} not written: the predictions hold non-finite values (NaN/inf), which JSON '
+            f'cannot hold ({e}); the weights that made them are broken') from e
+    atomic_write(text, path)
+
+
+def check_finite_predictions(source: str, sample: PoseDataSample) -> None:
+    """Refuse a prediction whose scores are NaN/inf, naming where the weights came from (a NaN
+    checkpoint, a garbled ONNX file)."""
+    inst = sample.get('pred_instances', None)
+    if inst is None:
+        return
+    # the scores: a NaN heatmap or score map makes them NaN (the keypoints of an untrained
+    # RTMO are NaN with finite scores, as in mmpose; the json writer refuses those)
+    for key in ('keypoint_scores', 'bbox_scores'):
+        if key in inst:
+            value = inst.get(key)
+            arr = np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value)
+            bad = ~np.isfinite(arr) if arr.dtype.kind == 'f' else np.zeros(arr.shape, bool)
+            if bad.any():
+                raise NonFiniteOutputError(
+                    f'{source}: the predicted {key} of {sample.metainfo.get("img_path")} hold '
+                    f'{int(bad.sum())} non-finite values (NaN/inf) of '
+                    f'{arr.size}: the weights are broken (a garbled or truncated file, or a '
+                    'diverged training). Use another checkpoint, or export the file again from '
+                    'a good one.')
 
 
 def instance_scores(instances) -> np.ndarray:
@@ -223,6 +257,24 @@ def backend_device(backend: str, device: Optional[str], onnx: Optional[str] = No
         raise ValueError(f'--backend {backend} runs on the CPU; got --device {device} (drop it '
                          'or pass --device cpu)')
     return 'cpu'
+
+
+@contextlib.contextmanager
+def _dropped_log_lines(prefix: str):
+    """Drop the current logger's lines starting with ``prefix`` for the duration."""
+    from mmengine.logging import MMLogger
+
+    class Drop(logging.Filter):
+
+        def filter(self, record):
+            return not record.getMessage().startswith(prefix)
+
+    logger, drop = MMLogger.get_current_instance(), Drop()
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 # --------------------------------------------------------------------------------- inferencer
@@ -279,10 +331,23 @@ class AttnPoseInferencer(Pose2DInferencer):
                  threads: Optional[int] = None,
                  cache_dir: Optional[str] = None) -> None:
         device = backend_device(backend, device, onnx, precision)
-        if backend != 'pytorch' and weights_from is None:
-            weights_from = f'the ONNX file {onnx}'  # checkpoint 'none' is expected there
-        cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
-                                           output_heatmaps, weights_from)
+        given = weights
+        if backend != 'pytorch':
+            weights, weights_from = self._weights_of_file(onnx, weights, weights_from)
+        if weights_from and weights == 'none' and str(given).lower() != 'none':
+            # a checkpoint was given (and matches the file): say where the weights come from
+            # once, without prepare_pose_config's 'POSE_CHECKPOINT is "none"' line
+            print_log(f'the network\'s weights come from {weights_from}.', logger='current',
+                      level=logging.INFO)
+            with _dropped_log_lines('POSE_CHECKPOINT is "none"'):
+                cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
+                                                   output_heatmaps, weights_from)
+        else:
+            cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
+                                               output_heatmaps, weights_from)
+        self.weights_source = (f'--onnx {onnx}' if backend != 'pytorch' else
+                               f'POSE_CHECKPOINT {given}' if weights else
+                               'the randomly initialised model')
         self.detections = detections
         self.skipped: List[Tuple[str, str]] = []
         self.no_detections: List[str] = []
@@ -292,7 +357,21 @@ class AttnPoseInferencer(Pose2DInferencer):
                          det_model=det_model, det_weights=det_weights,
                          det_cat_ids=det_cat_ids)
         self.backend, self.precision = backend, precision
-        use_backend(self.model, backend, onnx, precision, threads, cache_dir)
+        use_backend(self.model, backend, onnx, precision, threads, cache_dir,
+                    source=self.weights_source)
+
+    @staticmethod
+    def _weights_of_file(onnx: str, weights: Optional[str],
+                         weights_from: Optional[str]) -> Tuple[str, str]:
+        """With an ONNX backend the weights are the file's: a checkpoint given beside it must be
+        the one it was exported from (:func:`~mmpose_attn.deployment.runtime.
+        checkpoint_of_file`) and is then not loaded. Returns the checkpoint to load (``'none'``)
+        and the sentence saying where the weights come from."""
+        if weights is not None and str(weights).lower() != 'none' and \
+                '://' not in str(weights) and not osp.isfile(osp.expanduser(str(weights))):
+            return weights, weights_from  # the missing checkpoint is reported as before
+        said = checkpoint_of_file(onnx, weights, file_metadata(onnx))
+        return 'none', weights_from or said
 
     def _dispatch_kwargs(self, **kwargs):
         """mmpose's dispatch, and the ``bbox_thr`` given to ``preprocess`` for ``forward`` too:
@@ -406,6 +485,8 @@ class AttnPoseInferencer(Pose2DInferencer):
         """
         batch_size = self._effective_batch_size(batch_size)
         self._set_bottomup_thresholds(bbox_thr, nms_thr)
+        if isinstance(inputs, (list, tuple)):
+            self._check_fixed_network_size(inputs)
         batch, imgs = [], []
         crops, crop_metas = [], []  # top-down: the crops and (image info, number of crops)
         for i, item in enumerate(inputs):
@@ -444,6 +525,41 @@ class AttnPoseInferencer(Pose2DInferencer):
             yield (self.collate_fn(batch), None), imgs
         if crop_metas:
             yield (self.collate_fn(crops) if crops else None, crop_metas), imgs
+
+    def _check_fixed_network_size(self, inputs: Sequence) -> None:
+        """A bottom-up ONNX file of a fixed input size runs only images that BottomupResize
+        brings to that size: every input is sized (from its header) before any is run, so a
+        folder of mixed aspect ratios is refused before anything is written."""
+        fixed = fixed_input_hw(getattr(self.model.backbone, 'input_shape', ()))
+        if fixed is None or self.cfg.data_mode == 'topdown':
+            return
+        resize = next((t for t in getattr(self.pipeline, 'transforms', [])
+                       if hasattr(t, '_get_input_size') and hasattr(t, 'input_size')), None)
+        if resize is None:
+            return
+        from PIL import Image
+        wrong = []
+        for item in inputs:
+            if isinstance(item, str):
+                try:
+                    with Image.open(item) as im:
+                        w, h = im.size
+                except Exception:  # unreadable: skipped (or refused) when it is read
+                    continue
+            else:
+                h, w = np.asarray(item).shape[:2]
+            pw, ph = resize._get_input_size((w, h), tuple(resize.input_size))[1]
+            if (int(ph), int(pw)) != tuple(fixed):
+                wrong.append((item if isinstance(item, str) else 'an array input', w, h,
+                              int(ph), int(pw)))
+        if wrong:
+            name, w, h, ph, pw = wrong[0]
+            raise ValueError(fixed_size_message(
+                self.model.backbone.onnx_file, fixed,
+                f'{len(wrong)} of {len(inputs)} input image(s) are resized to other sizes by '
+                f'{type(resize).__name__} ({resize.resize_mode} to {tuple(resize.input_size)}, '
+                f'size_factor {resize.size_factor}), e.g. {name} ({w}x{h} W x H) to {ph}x{pw}; '
+                'nothing was written'))
 
     def _set_bottomup_thresholds(self, bbox_thr: float, nms_thr: float) -> None:
         """A one-stage head filters its own predictions: as mmpose's inferencer, ``bbox_thr``
@@ -499,7 +615,8 @@ class AttnPoseInferencer(Pose2DInferencer):
         (``nearby_joints_nms``, a third of the keypoints within its default distance). Their
         score is ``bbox_scores`` where the predictions have it (top-down, RTMO); DEKR and SAMKR
         predict none, and there it is the mean of ``keypoint_scores`` (root score times rescore,
-        the instance score their COCO evaluation ranks by, ``score_mode='keypoint'``).
+        the instance score their COCO evaluation ranks by, ``score_mode='keypoint'``). Kept
+        predictions with NaN/inf are refused (:func:`check_finite_predictions`).
         """
         data, metas = inputs
         samples = self.predict_batch(data) if data is not None else []
@@ -517,6 +634,8 @@ class AttnPoseInferencer(Pose2DInferencer):
             samples = out
         for sample in samples:
             filter_instances(sample, bbox_thr, pose_based_nms)
+            # what is kept must be numbers (the people a threshold drops may be anything)
+            check_finite_predictions(getattr(self, 'weights_source', 'the model'), sample)
         return samples
 
     def predict_batch(self, data: dict) -> List[PoseDataSample]:

@@ -41,8 +41,9 @@ from ..utils import TensorForward
 from ..utils import build_model as build_config_model
 from .metadata import deploy_metadata, pipeline_facts, write_with_metadata
 # SelectOutput, is_bottomup: kept importable from here, as before
-from .runtime import (SelectOutput, check_file_outputs, check_input_shape,  # noqa: F401
-                      check_runnable, install_network, is_bottomup, output_names, pack_outputs)
+from .runtime import (SelectOutput, check_file_outputs, check_finite,  # noqa: F401
+                      check_input_shape, check_runnable, check_threads, file_metadata,
+                      install_network, is_bottomup, open_checks, output_names, pack_outputs)
 
 #: Lowest opset with ``GridSample``, needed by models with deformable convolutions only.
 MIN_OPSET = 16
@@ -272,7 +273,8 @@ def check_shape_generic(model: nn.Module, onnx_file: str, shape: Tuple[int, int]
 
 def ort_session(onnx_file: str, threads: Optional[int] = 2):
     """A CPU ONNX Runtime session with ``threads`` intra-op threads (``None``: ORT's default, one
-    per physical core) and one inter-op thread."""
+    per physical core; else 1 or more) and one inter-op thread."""
+    threads = check_threads(threads)
     _, ort = require_onnx()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or 0
@@ -362,9 +364,18 @@ class OnnxRuntimeForward(nn.Module):
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.input_shape = tuple(self.session.get_inputs()[0].shape)
 
+    def declared_output_shapes(self) -> list:
+        """The graph's declared output shapes (a name or ``None`` where a size is open)."""
+        return [tuple(o.shape) for o in self.session.get_outputs()]
+
+    def run(self, x: Tensor) -> list:
+        """The file's raw outputs (numpy) on ``x``."""
+        return self.session.run(None, {'input': x.detach().cpu().float().contiguous().numpy()})
+
     def forward(self, x: Tensor) -> tuple:
         check_input_shape(self.onnx_file, self.input_shape, x)
-        outs = self.session.run(None, {'input': x.detach().cpu().float().contiguous().numpy()})
+        outs = self.run(x)
+        check_finite(self.onnx_file, outs, self.output_names)
         return pack_outputs([torch.from_numpy(o).to(x.device) for o in outs], self.bottomup)
 
 
@@ -375,12 +386,15 @@ def use_onnxruntime(model: nn.Module, onnx_file: str, threads: Optional[int] = 2
     :func:`~.runtime.install_network`. ``model.test_step`` / ``predict``, the flip test (the
     session runs on the flipped batch too), ``head.predict``, the codec, rescore net and pose NMS
     are untouched. The model must be built from the config the file was exported from (its head
-    settings and codec decode the outputs).
+    settings and codec decode the outputs): the file is checked against it when opened
+    (:func:`~.runtime.file_metadata`, :func:`~.runtime.open_checks`).
 
     Returns:
         nn.Module: ``model``, now for inference only (its network weights are gone).
     """
     check_runnable(model)
+    meta = file_metadata(onnx_file)  # a damaged file is refused before ORT reads it
     network = OnnxRuntimeForward(onnx_file, threads, bottomup=is_bottomup(model))
-    check_file_outputs(onnx_file, network.output_names, model)
+    open_checks(onnx_file, model, meta, network, network.run)
+    network.metadata = meta
     return install_network(model, network)

@@ -5,16 +5,20 @@ second start skips compilation. ``precision='auto'`` keeps OpenVINO's own choice
 with bf16 instructions, f32 elsewhere); ``'fp32'`` and ``'bf16'`` set its inference precision
 hint. ``openvino`` is an optional extra, imported only here.
 """
+import logging
 import os
 import os.path as osp
+import uuid
+import warnings
 from typing import Optional
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .runtime import (check_file_outputs, check_input_shape, check_runnable, install_network,
-                      is_bottomup, pack_outputs)
+from .runtime import (check_finite, check_input_shape, check_runnable, check_threads, file_metadata,
+                      install_network, is_bottomup, open_checks, pack_outputs)
 
 #: OpenVINO's names of our precisions (``INFERENCE_PRECISION_HINT``).
 OV_PRECISION = {'fp32': 'f32', 'bf16': 'bf16'}
@@ -37,15 +41,41 @@ def default_cache_dir() -> str:
     return osp.join(root, 'mmpose_attn', 'openvino')
 
 
+class CacheDirWarning(UserWarning):
+    """OpenVINO's cache folder cannot be written; the model is compiled without it."""
+
+
+def usable_cache_dir(cache_dir: str) -> Optional[str]:
+    """``cache_dir`` if it can be created and written, else ``None`` after one warning naming it
+    (the run then compiles without a cache: slower to start, same results)."""
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        probe = osp.join(cache_dir, f'.write_test.{os.getpid()}.{uuid.uuid4().hex[:8]}')
+        with open(probe, 'wb'):
+            pass
+        os.remove(probe)
+        return cache_dir
+    except OSError as e:
+        msg = (f'OpenVINO cache folder {cache_dir} cannot be written ({type(e).__name__}: '
+               f'{e.strerror or e}); running without the compiled-model cache (each start '
+               'compiles the model again). Pass --ov-cache-dir DIR (a writable folder) or '
+               '--ov-cache-dir "" to run without a cache and without this warning.')
+        print_log(msg, logger='current', level=logging.WARNING)
+        warnings.warn(msg, CacheDirWarning, stacklevel=3)
+        return None
+
+
 def compile_onnx(onnx_file: str, precision: str = 'auto', threads: Optional[int] = None,
                  cache_dir: Optional[str] = None, device: str = 'CPU'):
     """Read ``onnx_file`` and compile it for ``device``; returns the ``CompiledModel``.
 
     Args:
         precision: ``'auto'`` (OpenVINO's default), ``'fp32'`` or ``'bf16'``.
-        threads: ``INFERENCE_NUM_THREADS`` (``None``: OpenVINO's default, all cores).
-        cache_dir: Compiled-model cache; ``None``: :func:`default_cache_dir`, ``''``: none.
+        threads: ``INFERENCE_NUM_THREADS``, 1 or more (``None``: OpenVINO's default, all cores).
+        cache_dir: Compiled-model cache; ``None``: :func:`default_cache_dir`, ``''``: none; one
+            that cannot be written is skipped with a warning (:func:`usable_cache_dir`).
     """
+    threads = check_threads(threads)
     ov = require_openvino()
     if precision not in ('auto', 'fp32', 'bf16'):
         raise ValueError(f'precision {precision!r}: choose auto, fp32 or bf16')
@@ -55,8 +85,7 @@ def compile_onnx(onnx_file: str, precision: str = 'auto', threads: Optional[int]
         raise ValueError(f'--precision bf16: OpenVINO reports no bf16 support on this {device} '
                          '(no avx512_bf16/AMX); use --precision auto or fp32')
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
-    if cache_dir:
-        os.makedirs(cache_dir, exist_ok=True)
+    if cache_dir and usable_cache_dir(cache_dir):
         core.set_property({'CACHE_DIR': cache_dir})
     config = {}
     if precision != 'auto':
@@ -94,6 +123,17 @@ class OpenVINOForward(nn.Module):
         self.input_shape = tuple(d.get_length() if d.is_static else None for d in shape)
         self.request = self.compiled.create_infer_request()
 
+    def declared_output_shapes(self) -> list:
+        """The compiled outputs' shapes (``None`` where a size is open)."""
+        return [tuple(d.get_length() if d.is_static else None for d in o.get_partial_shape())
+                for o in self.compiled.outputs]
+
+    def run(self, x: Tensor) -> list:
+        """The file's raw outputs (numpy copies: the request reuses its buffers) on ``x``."""
+        self.request.infer({0: np.ascontiguousarray(x.detach().cpu().float().numpy())})
+        return [self.request.get_output_tensor(i).data.copy()
+                for i in range(len(self.output_names))]
+
     @property
     def inference_precision(self) -> str:
         """The precision OpenVINO chose (``f32``, ``bf16``)."""
@@ -102,11 +142,9 @@ class OpenVINOForward(nn.Module):
 
     def forward(self, x: Tensor) -> tuple:
         check_input_shape(self.onnx_file, self.input_shape, x)
-        self.request.infer({0: np.ascontiguousarray(x.detach().cpu().float().numpy())})
-        # copies: the request's output buffers are reused by the next call (flip test)
-        outs = [torch.from_numpy(self.request.get_output_tensor(i).data.copy()).to(x.device)
-                for i in range(len(self.output_names))]
-        return pack_outputs(outs, self.bottomup)
+        outs = self.run(x)
+        check_finite(self.onnx_file, outs, self.output_names)
+        return pack_outputs([torch.from_numpy(o).to(x.device) for o in outs], self.bottomup)
 
 
 def use_openvino(model: nn.Module, onnx_file: str, precision: str = 'auto',
@@ -115,9 +153,12 @@ def use_openvino(model: nn.Module, onnx_file: str, precision: str = 'auto',
 
     The OpenVINO twin of :func:`~.onnx.use_onnxruntime` (see
     :func:`~.runtime.install_network`); ``model`` must be built from the config the file was
-    exported from.
+    exported from: the file is checked against it when opened (its graph's sha256, metadata and
+    output shapes, see :func:`~.runtime.open_checks`).
     """
     check_runnable(model)
+    meta = file_metadata(onnx_file)  # a damaged file is refused before OpenVINO reads it
     network = OpenVINOForward(onnx_file, is_bottomup(model), precision, threads, cache_dir)
-    check_file_outputs(onnx_file, network.output_names, model)
+    open_checks(onnx_file, model, meta, network, network.run)
+    network.metadata = meta
     return install_network(model, network)

@@ -9,10 +9,14 @@ PyTorch in bf16 (:class:`TorchForward`), ONNX Runtime (:mod:`.onnx`) and OpenVIN
 (:mod:`.openvino`). :func:`use_backend` picks one from ``backend`` and ``precision``.
 """
 import copy
+import json
+import logging
 import os
 import platform
-from typing import List, Optional, Sequence
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
@@ -48,6 +52,54 @@ def cpu_has_bf16() -> bool:
     if not flags and platform.system() != 'Linux':
         return False
     return bool(flags & {'avx512_bf16', 'amx_bf16', 'bf16'})
+
+
+#: The CPU flags that compute bf16 in hardware (see :func:`cpu_has_bf16`).
+BF16_FLAGS = ('avx512_bf16', 'amx_bf16', 'bf16')
+
+
+def warn_emulated_bf16(backend: str = 'PyTorch') -> Optional[str]:
+    """Warn (once per model set up) that ``--precision bf16`` asked of ``backend`` runs emulated
+    on this CPU.
+
+    PyTorch computes bf16 without bf16 instructions in software, with bf16's rounding and slower
+    than fp32; it is kept, not refused as OpenVINO refuses it,
+    because it still shows bf16's accuracy on any machine. Returns the message, ``None`` where
+    the CPU has bf16 instructions.
+    """
+    if cpu_has_bf16():
+        return None
+    flags = cpu_flags()
+    simd = [f for f in ('avx2', 'avx512f', 'avx512_vnni') if f in flags]
+    msg = (f'--precision bf16: this CPU has no bf16 instructions (none of '
+           f'{", ".join(BF16_FLAGS)} among its /proc/cpuinfo flags; it has '
+           f'{" ".join(simd) or "none of avx2, avx512f, avx512_vnni"}), so {backend} emulates '
+           'bf16: bf16 rounding at a speed below fp32\'s. Use --precision auto or fp32 for speed '
+           '(OpenVINO refuses bf16 on such a CPU).')
+    print_log(msg, logger='current', level=logging.WARNING)
+    warnings.warn(msg, EmulatedBF16Warning, stacklevel=3)
+    return msg
+
+
+class EmulatedBF16Warning(UserWarning):
+    """bf16 asked of PyTorch on a CPU without bf16 instructions (emulated, slower than fp32)."""
+
+
+def check_threads(threads, option: str = '--threads') -> Optional[int]:
+    """``threads`` as an int >= 1, ``None`` kept (the runtime's default); a clear error naming
+    ``option`` and the valid range otherwise (-1, 0, 2.5, 'x')."""
+    if threads is None:
+        return None
+    value = None
+    if isinstance(threads, (int, np.integer)) and not isinstance(threads, bool):
+        value = int(threads)
+    elif isinstance(threads, str) and threads.strip().lstrip('+').isdigit():
+        value = int(threads)
+    if value is None or value < 1:
+        raise ValueError(
+            f'{option} {threads!r}: give a whole number of threads, 1 or more (this machine has '
+            f'{os.cpu_count()} logical cores), or leave {option} out for the runtime\'s default')
+    return value
 
 
 def cpu_description() -> str:
@@ -91,6 +143,29 @@ def resolve_precision(backend: str, precision: str = 'auto', device: str = 'cpu'
     if precision == 'auto':
         return 'bf16' if str(device).startswith('cpu') and cpu_has_bf16() else 'fp32'
     return precision
+
+
+class NonFiniteOutputError(ValueError):
+    """A network output, or a prediction decoded from it, holds NaN or inf."""
+
+
+def check_finite(source: str, outputs: Sequence, names: Optional[Sequence[str]] = None,
+                 what: str = 'network output') -> None:
+    """Refuse NaN/inf in ``outputs`` (tensors or arrays), naming ``source`` (a file).
+
+    Broken weights (a garbled ONNX file, a diverged checkpoint) give them; decoded, they would
+    become keypoints at arbitrary places, or NaNs that no JSON file can hold.
+    """
+    for i, out in enumerate(outputs):
+        arr = out.detach() if isinstance(out, Tensor) else torch.as_tensor(np.asarray(out))
+        if arr.dtype.is_floating_point and not bool(torch.isfinite(arr).all()):
+            bad = int((~torch.isfinite(arr)).sum())
+            name = names[i] if names is not None and i < len(names) else f'#{i}'
+            raise NonFiniteOutputError(
+                f'{source}: {what} {name} holds {bad} non-finite values (NaN/inf) of '
+                f'{arr.numel()}: the weights are broken (a garbled or truncated file, or a '
+                'diverged training). Export the file again from a good checkpoint, or use '
+                'another checkpoint.')
 
 
 def is_bottomup(model: nn.Module) -> bool:
@@ -160,11 +235,9 @@ def install_network(model: nn.Module, network: nn.Module) -> nn.Module:
 def check_input_shape(source: str, fixed: Sequence, x: Tensor) -> None:
     """Refuse a batch whose (C, H, W) differs from the file's fixed input (batch, C, H, W)."""
     if any(isinstance(d, int) and d > 0 and d != s for d, s in zip(fixed[1:], x.shape[1:])):
-        raise ValueError(
-            f'{source} was exported for input (batch, {", ".join(map(str, fixed[1:]))}), got '
-            f'{tuple(x.shape)}: export it again with --shape {x.shape[2]} {x.shape[3]} '
-            '(top-down: the codec input size; bottom-up: the codec input size rounded up to a '
-            'multiple of 32 in the aspect of the image)')
+        raise ValueError(fixed_size_message(
+            source, tuple(fixed[2:4]), f'got an input of {x.shape[2]}x{x.shape[3]} (batch '
+            f'{tuple(x.shape)}; bottom-up: the image resized by BottomupResize in its own aspect)'))
 
 
 def check_file_outputs(source: str, names: Sequence[str], model: nn.Module) -> None:
@@ -190,13 +263,16 @@ class TorchForward(nn.Module):
     Args:
         model (nn.Module): A copy of the pose estimator (it is kept whole).
         precision (str): ``'bf16'`` (autocast + channels_last) or ``'fp32'``.
+        source (str, optional): Where the weights came from (a checkpoint), named when the
+            outputs are not finite.
 
     Shapes:
         (N, 3, H, W) -> as :func:`install_network` expects.
     """
 
-    def __init__(self, model: nn.Module, precision: str = 'bf16'):
+    def __init__(self, model: nn.Module, precision: str = 'bf16', source: Optional[str] = None):
         super().__init__()
+        self.source = source or 'the PyTorch model (its checkpoint)'
         if precision not in ('bf16', 'fp32'):
             raise ValueError(f'TorchForward precision {precision!r}: bf16 or fp32')
         self.model = model
@@ -217,16 +293,25 @@ class TorchForward(nn.Module):
                 out = self.model._forward(x.contiguous(memory_format=torch.channels_last))
         out = tuple(out) if isinstance(out, (list, tuple)) else (out, )
         out = [o.float().contiguous() for o in out]
+        check_finite(self.source, out, output_names(self.model),
+                     f'network output (PyTorch {self.precision})')
         return pack_outputs(out, self.bottomup)
 
 
-def use_pytorch(model: nn.Module, precision: str = 'auto') -> nn.Module:
-    """PyTorch at ``precision`` (see :func:`resolve_precision`); fp32 leaves ``model`` as it is."""
+def use_pytorch(model: nn.Module, precision: str = 'auto',
+                source: Optional[str] = None) -> nn.Module:
+    """PyTorch at ``precision`` (see :func:`resolve_precision`); fp32 leaves ``model`` as it is.
+
+    ``bf16`` asked on a CPU without bf16 instructions runs emulated, with a warning
+    (:func:`warn_emulated_bf16`). ``source`` names the weights in the non-finite-output error.
+    """
     device = next(model.parameters()).device
     asked = precision
     precision = resolve_precision('pytorch', precision, str(device))
     if precision == 'fp32':
         return model
+    if asked == 'bf16' and device.type == 'cpu':
+        warn_emulated_bf16('PyTorch')
     if asked == 'auto':
         try:
             check_runnable(model)
@@ -234,13 +319,17 @@ def use_pytorch(model: nn.Module, precision: str = 'auto') -> nn.Module:
             print_log(f'--precision auto: fp32 ({e})', logger='current')
             return model
     check_runnable(model)
-    return install_network(model, TorchForward(copy.deepcopy(model).eval(), precision))
+    return install_network(model, TorchForward(copy.deepcopy(model).eval(), precision, source))
 
 
 def use_backend(model: nn.Module, backend: str = 'pytorch', onnx_file: Optional[str] = None,
                 precision: str = 'auto', threads: Optional[int] = None,
-                cache_dir: Optional[str] = None) -> nn.Module:
+                cache_dir: Optional[str] = None, source: Optional[str] = None) -> nn.Module:
     """Run ``model``'s network in ``backend`` at ``precision``, decoding unchanged, in place.
+
+    An ONNX file is checked when it is opened: its graph against the sha256 in its metadata, its
+    metadata (kind, outputs, keypoints, codec and input sizes) and output shapes against
+    ``model``'s config (:func:`open_checks`); every run refuses non-finite outputs.
 
     Args:
         model: The pose estimator, built from the config ``onnx_file`` was exported from.
@@ -251,10 +340,12 @@ def use_backend(model: nn.Module, backend: str = 'pytorch', onnx_file: Optional[
         threads: Runtime threads (ONNX Runtime, OpenVINO); ``None``: the runtime's default.
         cache_dir: OpenVINO's compiled-model cache (default: see
             :func:`mmpose_attn.deployment.openvino.default_cache_dir`).
+        source: The checkpoint the PyTorch weights came from (named in errors).
     """
     if backend == 'pytorch':
-        return use_pytorch(model, precision)
+        return use_pytorch(model, precision, source)
     precision = resolve_precision(backend, precision)  # errors before anything is loaded
+    threads = check_threads(threads)
     if not onnx_file or not os.path.isfile(onnx_file):
         raise FileNotFoundError(
             f'--backend {backend} needs --onnx FILE (an existing file written by '
@@ -265,3 +356,282 @@ def use_backend(model: nn.Module, backend: str = 'pytorch', onnx_file: Optional[
     from .openvino import use_openvino
     return use_openvino(model, onnx_file, precision=precision, threads=threads,
                         cache_dir=cache_dir)
+
+
+# ------------------------------------------------------------------ checks of an ONNX file
+def export_hint(model: Optional[nn.Module] = None, dynamic_hw: bool = False) -> str:
+    """How to export ``model``'s config again (the fix of every file check)."""
+    cfg = getattr(model, 'cfg', None)
+    config = getattr(cfg, 'filename', None) or 'CONFIG'
+    return (f'python tools/deployment/export_onnx.py {config} --checkpoint CHECKPOINT'
+            + (' --dynamic-hw' if dynamic_hw else ''))
+
+
+def _metadata_props(onnx_file: str) -> Dict[str, str]:
+    """The file's ``metadata_props``: read with ``onnx`` (protobuf only), else ONNX Runtime,
+    else none (neither installed)."""
+    try:
+        import onnx
+    except ImportError:
+        onnx = None
+    try:
+        if onnx is not None:
+            proto = onnx.load(onnx_file, load_external_data=False)
+            return {p.key: p.value for p in proto.metadata_props}
+        import onnxruntime as ort
+        return dict(ort.InferenceSession(
+            onnx_file, providers=['CPUExecutionProvider']).get_modelmeta().custom_metadata_map)
+    except ImportError:
+        return {}
+    except Exception as e:  # protobuf/ORT: the bytes are no ONNX model
+        raise ValueError(f'{onnx_file} cannot be read as an ONNX model ({type(e).__name__}: '
+                         f'{str(e)[:200]}): the file is damaged or not an ONNX file; export it '
+                         'again with tools/deployment/export_onnx.py') from e
+
+
+_META_CACHE: Dict[tuple, Optional[dict]] = {}
+
+
+def file_metadata(onnx_file: str) -> Optional[dict]:
+    """The deployment metadata of ``onnx_file``, its graph checked against the sha256 recorded at
+    export (:func:`~.metadata.check_integrity`); ``None`` for a file without metadata (exported by
+    an older version or another tool: then only its graph's shapes can be checked)."""
+    from .metadata import KEY, check_integrity, parse_metadata
+    st = os.stat(onnx_file)
+    key = (os.path.abspath(onnx_file), st.st_size, st.st_mtime_ns)
+    if key not in _META_CACHE:
+        props = _metadata_props(onnx_file)
+        try:
+            meta = parse_metadata(onnx_file, props) if KEY in props else None
+        except json.JSONDecodeError as e:
+            raise ValueError(f'{onnx_file} is damaged: its {KEY} metadata is not valid JSON '
+                             f'({e}); export it again with tools/deployment/export_onnx.py') from e
+        if meta is not None:
+            check_integrity(onnx_file, meta)
+        _META_CACHE.clear()  # one file at a time is all a run opens
+        _META_CACHE[key] = meta
+    return _META_CACHE[key]
+
+
+def checkpoint_of_file(onnx_file: str, checkpoint: Optional[str],
+                       meta: Optional[dict]) -> str:
+    """Where the network's weights come from when ``onnx_file`` runs: the file, always.
+
+    A checkpoint given beside the file must be the one it was exported from (the sha256 of its
+    bytes equals the file's ``source.checkpoint_sha256``); another checkpoint, or one that cannot
+    be compared (a file without that record, a URL), is refused, as the checkpoint would not be
+    what runs. Returns the sentence that says where the weights come from.
+    """
+    src = (meta or {}).get('source') or {}
+    recorded, exported_from = src.get('checkpoint_sha256'), src.get('checkpoint')
+    origin = (f'exported from checkpoint {exported_from}' if exported_from else
+              'exported with random weights' if meta is not None else
+              'a file without deployment metadata')
+    if checkpoint is None or str(checkpoint).lower() == 'none':
+        return f'the ONNX file {onnx_file} ({origin})'
+    if not recorded:
+        raise ValueError(
+            f'POSE_CHECKPOINT {checkpoint} was given beside --onnx {onnx_file}, but the ONNX file '
+            f'records no checkpoint hash ({origin}), so what it runs cannot be shown to be '
+            f'{checkpoint}. Export {checkpoint} ({export_hint()}) and run that file, or pass '
+            'the checkpoint "none" to run the weights inside the ONNX file.')
+    from .metadata import sha256_file
+    if '://' in str(checkpoint) or not os.path.isfile(checkpoint):
+        raise ValueError(f'POSE_CHECKPOINT {checkpoint}: not a local file, so it cannot be '
+                         f'compared with the weights --onnx {onnx_file} records; pass the local '
+                         'checkpoint file or the checkpoint "none"')
+    if sha256_file(checkpoint) != recorded:
+        raise ValueError(
+            f'POSE_CHECKPOINT {checkpoint} is not the checkpoint --onnx {onnx_file} was exported '
+            f'from ({exported_from}, sha256 {recorded[:12]}...): the ONNX file would run its own, '
+            f'other weights. Export {checkpoint} again ({export_hint()}), or pass the checkpoint '
+            '"none" to run the weights inside the ONNX file.')
+    return (f'the ONNX file {onnx_file}, exported from checkpoint {exported_from}: the same bytes '
+            f'as POSE_CHECKPOINT {checkpoint} (sha256 {recorded[:12]}...), which is therefore '
+            'not loaded')
+
+
+def _model_facts(model: nn.Module) -> dict:
+    """What the config says a file must be: kind, outputs, keypoints, codec sizes, input
+    normalisation."""
+    meta = getattr(model, 'dataset_meta', None) or {}
+    id2name = meta.get('keypoint_id2name') or {}
+    decoder = getattr(model.head, 'decoder', None)
+    cfg = getattr(model, 'cfg', None)
+    pre = (cfg.model.get('data_preprocessor') or {}) if cfg is not None else {}
+    facts = dict(kind='bottomup' if is_bottomup(model) else 'topdown',
+                 outputs=output_names(model),
+                 num_keypoints=meta.get('num_keypoints', len(id2name) or None),
+                 keypoint_names=[id2name[i] for i in sorted(id2name)] or None,
+                 heatmap_size=getattr(decoder, 'heatmap_size', None),
+                 input_size=getattr(decoder, 'input_size', None))
+    if pre:
+        facts.update(mean=pre.get('mean'), std=pre.get('std'),
+                     channel_order='rgb' if pre.get('bgr_to_rgb', False) else 'bgr')
+    return facts
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) <= 1e-6 * max(1.0, abs(float(b)))
+    return a == b
+
+
+def _refuse(onnx_file: str, field: str, in_file, in_config, model: nn.Module) -> None:
+    config = getattr(getattr(model, 'cfg', None), 'filename', None) or 'the config'
+    raise ValueError(
+        f'{onnx_file}: {field} is {in_file} in the file but {in_config} in {config}: the file '
+        f'was exported from another config, and its outputs would be read wrongly. Export this '
+        f'config again ({export_hint(model)}) and run that file.')
+
+
+def check_metadata_fits(onnx_file: str, meta: dict, model: nn.Module) -> None:
+    """Refuse a file whose metadata differs from ``model``'s config: kind, outputs, keypoint
+    count and names, codec heatmap and input size, normalisation."""
+    want = _model_facts(model)
+    names = (meta.get('dataset') or {}).get('keypoint_names')
+    got = dict(kind=meta.get('kind'), outputs=meta.get('outputs'),
+               num_keypoints=len(names) if names is not None else None, keypoint_names=names,
+               heatmap_size=(meta.get('codec') or {}).get('heatmap_size'),
+               input_size=(meta.get('input') or {}).get('size'),
+               mean=(meta.get('input') or {}).get('mean'),
+               std=(meta.get('input') or {}).get('std'),
+               channel_order=(meta.get('input') or {}).get('channel_order'))
+    labels = dict(kind='kind', outputs='outputs', num_keypoints='the number of keypoints',
+                  keypoint_names='keypoint_names', heatmap_size='codec heatmap_size (w, h)',
+                  input_size='input size (w, h)', mean='input mean', std='input std',
+                  channel_order='input channel order')
+    for key, label in labels.items():
+        if key not in want or want[key] is None or got.get(key) is None:
+            continue
+        a, b = got[key], want[key]
+        a = list(a) if isinstance(a, tuple) else a
+        b = list(b) if isinstance(b, tuple) else b
+        if not _same(a, b):
+            if key == 'keypoint_names':
+                diff = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+                a, b = f'{a[diff]!r} at index {diff}', repr(b[diff])
+            _refuse(onnx_file, label, a, b, model)
+
+
+def fixed_input_hw(input_shape: Sequence) -> Optional[Tuple[int, int]]:
+    """(H, W) of a file whose input height and width are fixed, else ``None``."""
+    hw = tuple(input_shape[2:4])
+    if len(hw) == 2 and all(isinstance(d, int) and d > 0 for d in hw):
+        return hw
+    return None
+
+
+def expected_output_shapes(model: nn.Module, input_hw: Tuple[int, int]) -> Dict[str, tuple]:
+    """(C, h, w) per output name that ``model``'s config decodes for an input of ``input_hw``;
+    ``None`` for a size the config does not fix."""
+    facts = _model_facts(model)
+    k = facts['num_keypoints']
+    hm, inp = facts['heatmap_size'], facts['input_size']
+    hw = None
+    if hm is not None and inp is not None:
+        if facts['kind'] == 'topdown':
+            hw = (int(hm[1]), int(hm[0]))
+        else:  # bottom-up: the heatmaps keep the codec's input/heatmap stride at any size
+            hw = tuple(int(round(s * hm[i] / inp[i])) for s, i in zip(input_hw, (1, 0)))
+    if facts['kind'] == 'topdown':
+        return dict(heatmaps=(k, ) + (hw or (None, None)))
+    return dict(heatmaps=(k + 1 if k else None, ) + (hw or (None, None)),
+                displacements=(2 * k if k else None, ) + (hw or (None, None)))
+
+
+def check_output_shapes(onnx_file: str, shapes: Dict[str, Sequence], model: nn.Module,
+                        input_hw: Tuple[int, int]) -> None:
+    """Refuse outputs whose channels or size (N, C, h, w) differ from what ``model``'s config
+    decodes at input ``input_hw`` (dimensions a file leaves open are not compared)."""
+    for name, want in expected_output_shapes(model, input_hw).items():
+        got = shapes.get(name)
+        if got is None:
+            continue
+        got = tuple(got)[1:]
+        for label, g, w in zip(('channels', 'height', 'width'), got, want):
+            if isinstance(g, int) and g > 0 and w is not None and g != w:
+                what = ('(the number of keypoints' + (' + 1' if name == 'heatmaps' and
+                                                      is_bottomup(model) else '')
+                        + (' x 2' if name == 'displacements' else '') + ')') \
+                    if label == 'channels' else f'(at input {input_hw[0]}x{input_hw[1]})'
+                _refuse(onnx_file, f'output {name} {label} {what}', g, w, model)
+
+
+def network_input_hw(model: nn.Module, input_shape: Sequence) -> Tuple[int, int]:
+    """The input (H, W) to check a file's outputs at: its fixed size; else, bottom-up, a small
+    64x64 (a multiple of every size factor; the probe run stays cheap), top-down the codec's."""
+    fixed = fixed_input_hw(input_shape)
+    if fixed is not None:
+        return fixed
+    if is_bottomup(model):
+        return (64, 64)
+    inp = _model_facts(model)['input_size']
+    return (int(inp[1]), int(inp[0])) if inp is not None else (256, 256)
+
+
+def check_topdown_input(onnx_file: str, model: nn.Module, input_shape: Sequence) -> None:
+    """A top-down file's fixed input must be the codec input size (every crop has it)."""
+    fixed = fixed_input_hw(input_shape)
+    inp = _model_facts(model)['input_size']
+    if is_bottomup(model) or fixed is None or inp is None:
+        return
+    if tuple(fixed) != (int(inp[1]), int(inp[0])):
+        _refuse(onnx_file, 'the input size (h, w)', tuple(fixed), (int(inp[1]), int(inp[0])),
+                model)
+
+
+def multiscale_test(model: nn.Module) -> bool:
+    """The config tests at several scales (``test_cfg.multiscale_test`` or a resize step with
+    ``aug_scales``)."""
+    if (getattr(model, 'test_cfg', None) or {}).get('multiscale_test', False):
+        return True
+    cfg = getattr(model, 'cfg', None)
+    if cfg is None:
+        return False
+    from .metadata import _test_pipeline
+    return any(step.get('aug_scales') for step in _test_pipeline(cfg))
+
+
+def fixed_size_message(onnx_file: str, fixed: Tuple[int, int], why: str) -> str:
+    """The refusal of a fixed-size file for inputs of other sizes (the fix: any-shape export)."""
+    return (f'{onnx_file} takes only inputs of {fixed[0]}x{fixed[1]} (H x W; it was exported '
+            f'at a fixed size), but {why}. Export it with any-shape support: '
+            'tools/deployment/export_onnx.py CONFIG --checkpoint CHECKPOINT --dynamic-hw')
+
+
+def check_not_multiscale(onnx_file: str, model: nn.Module, input_shape: Sequence) -> None:
+    """Refuse a fixed-size file under a multi-scale test (its scales have other sizes)."""
+    fixed = fixed_input_hw(input_shape)
+    if fixed is not None and is_bottomup(model) and multiscale_test(model):
+        raise ValueError(fixed_size_message(
+            onnx_file, fixed, 'the config tests at several scales (multiscale_test / '
+            'aug_scales), whose inputs have other sizes'))
+
+
+def open_checks(onnx_file: str, model: nn.Module, meta: Optional[dict], network: nn.Module,
+                probe) -> None:
+    """Every check of an opened file against ``model``'s config, before it runs anything.
+
+    Args:
+        meta: The file's metadata (:func:`file_metadata`) or ``None``.
+        network: The backend module (``output_names``, ``input_shape``,
+            ``declared_output_shapes()``).
+        probe: ``probe(x) -> list of arrays``: one run of the file on ``x``, used where its
+            declared output shapes leave a size open.
+    """
+    check_file_outputs(onnx_file, network.output_names, model)
+    if meta is not None:
+        check_metadata_fits(onnx_file, meta, model)
+    check_topdown_input(onnx_file, model, network.input_shape)
+    check_not_multiscale(onnx_file, model, network.input_shape)
+    hw = network_input_hw(model, network.input_shape)
+    shapes = dict(zip(network.output_names, network.declared_output_shapes()))
+    want = expected_output_shapes(model, hw)
+    if any(not (isinstance(d, int) and d > 0) for n in want for d in tuple(shapes[n])[1:]):
+        outs = probe(torch.zeros(1, 3, *hw))
+        check_finite(onnx_file, outs, network.output_names)
+        shapes = {n: tuple(o.shape) for n, o in zip(network.output_names, outs)}
+    check_output_shapes(onnx_file, shapes, model, hw)

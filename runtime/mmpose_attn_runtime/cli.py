@@ -9,7 +9,7 @@ import os.path as osp
 import sys
 import tempfile
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np

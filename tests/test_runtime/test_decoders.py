@@ -11,7 +11,6 @@ from mmpose.datasets.transforms import BottomupResize, GetBBoxCenterScale, Topdo
 from mmpose.evaluation.functional import nearby_joints_nms
 from mmpose.models.heads import DEKRHead
 from mmpose.models.utils.tta import flip_heatmaps
-
 from mmpose_attn_runtime import decode as rd
 from mmpose_attn_runtime import transforms as rt
 
@@ -82,8 +81,8 @@ def test_spr_decode_equals_mmpose():
                generate_keypoint_heatmaps=True, decode_max_instances=10)
     heatmaps, displacements = _spr_inputs(rng)
     kpts, roots, scores = rd.SPRCodec(dict(cfg, type='SPR')).decode(heatmaps, displacements)
-    ref_kpts, (ref_roots, ref_scores) = SPR(**cfg).decode(torch.from_numpy(heatmaps),
-                                                         torch.from_numpy(displacements))
+    ref_kpts, (ref_roots, ref_scores) = SPR(**cfg).decode(
+        torch.from_numpy(heatmaps), torch.from_numpy(displacements))
     assert len(kpts) == 6
     np.testing.assert_allclose(kpts, ref_kpts.numpy(), atol=1e-5)
     np.testing.assert_array_equal(roots, ref_roots.numpy())

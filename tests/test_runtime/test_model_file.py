@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from mmpose_attn_runtime import BottomUp, ModelFileError, TopDown
 from mmpose_attn_runtime import model_file as mf
 

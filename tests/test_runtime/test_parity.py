@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 from conftest import ESAM, SAMKR, SAMKR_IMAGES, prepared_config
-
 from mmpose_attn_runtime import BottomUp, TopDown
 
 TOL = 0.01  # px

@@ -1,7 +1,9 @@
 """The two pose estimators: :class:`TopDown` (a person per box) and :class:`BottomUp` (all people
 of an image), configured entirely by the model file's metadata."""
+import warnings
 from typing import List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 from .backends import Backend
@@ -11,11 +13,25 @@ from .transforms import bottomup_resize, to_image, to_input, topdown_crop
 Result = Tuple[np.ndarray, np.ndarray]
 
 
+_WARNED = []
+
+
+def _check_opencv() -> None:
+    """Warn once where OpenCV is 5 or newer: its warpAffine crops differ from 4.x's (measured:
+    up to 4 grey levels in 6-9 % of pixels), which moves keypoints away from mmpose's."""
+    if not _WARNED and int(cv2.__version__.split('.')[0]) >= 5:
+        _WARNED.append(True)
+        warnings.warn(f'OpenCV {cv2.__version__}: its warpAffine differs from OpenCV 4.x, with '
+                      "which mmpose's results were made; keypoints can move by pixels. Install "
+                      '"opencv-python-headless<5" (as mmpose-attn-runtime requires).', stacklevel=4)
+
+
 class _Estimator:
     kind = ''
 
     def __init__(self, model_file: str, backend: str = 'onnxruntime',
                  threads: Optional[int] = None, batch_size: int = 8):
+        _check_opencv()
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         self.net = Backend(model_file, backend, threads)

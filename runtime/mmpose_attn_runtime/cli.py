@@ -16,7 +16,7 @@ import numpy as np
 
 from .draw import draw
 from .estimators import BottomUp, TopDown
-from .model_file import check_file
+from .model_file import KEY, check_file, onnx_metadata_props, parse_metadata
 
 
 def parse_args(argv=None):
@@ -212,8 +212,9 @@ class Runner:
     def __init__(self, args):
         kind = check_file(args.model)
         backend = args.backend or ('openvino' if kind == 'openvino' else 'onnxruntime')
-        from .model_file import read_onnx_metadata
-        file_kind = (read_onnx_metadata(args.model)['kind'] if kind == 'onnx' else None)
+        # the kind picks the class; the class's load checks the file's integrity
+        file_kind = (parse_metadata(args.model, onnx_metadata_props(args.model).get(KEY))['kind']
+                     if kind == 'onnx' else None)
         cls = BottomUp if file_kind == 'bottomup' else TopDown
         try:
             self.model = cls(args.model, backend, args.threads, args.batch_size)
@@ -247,7 +248,7 @@ class Runner:
 
     def images(self, paths: List[str], root: Optional[str]) -> List[str]:
         written = []
-        step = max(1, self.args.batch_size if not self.topdown else 1)
+        step = max(1, self.args.batch_size)  # images per call (top-down: their crops batched)
         for start in range(0, len(paths), step):
             chunk = paths[start:start + step]
             imgs = [read_image(p) for p in chunk]

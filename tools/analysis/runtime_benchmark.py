@@ -191,7 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     print('| model | path | s / pass | items/s | vs PyTorch fp32 |')
     print('|---|---|---|---|---|')
     for r in rows:
-        print(f'| {r["model"]} | {r["path"]} | {r["pass_s"]:.2f} | {r["rate"]:.2f} {r["unit"]}/s '
+        print(f'| {r["model"]} | {r["path"]} | {r["pass_s"]:.2f} | {r["rate"]:.3g} {r["unit"]}/s '
               f'({r["items"]} {r["unit"]}) | {r["speedup"]:.2f}x |')
     return rows
 

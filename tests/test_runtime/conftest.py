@@ -6,9 +6,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip('onnx')
-pytest.importorskip('onnxruntime')
-
 REPO = Path(__file__).resolve().parents[2]
 ESAM = REPO / 'tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py'
 SAMKR = REPO / 'tests/configs/samkr_hrnet-w18s_1xb4-60e_coco-samples-256x256.py'

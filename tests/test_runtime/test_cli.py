@@ -5,6 +5,9 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
+
+pytest.importorskip('onnx')  # the tests export their models
 
 
 def _frames(n, h=240, w=320):

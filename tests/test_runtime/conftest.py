@@ -1,45 +1,6 @@
-"""Small exported models for the runtime's tests: ESAM-R18 (128x96) and SAMKR-W18-small (256x416
-input: the size mmpose's resize gives the 640x425 and 500x333 COCO samples), random weights,
-flip test on, exported once per session by tools/deployment/export_onnx.py's function."""
-import warnings
-from pathlib import Path
-
+"""Session fixtures: the small exported models of :mod:`_runtime_models`."""
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-ESAM = REPO / 'tests/configs/td-hm_esam-res18-w16_1xb16-40e_coco-samples-128x96.py'
-SAMKR = REPO / 'tests/configs/samkr_hrnet-w18s_1xb4-60e_coco-samples-256x256.py'
-#: the (H, W) mmpose's BottomupResize gives these COCO samples at input_size 256, expand mode
-SAMKR_HW = (256, 416)
-SAMKR_IMAGES = ('000000000785.jpg', '000000040083.jpg')
-
-
-def prepared_config(path, data_root=None):
-    """The config with flip test on (heatmap flip + shift) and ``dataset_meta`` from its COCO
-    dataset (the training set is a RepeatDataset, which has none)."""
-    from mmpose_attn.utils import load_config
-    cfg = load_config(str(path))
-    if data_root is not None:
-        cfg.val_dataloader.dataset.data_root = data_root
-        cfg.test_dataloader.dataset.data_root = data_root
-    cfg.train_dataloader.dataset = cfg.val_dataloader.dataset
-    cfg.model.test_cfg.flip_test = True
-    cfg.model.test_cfg.setdefault('flip_mode', 'heatmap')
-    cfg.model.test_cfg.shift_heatmap = True
-    return cfg
-
-
-def export(path, out, hw):
-    import torch
-
-    from mmpose_attn.deployment import onnx as dx
-    cfg = prepared_config(path)
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        model = dx.build_model(cfg, 'none')
-        dx.export_onnx(model, str(out), hw)
-    return str(out)
+from _runtime_models import ESAM, SAMKR, SAMKR_HW, export
 
 
 @pytest.fixture(scope='session')

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip('onnx')  # the tests export their models
 
-from conftest import ESAM, SAMKR, SAMKR_IMAGES, prepared_config  # noqa: E402
+from _runtime_models import ESAM, SAMKR, SAMKR_IMAGES, prepared_config  # noqa: E402
 from mmpose_attn_runtime import BottomUp, TopDown  # noqa: E402
 
 TOL = 0.01  # px

@@ -9,7 +9,7 @@ import os.path as osp
 import sys
 import tempfile
 from collections import defaultdict
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -202,9 +202,19 @@ def _atomic(path: str, write) -> None:
             os.remove(tmp)
 
 
-def result_name(rel: str) -> str:
-    folder, base = osp.split(rel)
-    return osp.join(folder, f'results_{osp.splitext(base)[0]}.json')
+def result_names(rels: Sequence[str]) -> List[str]:
+    """``results_<stem>.json`` beside each input's relative path, as our demos name them; inputs
+    of one folder with the same stem (``x.jpg``, ``x.png``) keep their extension instead."""
+    count: Dict[tuple, int] = defaultdict(int)
+    for rel in rels:
+        count[(osp.dirname(rel), osp.splitext(osp.basename(rel))[0])] += 1
+    names = []
+    for rel in rels:
+        folder, base = osp.split(rel)
+        stem = osp.splitext(base)[0]
+        names.append(osp.join(folder, f'results_{stem}.json' if count[(folder, stem)] == 1
+                              else f'results_{base}.json'))
+    return names
 
 
 # --------------------------------------------------------------------------------- run
@@ -229,6 +239,7 @@ class Runner:
         if self.dets is not None and not self.topdown:
             raise ValueError('--bbox-file is for top-down models; this one is bottom-up')
         self.meta_info = meta_info(self.model.meta)
+        self.skipped: List[str] = []
 
     def boxes(self, img: np.ndarray, path: Optional[str]) -> np.ndarray:
         if self.dets is not None:
@@ -248,13 +259,21 @@ class Runner:
 
     def images(self, paths: List[str], root: Optional[str]) -> List[str]:
         written = []
+        rels = [osp.relpath(p, root) if root else osp.basename(p) for p in paths]
+        names = dict(zip(paths, result_names(rels)))
         step = max(1, self.args.batch_size)  # images per call (top-down: their crops batched)
         for start in range(0, len(paths), step):
-            chunk = paths[start:start + step]
-            imgs = [read_image(p) for p in chunk]
+            chunk, imgs = [], []
+            for p in paths[start:start + step]:
+                try:
+                    imgs.append(read_image(p))
+                    chunk.append(p)
+                except ValueError as e:  # as our demos: skip it, say so, go on
+                    self.skipped.append(p)
+                    print(f'skipping {e}', file=sys.stderr)
             for p, img, (k, s, b) in zip(chunk, imgs, self.predict(imgs, chunk)):
                 rel = osp.relpath(p, root) if root else osp.basename(p)
-                out = osp.join(self.args.out, result_name(rel))
+                out = osp.join(self.args.out, names[p])
                 write_json(out, dict(meta_info=self.meta_info,
                                      instance_info=instance_info(k, s, b)))
                 written.append(out)
@@ -325,4 +344,7 @@ def main(argv=None) -> int:
         return 1
     for path in written:
         print(f'saved {path}')
+    if runner.skipped:
+        print(f'{len(runner.skipped)} unreadable image(s) skipped: {", ".join(runner.skipped)}',
+              file=sys.stderr)
     return 0

@@ -25,9 +25,11 @@ def _cli(*args):
 def test_cli_folder_with_bbox_file(esam_onnx, tmp_path):
     folder = tmp_path / 'in'
     (folder / 'sub').mkdir(parents=True)
-    paths = [folder / '000000000001.jpg', folder / 'sub' / '000000000002.png']
-    for path, img in zip(paths, _frames(2)):
+    paths = [folder / '000000000001.jpg', folder / 'sub' / '000000000002.png',
+             folder / 'sub' / '000000000002.jpg']
+    for path, img in zip(paths, _frames(3)):
         cv2.imwrite(str(path), img)
+    (folder / 'broken.jpg').write_bytes(b'not an image')
     dets = [dict(image_id=1, category_id=1, bbox=[10, 20, 100, 150], score=0.9),
             dict(image_id=1, category_id=1, bbox=[150, 30, 80, 120], score=0.2),  # < bbox-thr
             dict(image_id=2, category_id=1, bbox=[50, 40, 120, 180], score=0.8)]
@@ -36,7 +38,10 @@ def test_cli_folder_with_bbox_file(esam_onnx, tmp_path):
     proc = _cli(folder, '--model', esam_onnx, '--bbox-file', tmp_path / 'dets.json', '--out', out)
     assert proc.returncode == 0, proc.stderr
     res1 = json.loads((out / 'results_000000000001.json').read_text())
-    res2 = json.loads((out / 'sub' / 'results_000000000002.json').read_text())
+    # one stem, two images in one folder: the names keep the extension, as the demos'
+    res2 = json.loads((out / 'sub' / 'results_000000000002.png.json').read_text())
+    assert (out / 'sub' / 'results_000000000002.jpg.json').is_file()
+    assert "skipping cannot read image" in proc.stderr and 'broken.jpg' in proc.stderr
     assert res1['meta_info']['keypoint_id2name']['0'] == 'nose'
     assert res1['meta_info']['num_keypoints'] == 17
     assert len(res1['instance_info']) == 1 and len(res2['instance_info']) == 1

@@ -214,6 +214,12 @@ elif ! all_installed "$REQ/optional.txt"; then
     echo "  WARNING: optional extras failed to install; ONNX export will be unavailable"
 fi
 
+step "mmpose-attn-runtime (editable, runtime/: numpy + OpenCV + ONNX Runtime only)"
+if ! probe_ok mmpose_attn_runtime; then
+  quiet "${PIP[@]}" install --no-build-isolation -e "$ROOT/runtime" ||
+    fail "mmpose-attn-runtime" "see the pip error above (it needs numpy, opencv-python-headless, onnxruntime)"
+fi
+
 step "mmpose_attn (editable)"
 if ! probe_ok mmpose_attn; then
   quiet "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT" ||

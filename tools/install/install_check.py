@@ -4,7 +4,7 @@
 be installed (standard library only, then the imports it checks). It prints what is missing, one
 "name: detail" line each (name: a requirements file or an import check), and exits 1; it prints
 nothing and exits 0 when everything is there. ``--probe`` prints instead the import checks that
-pass (of torch mmcv xtcocotools mmpose_attn), for install.sh.
+pass (of torch mmcv xtcocotools mmpose_attn mmpose_attn_runtime), for install.sh.
 
     python tools/install/install_check.py [--probe]
 
@@ -94,11 +94,21 @@ def _this_package():
         os.path.dirname(spec.origin)) == os.path.realpath(os.path.join(ROOT, 'mmpose_attn')))
 
 
+def _runtime_package():
+    # the light runtime (runtime/), installed editable from this checkout (found, not run)
+    spec = importlib.util.find_spec('mmpose_attn_runtime')
+    return spec is not None and spec.origin is not None and (
+        os.path.realpath(os.path.dirname(spec.origin))
+        == os.path.realpath(os.path.join(ROOT, 'runtime', 'mmpose_attn_runtime')))
+
+
 IMPORT_CHECKS = [
     ('torch', 'torch: no importable torch + torchvision pair', _torch_pair),
     ('mmcv', f'mmcv: no mmcv=={_mmcv_version()} whose compiled ops import', _mmcv_ops),
     ('xtcocotools', 'xtcocotools: does not import', _xtcocotools),
     ('mmpose_attn', f'mmpose_attn: not installed from {ROOT}', _this_package),
+    ('mmpose_attn_runtime', f'mmpose_attn_runtime: not installed from {ROOT}/runtime',
+     _runtime_package),
 ]
 
 

@@ -147,8 +147,8 @@ def build_model(config: Union[str, Config],
     if checkpoint is not None:
         if allow_partial_load is None:
             allow_partial_load = bool(cfg.get('allow_partial_load', False))
-        ckpt = load_checkpoint_checked(model, checkpoint, allow_partial=allow_partial_load,
-                                       model_cfg=cfg.model)
+        ckpt = load_checkpoint_checked(
+            model, checkpoint, allow_partial=allow_partial_load, model_cfg=cfg.model)
         dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
     if dataset_meta is None:
         dataset_meta = dataset_meta_of_config(cfg)
@@ -193,7 +193,9 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_interleaved(fns: Sequence[Callable[[], object]], repeats: int, warmup: int = 1,
+def time_interleaved(fns: Sequence[Callable[[], object]],
+                     repeats: int,
+                     warmup: int = 1,
                      device: str = 'cpu') -> List[List[float]]:
     """Wall times (s) of each function, called in turn (A, B, A, B, ...) ``repeats`` times.
 

@@ -13,11 +13,13 @@ METRIC = r'{}: (-?\d+\.\d+)'
 
 def _installed_here() -> bool:
     """Whether a python started outside the repo imports this checkout's mmpose_attn."""
-    origin = subprocess.run(
-        [sys.executable, '-c',
-         'import importlib.util as u; s = u.find_spec("mmpose_attn"); '
-         'print(s.origin if s else "")'],
-        cwd=os.path.abspath(os.sep), capture_output=True, text=True).stdout.strip()
+    origin = subprocess.run([
+        sys.executable, '-c', 'import importlib.util as u; s = u.find_spec("mmpose_attn"); '
+        'print(s.origin if s else "")'
+    ],
+                            cwd=os.path.abspath(os.sep),
+                            capture_output=True,
+                            text=True).stdout.strip()
     return bool(origin) and Path(origin).resolve().parents[1] == REPO_ROOT
 
 
@@ -31,7 +33,11 @@ def _mim(*args: str, timeout: int = 400) -> str:
     # path, tested as is); an uninstalled checkout is made importable
     if not _installed_here():
         env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get('PYTHONPATH')]))
-    proc = subprocess.run(['mim', *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+    proc = subprocess.run(['mim', *args],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
                           timeout=timeout)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f'mim {" ".join(args)} failed:\n{out[-4000:]}'

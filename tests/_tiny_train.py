@@ -30,15 +30,16 @@ GN_OPTIONS = ['model.backbone.norm_cfg.type=GN', 'model.backbone.norm_cfg.num_gr
 
 
 def make_tiny_data(root: Path) -> Path:
-    make_dataset(str(root), dataset='coco', train_images=8, val_images=4,
-                 seed=0)
+    make_dataset(str(root), dataset='coco', train_images=8, val_images=4, seed=0)
     return root
 
 
 def job_env(data_root: Path, **extra: str) -> Dict[str, str]:
     env = dict(os.environ)
     env.update(
-        PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / 'tests'), env.get('PYTHONPATH', '')]),
+        PYTHONPATH=os.pathsep.join([str(REPO),
+                                    str(REPO / 'tests'),
+                                    env.get('PYTHONPATH', '')]),
         MMPOSE_ATTN_TINY_DATA=str(data_root) + os.sep,
         OMP_NUM_THREADS='1',
         MKL_NUM_THREADS='1',
@@ -53,8 +54,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def train_command(config: Path, work_dir: Path, nproc: int = 1,
-                  cfg_options: Optional[List[str]] = None, resume: bool = False) -> List[str]:
+def train_command(config: Path,
+                  work_dir: Path,
+                  nproc: int = 1,
+                  cfg_options: Optional[List[str]] = None,
+                  resume: bool = False) -> List[str]:
     args = ['--work-dir', str(work_dir)]
     if resume:
         args.append('--resume')
@@ -80,8 +84,8 @@ def load_weights(ckpt: Path) -> Dict[str, torch.Tensor]:
 
 def max_abs_diff(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor]) -> float:
     assert a.keys() == b.keys()
-    return max((a[k].double() - b[k].double()).abs().max().item() for k in a
-               if a[k].is_floating_point())
+    return max(
+        (a[k].double() - b[k].double()).abs().max().item() for k in a if a[k].is_floating_point())
 
 
 @functools.lru_cache(maxsize=None)
@@ -97,6 +101,7 @@ def reference_run() -> Path:
     """Uninterrupted 1-process GN run of the tiny config (batch 4, 3 epochs); its work_dir."""
     root = session_root()
     work_dir = root / 'reference'
-    run_job(train_command(TINY_CONFIG, work_dir, cfg_options=GN_OPTIONS), job_env(root / 'data'),
-            root / 'reference.log')
+    run_job(
+        train_command(TINY_CONFIG, work_dir, cfg_options=GN_OPTIONS), job_env(root / 'data'),
+        root / 'reference.log')
     return work_dir

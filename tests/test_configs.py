@@ -58,8 +58,10 @@ def test_ablation_builds_with_the_structure_its_name_says(path):
 
 def test_ablation_params_follow_the_structure():
     # the shared branch's dense 272 -> 34 output conv makes it the largest; c changes the width
-    params = {p.stem.split('_')[0]: sum(x.numel() for x in _structure(p)[0].parameters())
-              for p in sorted(ABLATION.glob('*.py')) + [W32]}
+    params = {
+        p.stem.split('_')[0]: sum(x.numel() for x in _structure(p)[0].parameters())
+        for p in sorted(ABLATION.glob('*.py')) + [W32]
+    }
     assert params['samkr-t2-g8-c8'] < params['samkr'] < params['samkr-t2-g8-c24']
     # at a fixed c, ULSAM's size grows by the same amount per subspace (K branches of g each)
     per_subspace = (params['samkr-t2-g8-c8'] - params['samkr-t2-g4-c8']) / (17 * 4)
@@ -70,8 +72,9 @@ def test_ablation_params_follow_the_structure():
 
 def _metafile_models():
     index = yaml.safe_load((ROOT / 'model-index.yml').read_text())
-    return [m for rel in index['Import']
-            for m in yaml.safe_load((ROOT / rel).read_text())['Models']]
+    return [
+        m for rel in index['Import'] for m in yaml.safe_load((ROOT / rel).read_text())['Models']
+    ]
 
 
 def test_metafiles_cover_every_shipped_paper_config():
@@ -83,9 +86,12 @@ def test_metafiles_cover_every_shipped_paper_config():
         assert m['Metadata']['Paper Table'] and all(r['Paper Table'] for r in m['Results'])
     # warm-start variants train the same structure from another checkpoint: no paper numbers;
     # _base_ files are parts of configs, not models
-    shipped = {str(p.relative_to(ROOT)) for d in ('esam', 'samkr')
-               for p in (ROOT / 'configs' / d).rglob('*.py')
-               if '_warm-' not in p.name and '_base_' not in p.parts}
+    shipped = {
+        str(p.relative_to(ROOT))
+        for d in ('esam', 'samkr')
+        for p in (ROOT / 'configs' / d).rglob('*.py')
+        if '_warm-' not in p.name and '_base_' not in p.parts
+    }
     assert shipped == configs
     ap = {m['Name']: m['Results'][0]['Metrics']['AP'] for m in models}
     assert ap['samkr-t2-g12-c24_hrnet-w32_8xb10-140e_coco-512x512'] == 0.657

@@ -112,8 +112,7 @@ def test_runner_train_save_resume(tmp_path):
     assert second.iter == 10
     for k, v in w_straight.items():
         torch.testing.assert_close(second.model.state_dict()[k], v, rtol=1e-5, atol=1e-6)
-    assert not torch.equal(w_straight['linear.weight'],
-                           _ToyModel().state_dict()['linear.weight'])
+    assert not torch.equal(w_straight['linear.weight'], _ToyModel().state_dict()['linear.weight'])
 
 
 def test_load_checkpoint_after_import_in_fresh_process(tmp_path):
@@ -121,16 +120,18 @@ def test_load_checkpoint_after_import_in_fresh_process(tmp_path):
     runner = _toy_runner(tmp_path, 5)
     runner.train()
     ckpt = tmp_path / 'iter_5.pth'
-    code = (
-        'import sys, torch, mmpose_attn\n'
-        'from mmengine.runner import load_checkpoint\n'
-        'm = torch.nn.Module(); m.linear = torch.nn.Linear(3, 1)\n'
-        'ck = load_checkpoint(m, sys.argv[1], map_location="cpu")\n'
-        'assert "message_hub" in ck and "meta" in ck, ck.keys()\n'
-        'print(m.linear.weight.flatten().tolist())\n')
+    code = ('import sys, torch, mmpose_attn\n'
+            'from mmengine.runner import load_checkpoint\n'
+            'm = torch.nn.Module(); m.linear = torch.nn.Linear(3, 1)\n'
+            'ck = load_checkpoint(m, sys.argv[1], map_location="cpu")\n'
+            'assert "message_hub" in ck and "meta" in ck, ck.keys()\n'
+            'print(m.linear.weight.flatten().tolist())\n')
     env = {k: v for k, v in os.environ.items() if k != 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'}
-    out = subprocess.run([sys.executable, '-c', code, str(ckpt)], capture_output=True, text=True,
-                         env=env, check=True).stdout
+    out = subprocess.run([sys.executable, '-c', code, str(ckpt)],
+                         capture_output=True,
+                         text=True,
+                         env=env,
+                         check=True).stdout
     loaded = eval(out.strip().splitlines()[-1])
     np.testing.assert_allclose(loaded, runner.model.linear.weight.flatten().tolist(), rtol=1e-6)
 
@@ -163,11 +164,14 @@ def test_stock_simplebaseline_builds_and_runs_on_cpu():
     with torch.no_grad():
         heatmaps = model(x, None, mode='tensor')
     assert heatmaps.shape == (2, 17, 64, 48)
-    sample = PoseDataSample(metainfo=dict(
-        input_size=(192, 256), input_center=np.array([96., 128.]),
-        input_scale=np.array([192., 256.]), flip_indices=list(range(17))))
-    sample.gt_instances = InstanceData(bboxes=np.array([[0., 0., 192., 256.]]),
-                                       bbox_scores=np.ones(1))
+    sample = PoseDataSample(
+        metainfo=dict(
+            input_size=(192, 256),
+            input_center=np.array([96., 128.]),
+            input_scale=np.array([192., 256.]),
+            flip_indices=list(range(17))))
+    sample.gt_instances = InstanceData(
+        bboxes=np.array([[0., 0., 192., 256.]]), bbox_scores=np.ones(1))
     with torch.no_grad():
         preds = model(x[:1], [sample], mode='predict')
     assert preds[0].pred_instances.keypoints.shape == (1, 17, 2)
@@ -175,8 +179,10 @@ def test_stock_simplebaseline_builds_and_runs_on_cpu():
 
 def test_version_check_names_package_and_fix():
     import mmpose_attn
-    with pytest.raises(AssertionError, match=r'mmpose_attn needs mmpose>=1\.3\.0, <1\.4\.0, but '
-                                             r'mmpose==1\.2\.0 is installed.*mim install'):
+    with pytest.raises(
+            AssertionError,
+            match=r'mmpose_attn needs mmpose>=1\.3\.0, <1\.4\.0, but '
+            r'mmpose==1\.2\.0 is installed.*mim install'):
         mmpose_attn._check('mmpose', '1.2.0', mmpose_attn.mmpose_minimum_version,
                            mmpose_attn.mmpose_maximum_version)
     for name, module in (('mmcv', 'mmcv'), ('mmengine', 'mmengine'), ('mmpose', 'mmpose')):

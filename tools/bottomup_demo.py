@@ -31,8 +31,8 @@ def parse_args(argv: Optional[List[str]] = None):
     parser.add_argument('config', help='pose config file or mmpose::path')
     parser.add_argument('checkpoint', help='pose checkpoint, or "none" (random)')
     add_demo_arguments(parser)
-    parser.add_argument('--batch-size', type=int, default=1,
-                        help='images (or frames) per forward pass')
+    parser.add_argument(
+        '--batch-size', type=int, default=1, help='images (or frames) per forward pass')
     add_backend_arguments(parser)
     return parser.parse_args(argv)
 
@@ -42,12 +42,16 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
     # fail on a bad --input or --device before building the model
     input_kind(args.input)
     device = backend_device(args.backend, args.device, args.onnx, args.precision)
-    inferencer = AttnPoseInferencer(args.config, args.checkpoint, device=device,
-                                    cfg_options=args.cfg_options,
-                                    output_heatmaps=args.draw_heatmap, expect='bottomup',
-                                    **backend_kwargs(args))
-    return inferencer.run(args.input, batch_size=args.batch_size, draw_bbox=False,
-                          **demo_run_kwargs(args))
+    inferencer = AttnPoseInferencer(
+        args.config,
+        args.checkpoint,
+        device=device,
+        cfg_options=args.cfg_options,
+        output_heatmaps=args.draw_heatmap,
+        expect='bottomup',
+        **backend_kwargs(args))
+    return inferencer.run(
+        args.input, batch_size=args.batch_size, draw_bbox=False, **demo_run_kwargs(args))
 
 
 if __name__ == '__main__':

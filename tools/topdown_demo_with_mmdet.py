@@ -26,31 +26,38 @@ from mmpose_attn.apis.inferencer import backend_device
 
 def parse_args(argv: Optional[List[str]] = None):
     parser = ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('det_config', help='mmdet config file or mmdet::path (ignored with '
-                        '--bbox-file)')
+    parser.add_argument(
+        'det_config', help='mmdet config file or mmdet::path (ignored with '
+        '--bbox-file)')
     parser.add_argument('det_checkpoint', help='detector checkpoint, or "none" (random)')
     parser.add_argument('pose_config', help='pose config file or mmpose::path')
     parser.add_argument('pose_checkpoint', help='pose checkpoint, or "none" (random)')
     add_demo_arguments(parser)
-    parser.add_argument('--det-cat-id', type=int, default=0,
-                        help='person class index of the detector')
-    parser.add_argument('--bbox-thr', type=float, default=0.3,
-                        help='keep boxes scoring above this')
-    parser.add_argument('--nms-thr', type=float, default=0.3,
-                        help='IoU threshold of box NMS (detector boxes only)')
-    parser.add_argument('--bbox-file', default=None,
-                        help='COCO detection-result json with the person boxes; no detector '
-                        'is built (pass anything, e.g. "-", as DET_CONFIG/DET_CHECKPOINT)')
-    parser.add_argument('--ann-file', default=None,
-                        help='COCO annotation json whose images[].file_name (relative path) '
-                        'maps the input images to the image ids of --bbox-file (without it, '
-                        "only COCO's own names, the id in 12 digits as in 000000000785.jpg, are "
-                        'read as ids, and the run says so; other names are an error)')
+    parser.add_argument(
+        '--det-cat-id', type=int, default=0, help='person class index of the detector')
+    parser.add_argument('--bbox-thr', type=float, default=0.3, help='keep boxes scoring above this')
+    parser.add_argument(
+        '--nms-thr', type=float, default=0.3, help='IoU threshold of box NMS (detector boxes only)')
+    parser.add_argument(
+        '--bbox-file',
+        default=None,
+        help='COCO detection-result json with the person boxes; no detector '
+        'is built (pass anything, e.g. "-", as DET_CONFIG/DET_CHECKPOINT)')
+    parser.add_argument(
+        '--ann-file',
+        default=None,
+        help='COCO annotation json whose images[].file_name (relative path) '
+        'maps the input images to the image ids of --bbox-file (without it, '
+        "only COCO's own names, the id in 12 digits as in 000000000785.jpg, are "
+        'read as ids, and the run says so; other names are an error)')
     parser.add_argument('--alpha', type=float, default=0.8, help='bbox transparency')
     parser.add_argument('--draw-bbox', action='store_true', help='draw the person boxes')
-    parser.add_argument('--batch-size', type=int, default=1,
-                        help='person crops per forward pass, filled from consecutive images '
-                        '(an image\'s boxes stay in one batch); results equal those of 1')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=1,
+        help='person crops per forward pass, filled from consecutive images '
+        '(an image\'s boxes stay in one batch); results equal those of 1')
     add_backend_arguments(parser)
     return parser.parse_args(argv)
 
@@ -67,14 +74,25 @@ def main(argv: Optional[List[str]] = None) -> List[str]:
                              'or a folder of images, not a video.')
         detections = CocoDetections(args.bbox_file, args.ann_file)
     inferencer = AttnPoseInferencer(
-        args.pose_config, args.pose_checkpoint, device=device,
+        args.pose_config,
+        args.pose_checkpoint,
+        device=device,
         det_model=None if detections else args.det_config,
         det_weights=None if detections else args.det_checkpoint,
-        det_cat_ids=args.det_cat_id, detections=detections, cfg_options=args.cfg_options,
-        output_heatmaps=args.draw_heatmap, expect='topdown', **backend_kwargs(args))
-    return inferencer.run(args.input, bbox_thr=args.bbox_thr, nms_thr=args.nms_thr,
-                          batch_size=args.batch_size,
-                          alpha=args.alpha, draw_bbox=args.draw_bbox, **demo_run_kwargs(args))
+        det_cat_ids=args.det_cat_id,
+        detections=detections,
+        cfg_options=args.cfg_options,
+        output_heatmaps=args.draw_heatmap,
+        expect='topdown',
+        **backend_kwargs(args))
+    return inferencer.run(
+        args.input,
+        bbox_thr=args.bbox_thr,
+        nms_thr=args.nms_thr,
+        batch_size=args.batch_size,
+        alpha=args.alpha,
+        draw_bbox=args.draw_bbox,
+        **demo_run_kwargs(args))
 
 
 if __name__ == '__main__':

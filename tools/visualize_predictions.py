@@ -18,8 +18,14 @@ import numpy as np
 import mmpose_attn  # noqa: F401  (registers the models; loads checkpoints under torch >= 2.6)
 
 
-def visualize(config: str, checkpoint: str, ann_file: str, img_dir: str, out_dir: str,
-              num: int = 4, device: str = 'cpu', kpt_thr: float = 0.3) -> List[str]:
+def visualize(config: str,
+              checkpoint: str,
+              ann_file: str,
+              img_dir: str,
+              out_dir: str,
+              num: int = 4,
+              device: str = 'cpu',
+              kpt_thr: float = 0.3) -> List[str]:
     """Predict the people of the first ``num`` images of ``ann_file`` and write drawings.
 
     Returns the paths of the written images.
@@ -46,9 +52,14 @@ def visualize(config: str, checkpoint: str, ann_file: str, img_dir: str, out_dir
         results = inference_topdown(model, img_path, np.array(boxes[image['id']]), 'xyxy')
         out_file = osp.join(out_dir, image['file_name'])
         visualizer.add_datasample(
-            'prediction', mmcv.imread(img_path, channel_order='rgb'),
-            data_sample=merge_data_samples(results), draw_gt=False, draw_bbox=True,
-            kpt_thr=kpt_thr, show=False, out_file=out_file)
+            'prediction',
+            mmcv.imread(img_path, channel_order='rgb'),
+            data_sample=merge_data_samples(results),
+            draw_gt=False,
+            draw_bbox=True,
+            kpt_thr=kpt_thr,
+            show=False,
+            out_file=out_file)
         written.append(out_file)
     return written
 
@@ -64,8 +75,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--kpt-thr', type=float, default=0.3)
     args = parser.parse_args(argv)
-    for path in visualize(args.config, args.checkpoint, args.ann_file, args.img_dir,
-                          args.out_dir, args.num, args.device, args.kpt_thr):
+    for path in visualize(args.config, args.checkpoint, args.ann_file, args.img_dir, args.out_dir,
+                          args.num, args.device, args.kpt_thr):
         print(path)
 
 

@@ -91,7 +91,9 @@ class CocoDetections:
         cat_id: COCO category id to keep (1 = person).
     """
 
-    def __init__(self, bbox_file: str, ann_file: Optional[str] = None,
+    def __init__(self,
+                 bbox_file: str,
+                 ann_file: Optional[str] = None,
                  cat_id: int = COCO_PERSON_CATEGORY_ID) -> None:
         self.bbox_file = bbox_file
         self.ann_file = ann_file
@@ -139,8 +141,8 @@ class CocoDetections:
             bbox = det['bbox']
             if (not isinstance(bbox, (list, tuple)) or len(bbox) != 4
                     or not all(v is None or _is_number(v) for v in bbox)):
-                what = (f'{len(bbox)} numbers' if isinstance(bbox, (list, tuple)) else
-                        f'a {type(bbox).__name__}')
+                what = (f'{len(bbox)} numbers'
+                        if isinstance(bbox, (list, tuple)) else f'a {type(bbox).__name__}')
                 raise ValueError(
                     f'--bbox-file {f}: entry {i} (image_id {det["image_id"]}) has bbox '
                     f'{bbox!r} ({what}); COCO detection files give 4 numbers [x, y, w, h] '
@@ -180,19 +182,25 @@ class CocoDetections:
             raise ValueError(f'--bbox-file {f}: none of its {persons} person boxes is usable '
                              f'({reasons}; e.g. entry {next(iter(dropped.values()))[0][0]}). '
                              'Write finite scores and boxes as [x, y, w, h] with w, h > 0.')
-        self._say_dropped({r: [(e[0], f'bbox {e[1]}, score {e[2]}') for e in v]
-                           for r, v in dropped.items()}, persons)
+        self._say_dropped(
+            {
+                r: [(e[0], f'bbox {e[1]}, score {e[2]}') for e in v]
+                for r, v in dropped.items()
+            }, persons)
         others = len(dets) - persons
         if others:
-            print_log(f'--bbox-file {f}: {persons} person boxes (category_id {cat_id}); '
-                      f'{others} entries of other categories are not persons and left out.',
-                      logger='current', level=logging.INFO)
-        self._boxes = {k: np.asarray(v, dtype=np.float32).reshape(-1, 5)
-                       for k, v in boxes.items()}
+            print_log(
+                f'--bbox-file {f}: {persons} person boxes (category_id {cat_id}); '
+                f'{others} entries of other categories are not persons and left out.',
+                logger='current',
+                level=logging.INFO)
+        self._boxes = {k: np.asarray(v, dtype=np.float32).reshape(-1, 5) for k, v in boxes.items()}
         self._entries = {k: np.asarray(v, dtype=int) for k, v in entries.items()}
         self._extent_checked: set = set()
 
-    def _say_dropped(self, dropped: Dict[str, list], total: int,
+    def _say_dropped(self,
+                     dropped: Dict[str, list],
+                     total: int,
                      boxes: str = 'person boxes') -> None:
         """One log line and one :class:`DroppedDetectionsWarning` per reason, with the count."""
         for reason, items in dropped.items():
@@ -219,8 +227,9 @@ class CocoDetections:
             x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
             reach = ((x2 > width * (1 + _PAST_TOLERANCE) + 1)
                      | (y2 > height * (1 + _PAST_TOLERANCE) + 1))
-            inter = (np.clip(np.minimum(x2, width) - np.maximum(x1, 0), 0, None)
-                     * np.clip(np.minimum(y2, height) - np.maximum(y1, 0), 0, None))
+            inter = (
+                np.clip(np.minimum(x2, width) - np.maximum(x1, 0), 0, None) *
+                np.clip(np.minimum(y2, height) - np.maximum(y1, 0), 0, None))
             inside = inter / ((x2 - x1) * (y2 - y1))
             total += len(boxes)
             entries = self._entries[image_id]
@@ -234,10 +243,10 @@ class CocoDetections:
         if past and 2 * len(past) > total:
             entry, image_id, path, (width, height), box = past[0]
             x, y, w, h = _xywh(box)
-            xyxy = all(b[4][2] - b[4][0] > b[4][0] and b[4][3] - b[4][1] > b[4][1]
-                       and b[4][2] - b[4][0] <= b[3][0] * (1 + _PAST_TOLERANCE) + 1
-                       and b[4][3] - b[4][1] <= b[3][1] * (1 + _PAST_TOLERANCE) + 1
-                       for b in past)
+            xyxy = all(b[4][2] - b[4][0] > b[4][0] and b[4][3] - b[4][1] > b[4][1] and b[4][2] -
+                       b[4][0] <= b[3][0] *
+                       (1 + _PAST_TOLERANCE) + 1 and b[4][3] - b[4][1] <= b[3][1] *
+                       (1 + _PAST_TOLERANCE) + 1 for b in past)
             why = ('this looks like xyxy, COCO detection files use [x, y, w, h]: write w = x2 - '
                    'x1, h = y2 - y1' if xyxy else
                    "the boxes are not in these images' pixel coordinates (boxes of other, larger "

@@ -82,15 +82,16 @@ def list_images(folder: str) -> List[str]:
             seen[key] = path
             kept.append(d)
         dirnames[:] = kept
-        images += [osp.join(dirpath, name) for name in filenames
-                   if (mimetypes.guess_type(name)[0] or '').startswith('image/')
-                   and not name.startswith('.')]
+        images += [
+            osp.join(dirpath, name) for name in filenames if
+            (mimetypes.guess_type(name)[0] or '').startswith('image/') and not name.startswith('.')
+        ]
     if skipped:
         msg = (f'--input folder {folder!r}: skipped {len(skipped)} folder link(s) to a folder '
                'already listed (each folder is read once; a link back up the tree would repeat '
-               'it without end): ' + ', '.join(f'{link} (= {real})' for link, real in
-                                               skipped[:10])
-               + (' ...' if len(skipped) > 10 else ''))
+               'it without end): ' + ', '.join(f'{link} (= {real})'
+                                               for link, real in skipped[:10]) +
+               (' ...' if len(skipped) > 10 else ''))
         print_log(msg, logger='current', level=logging.WARNING)
         warnings.warn(msg, SkippedInputsWarning, stacklevel=2)
     if not images:
@@ -110,8 +111,7 @@ def check_output_root(inputs: Sequence[str], outputs: Sequence[str], output_root
         output_root: The output folder, named in the message.
     """
     real_inputs = {osp.realpath(p): p for p in inputs}
-    clashes = [(real_inputs[osp.realpath(o)], o) for o in outputs
-               if osp.realpath(o) in real_inputs]
+    clashes = [(real_inputs[osp.realpath(o)], o) for o in outputs if osp.realpath(o) in real_inputs]
     if clashes:
         src, dst = clashes[0]
         raise ValueError(
@@ -151,6 +151,7 @@ def result_names(paths: Sequence[str], root: Optional[str] = None) -> Dict[str, 
     folder input: ``root/vid1/000000.jpg`` -> ``vid1/results_000000.json``); inputs of one
     folder whose stems collide (``x.jpg``, ``x.png``) keep their extension instead
     (``results_x.jpg.json``) so no file overwrites another."""
+
     def folder(p):
         return osp.dirname(osp.relpath(p, root)) if root is not None else ''
 
@@ -179,8 +180,8 @@ def save_predictions(path: str, dataset_meta: dict, instance_info: list) -> None
     ``path`` (:func:`~mmpose_attn.engine.atomic_io.atomic_write`); NaN/inf (which JSON cannot
     hold) are refused naming the file."""
     try:
-        text = json_tricks.dumps(dict(meta_info=dataset_meta, instance_info=instance_info),
-                                 indent='\t', allow_nan=False)
+        text = json_tricks.dumps(
+            dict(meta_info=dataset_meta, instance_info=instance_info), indent='\t', allow_nan=False)
     except ValueError as e:
         raise NonFiniteOutputError(
             f'{path} not written: the predictions hold non-finite values (NaN/inf), which JSON '
@@ -218,7 +219,8 @@ def instance_scores(instances) -> np.ndarray:
     return np.asarray(scores.cpu() if isinstance(scores, torch.Tensor) else scores).reshape(-1)
 
 
-def filter_instances(sample: PoseDataSample, bbox_thr: float = -1,
+def filter_instances(sample: PoseDataSample,
+                     bbox_thr: float = -1,
                      pose_based_nms: bool = False) -> PoseDataSample:
     """Keep the people scoring above ``bbox_thr`` (when > 0), then apply mmpose's pose-based
     NMS (``nearby_joints_nms`` with a third of the keypoints) when asked; in place. The kept
@@ -227,23 +229,26 @@ def filter_instances(sample: PoseDataSample, bbox_thr: float = -1,
     if 'pred_instances' not in sample or len(sample.pred_instances) == 0:
         return sample
     if bbox_thr > 0:
-        sample.pred_instances = sample.pred_instances[
-            instance_scores(sample.pred_instances) > bbox_thr]
+        sample.pred_instances = sample.pred_instances[instance_scores(sample.pred_instances) >
+                                                      bbox_thr]
     if pose_based_nms and len(sample.pred_instances) > 0:
         kpts, scores = sample.pred_instances.keypoints, instance_scores(sample.pred_instances)
         # a pose of zero extent is near nothing, not even itself (nearby_joints_nms would
         # fail on it): such poses are kept as they are
         extent = np.asarray(kpts).max(axis=1) - np.asarray(kpts).min(axis=1)
         sized = np.flatnonzero(np.linalg.norm(extent, axis=-1) > 0)
-        keep = np.asarray(nearby_joints_nms(
-            [dict(keypoints=kpts[i], score=scores[i]) for i in sized],
-            num_nearby_joints_thr=kpts.shape[-2] // 3), dtype=int)
+        keep = np.asarray(
+            nearby_joints_nms([dict(keypoints=kpts[i], score=scores[i]) for i in sized],
+                              num_nearby_joints_thr=kpts.shape[-2] // 3),
+            dtype=int)
         keep = np.sort(np.concatenate([sized[keep], np.setdiff1d(np.arange(len(kpts)), sized)]))
         sample.pred_instances = sample.pred_instances[keep]
     return sample
 
 
-def backend_device(backend: str, device: Optional[str], onnx: Optional[str] = None,
+def backend_device(backend: str,
+                   device: Optional[str],
+                   onnx: Optional[str] = None,
                    precision: str = 'auto') -> str:
     """The device of the model for ``backend``; checks ``backend``, ``precision`` and ``onnx``
     before anything is built. ONNX Runtime and OpenVINO run on the CPU."""
@@ -337,28 +342,35 @@ class AttnPoseInferencer(Pose2DInferencer):
         if weights_from and weights == 'none' and str(given).lower() != 'none':
             # a checkpoint was given (and matches the file): say where the weights come from
             # once, without prepare_pose_config's 'POSE_CHECKPOINT is "none"' line
-            print_log(f'the network\'s weights come from {weights_from}.', logger='current',
-                      level=logging.INFO)
+            print_log(
+                f'the network\'s weights come from {weights_from}.',
+                logger='current',
+                level=logging.INFO)
             with _dropped_log_lines('POSE_CHECKPOINT is "none"'):
                 cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
                                                    output_heatmaps, weights_from)
         else:
-            cfg, weights = prepare_pose_config(model, weights, cfg_options, expect,
-                                               output_heatmaps, weights_from)
-        self.weights_source = (f'--onnx {onnx}' if backend != 'pytorch' else
-                               f'POSE_CHECKPOINT {given}' if weights else
-                               'the randomly initialised model')
+            cfg, weights = prepare_pose_config(model, weights, cfg_options, expect, output_heatmaps,
+                                               weights_from)
+        self.weights_source = (
+            f'--onnx {onnx}' if backend != 'pytorch' else
+            f'POSE_CHECKPOINT {given}' if weights else 'the randomly initialised model')
         self.detections = detections
         self.skipped: List[Tuple[str, str]] = []
         self.no_detections: List[str] = []
         self.written: List[str] = []
         self._claimed = set()
-        super().__init__(cfg, weights, device=device, scope=cfg.get('default_scope', 'mmpose'),
-                         det_model=det_model, det_weights=det_weights,
-                         det_cat_ids=det_cat_ids)
+        super().__init__(
+            cfg,
+            weights,
+            device=device,
+            scope=cfg.get('default_scope', 'mmpose'),
+            det_model=det_model,
+            det_weights=det_weights,
+            det_cat_ids=det_cat_ids)
         self.backend, self.precision = backend, precision
-        use_backend(self.model, backend, onnx, precision, threads, cache_dir,
-                    source=self.weights_source)
+        use_backend(
+            self.model, backend, onnx, precision, threads, cache_dir, source=self.weights_source)
 
     @staticmethod
     def _weights_of_file(onnx: str, weights: Optional[str],
@@ -381,14 +393,18 @@ class AttnPoseInferencer(Pose2DInferencer):
         fwd['bbox_thr'] = pre.get('bbox_thr', -1)
         return pre, fwd, vis, post
 
-    def __call__(self, inputs, return_datasamples: bool = False, batch_size: int = 1,
-                 out_dir: Optional[str] = None, **kwargs):
+    def __call__(self,
+                 inputs,
+                 return_datasamples: bool = False,
+                 batch_size: int = 1,
+                 out_dir: Optional[str] = None,
+                 **kwargs):
         """mmpose's call; the drawing folder is kept so that the input listing can refuse
         drawings that would overwrite the inputs (:func:`check_output_root`)."""
-        self._vis_out_dir = kwargs.get('vis_out_dir') or (
-            f'{out_dir}/visualizations' if out_dir else '')
-        self._pred_out_dir = kwargs.get('pred_out_dir') or (
-            f'{out_dir}/predictions' if out_dir else '')
+        self._vis_out_dir = kwargs.get('vis_out_dir') or (f'{out_dir}/visualizations'
+                                                          if out_dir else '')
+        self._pred_out_dir = kwargs.get('pred_out_dir') or (f'{out_dir}/predictions'
+                                                            if out_dir else '')
         return super().__call__(inputs, return_datasamples, batch_size, out_dir, **kwargs)
 
     # ------------------------------------------------------------------------ building
@@ -413,8 +429,8 @@ class AttnPoseInferencer(Pose2DInferencer):
                              '--bbox-file).')
         from mmdet.apis import DetInferencer
         det_cfg, det_weights = prepare_det_config(det_model, det_weights)
-        self.detector = DetInferencer(det_cfg, det_weights, device=device, scope='mmdet',
-                                      show_progress=False)
+        self.detector = DetInferencer(
+            det_cfg, det_weights, device=device, scope='mmdet', show_progress=False)
 
     # --------------------------------------------------------------------------- inputs
     def _inputs_to_list(self, inputs):
@@ -436,8 +452,8 @@ class AttnPoseInferencer(Pose2DInferencer):
             self.video_info['name'] = osp.splitext(osp.basename(inputs))[0] + '.mp4'
             self._check_outputs([inputs], [self.video_info['name']])
             return listed
-        paths = ([inputs] if kind == 'image' else
-                 self._without_outputs(inputs, list_images(inputs)))
+        paths = ([inputs] if kind == 'image' else self._without_outputs(
+            inputs, list_images(inputs)))
         root = inputs if kind == 'folder' else None
         self._result_names = result_names(paths, root)
         # drawings keep the path relative to a folder input, as the results do
@@ -454,8 +470,7 @@ class AttnPoseInferencer(Pose2DInferencer):
         top = osp.realpath(folder) + os.sep
         out = [osp.realpath(d) for d in out if d and not osp.splitext(d)[1]]
         out = [d for d in out if d.startswith(top)]  # strictly inside the input folder
-        inside = [p for p in paths
-                  if any(osp.realpath(p).startswith(d + os.sep) for d in out)]
+        inside = [p for p in paths if any(osp.realpath(p).startswith(d + os.sep) for d in out)]
         if inside:
             msg = (f'--input folder {folder!r}: left out {len(inside)} image(s) under the output '
                    f'folder inside it ({inside[0]}, ...): drawings of an earlier run are not '
@@ -473,8 +488,14 @@ class AttnPoseInferencer(Pose2DInferencer):
         if vis_dir and not osp.splitext(vis_dir)[1]:  # a folder (a file name: mmpose's rule)
             check_output_root(paths, [osp.join(vis_dir, n) for n in vis_names], vis_dir)
 
-    def preprocess(self, inputs, batch_size: int = 1, bboxes=None, bbox_thr: float = 0.3,
-                   nms_thr: float = 0.3, strict: bool = False, **kwargs):
+    def preprocess(self,
+                   inputs,
+                   batch_size: int = 1,
+                   bboxes=None,
+                   bbox_thr: float = 0.3,
+                   nms_thr: float = 0.3,
+                   strict: bool = False,
+                   **kwargs):
         """Read, box and pipeline the inputs; yield ``((data, metas), images)`` per batch.
 
         Bottom-up inputs go ``batch_size`` at a time when the head supports batched
@@ -502,14 +523,14 @@ class AttnPoseInferencer(Pose2DInferencer):
                 path = item
             else:
                 img = item
-                path = (self.video_info['name'] if self._video_input else
-                        f'{i}.jpg'.rjust(10, '0'))
+                path = (self.video_info['name'] if self._video_input else f'{i}.jpg'.rjust(10, '0'))
             info = dict(img=img, img_path=path, ori_shape=img.shape[:2])
             info.update(self.model.dataset_meta)
             if self.cfg.data_mode == 'topdown':
                 boxes = self.person_boxes(img, path, bbox_thr, nms_thr)
-                crops += [self.pipeline(dict(info, bbox=b[None, :4], bbox_score=b[4:5]))
-                          for b in boxes]
+                crops += [
+                    self.pipeline(dict(info, bbox=b[None, :4], bbox_score=b[4:5])) for b in boxes
+                ]
                 crop_metas.append((info, len(boxes)))
                 imgs.append(img)
                 if len(crops) >= batch_size:
@@ -550,16 +571,17 @@ class AttnPoseInferencer(Pose2DInferencer):
                 h, w = np.asarray(item).shape[:2]
             pw, ph = resize._get_input_size((w, h), tuple(resize.input_size))[1]
             if (int(ph), int(pw)) != tuple(fixed):
-                wrong.append((item if isinstance(item, str) else 'an array input', w, h,
-                              int(ph), int(pw)))
+                wrong.append(
+                    (item if isinstance(item, str) else 'an array input', w, h, int(ph), int(pw)))
         if wrong:
             name, w, h, ph, pw = wrong[0]
-            raise ValueError(fixed_size_message(
-                self.model.backbone.onnx_file, fixed,
-                f'{len(wrong)} of {len(inputs)} input image(s) are resized to other sizes by '
-                f'{type(resize).__name__} ({resize.resize_mode} to {tuple(resize.input_size)}, '
-                f'size_factor {resize.size_factor}), e.g. {name} ({w}x{h} W x H) to {ph}x{pw}; '
-                'nothing was written'))
+            raise ValueError(
+                fixed_size_message(
+                    self.model.backbone.onnx_file, fixed,
+                    f'{len(wrong)} of {len(inputs)} input image(s) are resized to other sizes by '
+                    f'{type(resize).__name__} ({resize.resize_mode} to {tuple(resize.input_size)}, '
+                    f'size_factor {resize.size_factor}), e.g. {name} ({w}x{h} W x H) to {ph}x{pw}; '
+                    'nothing was written'))
 
     def _set_bottomup_thresholds(self, bbox_thr: float, nms_thr: float) -> None:
         """A one-stage head filters its own predictions: as mmpose's inferencer, ``bbox_thr``
@@ -579,22 +601,31 @@ class AttnPoseInferencer(Pose2DInferencer):
             return batch_size  # top-down: crops, see preprocess
         head = getattr(self.model, 'head', None)
         if not getattr(head, 'supports_batch_predict', False):
-            print_log(f'{type(head).__name__} cannot predict batched; using batch size 1 '
-                      f'instead of {batch_size}.', logger='current', level=logging.WARNING)
+            print_log(
+                f'{type(head).__name__} cannot predict batched; using batch size 1 '
+                f'instead of {batch_size}.',
+                logger='current',
+                level=logging.WARNING)
             return 1
         return batch_size
 
-    def person_boxes(self, img: np.ndarray, path: str, bbox_thr: float = 0.3,
+    def person_boxes(self,
+                     img: np.ndarray,
+                     path: str,
+                     bbox_thr: float = 0.3,
                      nms_thr: float = 0.3) -> np.ndarray:
         """(M, 5) xyxy+score person boxes of one image (detector or detection file)."""
         if self.detections is not None:
-            image_id = (self._image_ids[path] if path in self._image_ids else
-                        self.detections.image_id(path))
+            image_id = (
+                self._image_ids[path]
+                if path in self._image_ids else self.detections.image_id(path))
             if not self.detections.has_entry(image_id):
                 self.no_detections.append(path)
-                print_log(f'{path}: no entry for image_id {image_id} in --bbox-file '
-                          f'{self.detections.bbox_file}; it gets no person.',
-                          logger='current', level=logging.WARNING)
+                print_log(
+                    f'{path}: no entry for image_id {image_id} in --bbox-file '
+                    f'{self.detections.bbox_file}; it gets no person.',
+                    logger='current',
+                    level=logging.WARNING)
             boxes = self.detections.boxes_of_id(image_id)
             return boxes[boxes[:, 4] > bbox_thr]
         pred = self.detector(img, return_datasamples=True)['predictions'][0]
@@ -604,7 +635,10 @@ class AttnPoseInferencer(Pose2DInferencer):
 
     # -------------------------------------------------------------------------- forward
     @torch.no_grad()
-    def forward(self, inputs, merge_results: bool = True, bbox_thr: float = -1,
+    def forward(self,
+                inputs,
+                merge_results: bool = True,
+                bbox_thr: float = -1,
                 pose_based_nms: bool = False) -> List[PoseDataSample]:
         """One data sample per image; an image without person boxes gets no instance (not a
         whole-image box as in mmpose's inferencer). Top-down crops of several images run as one
@@ -626,9 +660,12 @@ class AttnPoseInferencer(Pose2DInferencer):
                 own = samples[start:start + num]
                 start += num
                 if not own:
-                    out.append(PoseDataSample(metainfo=dict(img_path=meta['img_path'],
-                                                            ori_shape=meta['ori_shape'],
-                                                            img_shape=meta['ori_shape'])))
+                    out.append(
+                        PoseDataSample(
+                            metainfo=dict(
+                                img_path=meta['img_path'],
+                                ori_shape=meta['ori_shape'],
+                                img_shape=meta['ori_shape'])))
                 else:
                     out += [merge_data_samples(own)] if merge_results else own
             samples = out
@@ -646,8 +683,10 @@ class AttnPoseInferencer(Pose2DInferencer):
         return self.model.test_step(data)
 
     # ---------------------------------------------------------------------- visualize
-    def update_model_visualizer_settings(self, draw_heatmap: bool = False,
-                                         skeleton_style: str = 'mmpose', **kwargs) -> None:
+    def update_model_visualizer_settings(self,
+                                         draw_heatmap: bool = False,
+                                         skeleton_style: str = 'mmpose',
+                                         **kwargs) -> None:
         super().update_model_visualizer_settings(draw_heatmap, skeleton_style)
         # mmpose sets the openpose style only; switch back for a later mmpose-style call
         if skeleton_style == 'mmpose':
@@ -675,8 +714,12 @@ class AttnPoseInferencer(Pose2DInferencer):
         self._claimed.add(path)
 
     # --------------------------------------------------------------------- postprocess
-    def postprocess(self, preds: List[PoseDataSample], visualization, return_datasample=None,
-                    return_datasamples: bool = False, pred_out_dir: str = '') -> dict:
+    def postprocess(self,
+                    preds: List[PoseDataSample],
+                    visualization,
+                    return_datasample=None,
+                    return_datasamples: bool = False,
+                    pred_out_dir: str = '') -> dict:
         """The predictions (instances, or data samples), and with ``pred_out_dir``
         ``results_<name>.json`` per image (per video: one entry per frame, from 1)."""
         instances = [split_instances(p.get('pred_instances', None)) for p in preds]
@@ -686,14 +729,16 @@ class AttnPoseInferencer(Pose2DInferencer):
                     self.video_info['predictions'].append(insts)
                     continue
                 path = pred.metainfo['img_path']
-                out = osp.join(pred_out_dir, self._result_names.get(
-                    path, f'results_{osp.splitext(osp.basename(path))[0]}.json'))
+                out = osp.join(
+                    pred_out_dir,
+                    self._result_names.get(path,
+                                           f'results_{osp.splitext(osp.basename(path))[0]}.json'))
                 self._claim(out)
                 os.makedirs(osp.dirname(out) or '.', exist_ok=True)
                 save_predictions(out, self.model.dataset_meta, insts)
                 self.written.append(out)
-        return dict(visualization=visualization,
-                    predictions=preds if return_datasamples else instances)
+        return dict(
+            visualization=visualization, predictions=preds if return_datasamples else instances)
 
     def _finalize_video_processing(self, pred_out_dir: str = ''):
         if not self.video_info['predictions'] and self.video_info['writer'] is None:
@@ -706,13 +751,21 @@ class AttnPoseInferencer(Pose2DInferencer):
             out = osp.join(pred_out_dir, self.video_info['result_name'])
             save_predictions(out, self.model.dataset_meta, [
                 dict(frame_id=i, instances=insts)
-                for i, insts in enumerate(self.video_info['predictions'], start=1)])
+                for i, insts in enumerate(self.video_info['predictions'], start=1)
+            ])
             self.written.append(out)
 
     # --------------------------------------------------------------------------- run
-    def run(self, inputs: str, output_root: str = '', save_predictions: bool = False,
-            show: bool = False, show_interval: float = 0, batch_size: int = 1,
-            strict: bool = False, alpha: float = 0.8, **kwargs) -> List[str]:
+    def run(self,
+            inputs: str,
+            output_root: str = '',
+            save_predictions: bool = False,
+            show: bool = False,
+            show_interval: float = 0,
+            batch_size: int = 1,
+            strict: bool = False,
+            alpha: float = 0.8,
+            **kwargs) -> List[str]:
         """Predict, draw and save over an image, a video or a folder of images, as the demos.
 
         Writes ``output_root/<input name>`` (the drawing; ``<stem>.mp4`` for a video) and,
@@ -735,9 +788,15 @@ class AttnPoseInferencer(Pose2DInferencer):
             os.makedirs(output_root, exist_ok=True)
         self.skipped, self.no_detections, self.written = [], [], []
         self.visualizer.alpha = alpha  # the box fill; mmpose's inferencer has no argument
-        for _ in self(inputs, batch_size=batch_size, strict=strict, show=show,
-                      wait_time=show_interval, vis_out_dir=output_root,
-                      pred_out_dir=output_root if save_predictions else '', **kwargs):
+        for _ in self(
+                inputs,
+                batch_size=batch_size,
+                strict=strict,
+                show=show,
+                wait_time=show_interval,
+                vis_out_dir=output_root,
+                pred_out_dir=output_root if save_predictions else '',
+                **kwargs):
             pass
         for path in self.written:
             print_log(f'saved {path}', logger='current', level=logging.INFO)
@@ -747,9 +806,9 @@ class AttnPoseInferencer(Pose2DInferencer):
     def _report(self) -> None:
         if self.no_detections:
             msg = (f'{len(self.no_detections)} input image(s) have no entry in --bbox-file '
-                   f'{self.detections.bbox_file} and got no person: '
-                   + ', '.join(self.no_detections[:10])
-                   + (' ...' if len(self.no_detections) > 10 else ''))
+                   f'{self.detections.bbox_file} and got no person: ' +
+                   ', '.join(self.no_detections[:10]) +
+                   (' ...' if len(self.no_detections) > 10 else ''))
             print_log(msg, logger='current', level=logging.WARNING)
             warnings.warn(msg, NoDetectionsWarning, stacklevel=3)
         if self.skipped:
@@ -757,6 +816,6 @@ class AttnPoseInferencer(Pose2DInferencer):
                    'the first): ' + '; '.join(p for p, _ in self.skipped))
             print_log(msg, logger='current', level=logging.WARNING)
             if not self.written and not self._video_input:
-                raise ValueError(self.skipped[0][1] if len(self.skipped) == 1 else
-                                 'no input could be read: ' + msg)
+                raise ValueError(self.skipped[0][1] if len(self.skipped) ==
+                                 1 else 'no input could be read: ' + msg)
             warnings.warn(msg, SkippedInputsWarning, stacklevel=3)

@@ -75,14 +75,17 @@ def check_pose_config(cfg: Config, expect: Optional[str] = None) -> str:
             'Pass a pose config such as configs/esam/coco/'
             'td-hm_esam-res50_8xb64-270e_coco-256x192.py; detector configs go to DET_CONFIG.')
     if expect is not None and kind != expect:
-        tool = {'topdown': 'tools/topdown_demo_with_mmdet.py',
-                'bottomup': 'tools/bottomup_demo.py'}.get(kind, 'the matching tool')
+        tool = {
+            'topdown': 'tools/topdown_demo_with_mmdet.py',
+            'bottomup': 'tools/bottomup_demo.py'
+        }.get(kind, 'the matching tool')
         raise ValueError(f'POSE_CONFIG {name} is a {kind} model ({model_type}), but a {expect} '
                          f'model is needed here; run {tool} for it.')
     return kind
 
 
-def resolve_checkpoint(checkpoint: Optional[str], role: str = 'checkpoint',
+def resolve_checkpoint(checkpoint: Optional[str],
+                       role: str = 'checkpoint',
                        weights_from: Optional[str] = None) -> Optional[str]:
     """Return the checkpoint to load, or ``None`` for random weights (the word ``none``).
 
@@ -91,14 +94,16 @@ def resolve_checkpoint(checkpoint: Optional[str], role: str = 'checkpoint',
     instead (e.g. ``'the ONNX file x.onnx'``), which is then logged.
     """
     if (checkpoint is None or str(checkpoint).lower() == NONE_CHECKPOINT) and weights_from:
-        print_log(f'{role} is "none": the network\'s weights come from {weights_from}.',
-                  logger='current', level=logging.INFO)
+        print_log(
+            f'{role} is "none": the network\'s weights come from {weights_from}.',
+            logger='current',
+            level=logging.INFO)
         return None
     if checkpoint is None or str(checkpoint).lower() == NONE_CHECKPOINT:
         msg = (f'{role} is "none": the model runs with RANDOMLY INITIALISED weights. Its '
                'predictions are MEANINGLESS; use this only for smoke tests.')
-        print_log('\n' + '!' * 80 + f'\n!!! {msg}\n' + '!' * 80, logger='current',
-                  level=logging.WARNING)
+        print_log(
+            '\n' + '!' * 80 + f'\n!!! {msg}\n' + '!' * 80, logger='current', level=logging.WARNING)
         warnings.warn(msg, RandomWeightsWarning, stacklevel=2)
         return None
     checkpoint = str(checkpoint)
@@ -188,6 +193,5 @@ def build_pose_model(config: Union[str, Config],
     does not fit the model is refused (:class:`~mmpose_attn.engine.checkpoint_fit.
     CheckpointMismatchError`) unless the config sets ``allow_partial_load = True``."""
     device = resolve_device(device)
-    cfg, checkpoint = prepare_pose_config(config, checkpoint, cfg_options, expect,
-                                          output_heatmaps)
+    cfg, checkpoint = prepare_pose_config(config, checkpoint, cfg_options, expect, output_heatmaps)
     return require_dataset_meta(build_model(cfg, checkpoint, device=device), cfg)

@@ -35,10 +35,10 @@ from .numpy_draw_circles import (ScalarCirclesPoseLocalVisualizer, needs_scalar_
 from .torch_weights_only import WeightsOnlyCheckpointHook, needs_weights_only_format
 from .xtcocotools_owndata import needs_owndata_name
 
-__all__ = ['cpu_distributed', 'mmpose_tools_runner_type', 'numpy_draw_circles',
-           'torch_weights_only', 'xtcocotools_owndata', 'needs_owndata_name',
-           'needs_runner_type_dispatch', 'run_mmpose_tool',
-           'DeviceAwareDistributedDataParallel', 'DeviceAwareRunner', 'needs_cpu_distributed',
-           'ScalarCirclesPoseLocalVisualizer', 'needs_scalar_circles',
-           'scalar_circles_visualizer_cfg', 'WeightsOnlyCheckpointHook',
-           'needs_weights_only_format']
+__all__ = [
+    'cpu_distributed', 'mmpose_tools_runner_type', 'numpy_draw_circles', 'torch_weights_only',
+    'xtcocotools_owndata', 'needs_owndata_name', 'needs_runner_type_dispatch', 'run_mmpose_tool',
+    'DeviceAwareDistributedDataParallel', 'DeviceAwareRunner', 'needs_cpu_distributed',
+    'ScalarCirclesPoseLocalVisualizer', 'needs_scalar_circles', 'scalar_circles_visualizer_cfg',
+    'WeightsOnlyCheckpointHook', 'needs_weights_only_format'
+]

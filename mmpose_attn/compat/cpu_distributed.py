@@ -64,8 +64,11 @@ def _slurm_env(port: Optional[int]) -> None:
     os.environ['RANK'] = str(proc_id)
 
 
-def init_cpu_dist(launcher: str, backend: str = 'nccl', port: Optional[int] = None,
-                  timeout: Optional[int] = None, **kwargs) -> None:
+def init_cpu_dist(launcher: str,
+                  backend: str = 'nccl',
+                  port: Optional[int] = None,
+                  timeout: Optional[int] = None,
+                  **kwargs) -> None:
     """Initialise the default process group over gloo for CPU processes.
 
     Args:
@@ -80,7 +83,9 @@ def init_cpu_dist(launcher: str, backend: str = 'nccl', port: Optional[int] = No
         # Logged by every rank because the logger is not set up yet (it needs the rank).
         print_log(
             'CUDA is not available: using the gloo backend for CPU distributed training instead '
-            f'of env_cfg.dist_cfg.backend={backend!r}.', logger='current', level=logging.WARNING)
+            f'of env_cfg.dist_cfg.backend={backend!r}.',
+            logger='current',
+            level=logging.WARNING)
     if timeout is not None:
         kwargs['timeout'] = datetime.timedelta(seconds=timeout)
     if launcher == 'slurm':
@@ -118,7 +123,9 @@ class DeviceAwareDistributedDataParallel(MMDistributedDataParallel):
     config does); its other arguments are those of ``MMDistributedDataParallel``.
     """
 
-    def __init__(self, module: torch.nn.Module, device_ids: Optional[list] = None,
+    def __init__(self,
+                 module: torch.nn.Module,
+                 device_ids: Optional[list] = None,
                  **kwargs) -> None:
         param = next(module.parameters(), None)
         if param is not None and param.device.type == 'cpu':

@@ -77,9 +77,12 @@ def encode(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return {MARKER: 'numpy_scalar', 'value': _encode_array(np.asarray(obj))}
     if isinstance(obj, HistoryBuffer):
-        return {MARKER: 'HistoryBuffer', 'max_length': obj.max_length,
-                'log_history': _encode_array(obj._log_history),
-                'count_history': _encode_array(obj._count_history)}
+        return {
+            MARKER: 'HistoryBuffer',
+            'max_length': obj.max_length,
+            'log_history': _encode_array(obj._log_history),
+            'count_history': _encode_array(obj._count_history)
+        }
     if isinstance(obj, OrderedDict):
         return OrderedDict((k, encode(v)) for k, v in obj.items())
     if isinstance(obj, dict):  # dict subclasses (ConfigDict, ...) become plain dicts
@@ -107,8 +110,9 @@ def decode(obj: Any) -> Any:
         if kind == 'numpy_scalar':
             return _decode_array(obj['value'])[()]
         if kind == 'HistoryBuffer':
-            return HistoryBuffer(_decode_array(obj['log_history']),
-                                 _decode_array(obj['count_history']), obj['max_length'])
+            return HistoryBuffer(
+                _decode_array(obj['log_history']), _decode_array(obj['count_history']),
+                obj['max_length'])
         return type(obj)((k, decode(v)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
         return type(obj)(decode(v) for v in obj)
@@ -132,8 +136,7 @@ def decode_checkpoint(checkpoint: Any) -> Any:
 
 
 # ------------------------------------------------------------------------- reading
-def load_from_local(filename: str,
-                    map_location: Optional[Union[str, torch.device]] = None) -> dict:
+def load_from_local(filename: str, map_location: Optional[Union[str, torch.device]] = None) -> dict:
     """Load a local checkpoint with ``weights_only=True`` and decode it (see the module docstring).
 
     A file the weights-only unpickler refuses is loaded with ``weights_only=False`` after a warning.
@@ -148,7 +151,9 @@ def load_from_local(filename: str,
             f'{filename} holds objects outside torch\'s weights-only format (it was not written '
             f'by a config with WeightsOnlyCheckpointHook): loading it with weights_only=False, '
             f'which trusts the file (unpickling can run code). Weights-only refusal: '
-            f'{str(error).splitlines()[-1][:200]}', logger='current', level=logging.WARNING)
+            f'{str(error).splitlines()[-1][:200]}',
+            logger='current',
+            level=logging.WARNING)
         checkpoint = torch.load(filename, map_location=map_location, weights_only=False)
     return decode_checkpoint(checkpoint)
 

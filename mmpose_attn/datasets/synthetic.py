@@ -45,8 +45,10 @@ JOINTS = [
 J = {name: i for i, name in enumerate(JOINTS)}
 
 DATASETS = {
-    'coco': dict(keypoints=JOINTS[:17], meta='configs/_base_/datasets/coco.py'),
-    'crowdpose': dict(
+    'coco':
+    dict(keypoints=JOINTS[:17], meta='configs/_base_/datasets/coco.py'),
+    'crowdpose':
+    dict(
         keypoints=[
             'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist',
             'right_wrist', 'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle',
@@ -58,8 +60,12 @@ DATASETS = {
 # BGR colours. Joints share a colour per type; left/right is carried by the limb colour.
 LEFT, RIGHT, TORSO, SKIN = (215, 110, 40), (40, 70, 215), (60, 165, 60), (150, 185, 225)
 JOINT_COLOURS = {
-    'shoulder': (0, 215, 255), 'elbow': (255, 255, 0), 'wrist': (0, 255, 160), 'hip': (255, 0, 255),
-    'knee': (255, 255, 255), 'ankle': (20, 20, 20)
+    'shoulder': (0, 215, 255),
+    'elbow': (255, 255, 0),
+    'wrist': (0, 255, 160),
+    'hip': (255, 0, 255),
+    'knee': (255, 255, 255),
+    'ankle': (20, 20, 20)
 }
 IMAGE_SIZES = [(320, 240), (256, 256), (240, 320)]  # (w, h)
 
@@ -134,16 +140,16 @@ def _draw_person(canvas: np.ndarray, mask: np.ndarray, p: np.ndarray, info: dict
             return 255 if white else c
 
         # the silhouette extends beyond the shoulder and hip joints, as a body does
-        torso = np.array([p[J['left_shoulder']], p[J['right_shoulder']], p[J['right_hip']],
-                          p[J['left_hip']]])
+        torso = np.array(
+            [p[J['left_shoulder']], p[J['right_shoulder']], p[J['right_hip']], p[J['left_hip']]])
         centre = torso.mean(0)
         torso = centre + (torso - centre) * 1.2
         cv2.fillPoly(img, [np.round(torso).astype(np.int32)], col(colours['torso']))
         cv2.line(img, pt(p[J['neck']]), pt(info['head']), col(colours['torso']), limb_t)
         for side in ('left', 'right'):
             c = col(colours[side])
-            for a, b in (('shoulder', 'elbow'), ('elbow', 'wrist'), ('hip', 'knee'),
-                         ('knee', 'ankle')):
+            for a, b in (('shoulder', 'elbow'), ('elbow', 'wrist'), ('hip', 'knee'), ('knee',
+                                                                                      'ankle')):
                 cv2.line(img, pt(p[J[f'{side}_{a}']]), pt(p[J[f'{side}_{b}']]), c, limb_t)
         cv2.circle(img, pt(info['head']), max(3, int(round(info['head_r'] * scale))),
                    col(colours['skin']), -1)
@@ -202,8 +208,11 @@ def _render_image(rng: np.random.Generator, w: int, h: int) -> Tuple[np.ndarray,
             info = dict(info, head=rot @ info['head'] * scale + offset)
             mask = np.zeros((h, w), np.uint8)
             layer = img.copy()
-            colours = dict(left=_jitter(rng, LEFT), right=_jitter(rng, RIGHT),
-                           torso=_jitter(rng, TORSO), skin=_jitter(rng, SKIN))
+            colours = dict(
+                left=_jitter(rng, LEFT),
+                right=_jitter(rng, RIGHT),
+                torso=_jitter(rng, TORSO),
+                skin=_jitter(rng, SKIN))
             _draw_person(layer, mask, kpts, info, scale, colours)
             mask = mask > 0
             if not _acceptable(people, mask, max_overlap):
@@ -211,8 +220,13 @@ def _render_image(rng: np.random.Generator, w: int, h: int) -> Tuple[np.ndarray,
             img[mask] = layer[mask]
             for other in people:
                 other['visible_mask'] &= ~mask
-            people.append(dict(kpts=kpts, hidden=info['hidden'], mask=mask,
-                               visible_mask=mask.copy(), scale=scale))
+            people.append(
+                dict(
+                    kpts=kpts,
+                    hidden=info['hidden'],
+                    mask=mask,
+                    visible_mask=mask.copy(),
+                    scale=scale))
             break
     # occluding boxes over a joint of some people, drawn last
     occluder = np.zeros((h, w), bool)
@@ -221,8 +235,8 @@ def _render_image(rng: np.random.Generator, w: int, h: int) -> Tuple[np.ndarray,
             x, y = person['kpts'][rng.integers(5, 17)]
             half = rng.uniform(0.06, 0.12) * person['scale']
             box = np.zeros((h, w), np.uint8)
-            cv2.rectangle(box, (int(x - half), int(y - half)), (int(x + half), int(y + half)),
-                          255, -1)
+            cv2.rectangle(box, (int(x - half), int(y - half)), (int(x + half), int(y + half)), 255,
+                          -1)
             box = box > 0
             if all((p['visible_mask'] & ~box).sum() > 0.5 * p['mask'].sum() for p in people):
                 img[box] = _jitter(rng, (128, 128, 128), 60)
@@ -272,8 +286,8 @@ def _crowd_index(boxes: List[List[float]], kpts: List[np.ndarray]) -> float:
     return round(float(np.mean(ratios)), 2) if ratios else 0.0
 
 
-def _write_split(out_dir: str, split: str, num_images: int, dataset: str,
-                 rng: np.random.Generator, categories: list) -> str:
+def _write_split(out_dir: str, split: str, num_images: int, dataset: str, rng: np.random.Generator,
+                 categories: list) -> str:
     names = DATASETS[dataset]['keypoints']
     index = [J[n] for n in names]
     images, annotations = [], []
@@ -291,29 +305,48 @@ def _write_split(out_dir: str, split: str, num_images: int, dataset: str,
                 continue
             xy = np.where(vis[:, None] > 0, person['kpts'][index], 0.0)
             kpts = np.concatenate([np.round(xy, 2), vis[:, None]], axis=1)
-            bbox = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
-                    float(ys.max() - ys.min() + 1)]
+            bbox = [
+                float(xs.min()),
+                float(ys.min()),
+                float(xs.max() - xs.min() + 1),
+                float(ys.max() - ys.min() + 1)
+            ]
             boxes.append(bbox)
             kpt_list.append(kpts)
-            annotations.append(dict(
-                id=len(annotations) + 1, image_id=img_id, category_id=1, iscrowd=0,
-                bbox=bbox, area=float(vm.sum()), num_keypoints=int((vis > 0).sum()),
-                keypoints=[float(v) if k % 3 < 2 else int(v)
-                           for k, v in enumerate(kpts.reshape(-1).tolist())],
-                segmentation=[]))
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=img_id,
+                    category_id=1,
+                    iscrowd=0,
+                    bbox=bbox,
+                    area=float(vm.sum()),
+                    num_keypoints=int((vis > 0).sum()),
+                    keypoints=[
+                        float(v) if k % 3 < 2 else int(v)
+                        for k, v in enumerate(kpts.reshape(-1).tolist())
+                    ],
+                    segmentation=[]))
         image = dict(id=img_id, file_name=file_name, width=w, height=h)
         if dataset == 'crowdpose':
             image['crowdIndex'] = _crowd_index(boxes, kpt_list)
         images.append(image)
     ann_file = osp.join(out_dir, 'annotations', f'{split}.json')
     with open(ann_file, 'w') as f:
-        json.dump(dict(
-            info=dict(description=f'mmpose_attn synthetic {dataset}-format pose data'),
-            licenses=[], images=images, annotations=annotations, categories=categories), f)
+        json.dump(
+            dict(
+                info=dict(description=f'mmpose_attn synthetic {dataset}-format pose data'),
+                licenses=[],
+                images=images,
+                annotations=annotations,
+                categories=categories), f)
     return ann_file
 
 
-def make_dataset(out_dir: str, dataset: str = 'coco', train_images: int = 8, val_images: int = 4,
+def make_dataset(out_dir: str,
+                 dataset: str = 'coco',
+                 train_images: int = 8,
+                 val_images: int = 4,
                  seed: int = 0) -> Dict[str, str]:
     """Write a synthetic pose dataset and return its paths.
 
@@ -335,8 +368,14 @@ def make_dataset(out_dir: str, dataset: str = 'coco', train_images: int = 8, val
     os.makedirs(osp.join(out_dir, 'annotations'), exist_ok=True)
     os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
     names = DATASETS[dataset]['keypoints']
-    categories = [dict(supercategory='person', id=1, name='person', keypoints=names,
-                       skeleton=_skeleton_1based(names, DATASETS[dataset]['meta']))]
+    categories = [
+        dict(
+            supercategory='person',
+            id=1,
+            name='person',
+            keypoints=names,
+            skeleton=_skeleton_1based(names, DATASETS[dataset]['meta']))
+    ]
     # independent streams so the val split does not change with --train-images
     train_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     return dict(

@@ -118,16 +118,19 @@ def libjpeg_warnings(path: str) -> List[str]:
             os.close(saved)
         capture.seek(0)
         text = capture.read().decode('utf-8', 'replace')
-    return [line.strip() for line in text.splitlines()
-            if 'Corrupt JPEG data' in line or 'Premature end of JPEG' in line]
+    return [
+        line.strip() for line in text.splitlines()
+        if 'Corrupt JPEG data' in line or 'Premature end of JPEG' in line
+    ]
 
 
 def load_annotation_file(ann_file: str) -> dict:
     """Read a COCO-format json file; a missing, truncated or non-object file is a clear error."""
     if not osp.isfile(ann_file):
-        _fail(ann_file, 'ann_file', 'the annotation file does not exist',
-              'check data_root and ann_file of the dataset (or the evaluator\'s ann_file) in your '
-              'config.')
+        _fail(
+            ann_file, 'ann_file', 'the annotation file does not exist',
+            'check data_root and ann_file of the dataset (or the evaluator\'s ann_file) in your '
+            'config.')
     try:
         with open(ann_file, 'rb') as f:
             data = json.loads(f.read())
@@ -156,7 +159,9 @@ def _file_num_keypoints(data: dict) -> Optional[int]:
     return None
 
 
-def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] = None,
+def validate_coco_data(data: dict,
+                       ann_file: str,
+                       num_keypoints: Optional[int] = None,
                        require_annotations: bool = True) -> Dict[str, int]:
     """Check the parsed content of a COCO-format keypoint file for everything mmpose's parser reads.
 
@@ -186,16 +191,16 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
         data.setdefault('annotations', [])
     missing = [k for k in REQUIRED_FIELDS if not isinstance(data.get(k), list)]
     if missing:
-        _fail(ann_file, ', '.join(f'"{k}"' for k in missing),
-              f'missing or not a list (top-level keys present: {sorted(data)})',
-              'COCO keypoint files need "images", "annotations" and "categories" lists; convert '
-              'other formats with mmpose\'s tools/dataset_converters.')
+        _fail(
+            ann_file, ', '.join(f'"{k}"' for k in missing),
+            f'missing or not a list (top-level keys present: {sorted(data)})',
+            'COCO keypoint files need "images", "annotations" and "categories" lists; convert '
+            'other formats with mmpose\'s tools/dataset_converters.')
 
-    _fail_listed(ann_file, 'categories[*].id',
-                 [f'categories[{i}]' for i, c in enumerate(data['categories'])
-                  if not (isinstance(c, dict) and 'id' in c)],
-                 'missing',
-                 'every category needs an "id" (COCO person: {"id": 1, "name": "person"}).')
+    _fail_listed(ann_file, 'categories[*].id', [
+        f'categories[{i}]'
+        for i, c in enumerate(data['categories']) if not (isinstance(c, dict) and 'id' in c)
+    ], 'missing', 'every category needs an "id" (COCO person: {"id": 1, "name": "person"}).')
 
     images = data['images']
     for key, fix in (('id', 'give every image entry a unique integer "id".'),
@@ -206,32 +211,33 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
                       'clips the boxes to them).'),
                      ('height', 'give every image entry its "width" and "height" in pixels (mmpose '
                       'clips the boxes to them).')):
-        _fail_listed(ann_file, f'images[*].{key}',
-                     [f'images[{i}]' + (f' (id={im.get("id")})' if key != 'id' else '')
-                      for i, im in enumerate(images) if not (isinstance(im, dict) and key in im)],
-                     'missing', fix)
-    _fail_listed(ann_file, 'images[*].file_name',
-                 [f'images[{i}] (id={im["id"]}) has {im["file_name"]!r}'
-                  for i, im in enumerate(images) if not (isinstance(im['file_name'], str)
-                                                         and im['file_name'])],
-                 'not a non-empty string', 'write the image path relative to data_prefix.img.')
-    _fail_listed(ann_file, 'images[*].width / height',
-                 [f'images[{i}] (id={im["id"]}) has {im["width"]!r} x {im["height"]!r}'
-                  for i, im in enumerate(images)
-                  if not (_is_number(im['width']) and _is_number(im['height']))],
-                 'not numbers', 'write the image size in pixels.')
+        _fail_listed(ann_file, f'images[*].{key}', [
+            f'images[{i}]' + (f' (id={im.get("id")})' if key != 'id' else '')
+            for i, im in enumerate(images) if not (isinstance(im, dict) and key in im)
+        ], 'missing', fix)
+    _fail_listed(ann_file, 'images[*].file_name', [
+        f'images[{i}] (id={im["id"]}) has {im["file_name"]!r}'
+        for i, im in enumerate(images) if not (isinstance(im['file_name'], str) and im['file_name'])
+    ], 'not a non-empty string', 'write the image path relative to data_prefix.img.')
+    _fail_listed(ann_file, 'images[*].width / height', [
+        f'images[{i}] (id={im["id"]}) has {im["width"]!r} x {im["height"]!r}'
+        for i, im in enumerate(images) if not (_is_number(im['width']) and _is_number(im['height']))
+    ], 'not numbers', 'write the image size in pixels.')
     counts = Counter(im['id'] for im in images)
-    _fail_listed(ann_file, 'images[*].id',
-                 [f'id={i} ({n} entries)' for i, n in counts.items() if n > 1],
-                 'not unique', 'give every image its own id (xtcocotools keeps only the last entry '
-                 'of a repeated id and moves all its people there).')
+    _fail_listed(
+        ann_file, 'images[*].id', [f'id={i} ({n} entries)' for i, n in counts.items() if n > 1],
+        'not unique', 'give every image its own id (xtcocotools keeps only the last entry '
+        'of a repeated id and moves all its people there).')
     image_ids = set(counts)
 
     k = num_keypoints if num_keypoints is not None else _file_num_keypoints(data)
     anns = data['annotations']
     people = Counter()
-    bad = {name: [] for name in ('type', 'id', 'image_id', 'category_id', 'bbox', 'bbox_value',
-                                 'keypoints', 'kpt_value', 'kpt_mod3', 'kpt_len')}
+    bad = {
+        name: []
+        for name in ('type', 'id', 'image_id', 'category_id', 'bbox', 'bbox_value', 'keypoints',
+                     'kpt_value', 'kpt_mod3', 'kpt_len')
+    }
     evaluation = {name: [] for name in ('area', 'iscrowd', 'num_keypoints')}
     for i, ann in enumerate(anns):
         name = _ann_name(i, ann)
@@ -254,9 +260,8 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
         if 'keypoints' not in ann:
             bad['keypoints'].append(name)
         elif not (isinstance(kpts, list) and all(map(_is_number, kpts))):
-            bad['kpt_value'].append(f'{name} has {type(kpts).__name__}'
-                                    if not isinstance(kpts, list)
-                                    else f'{name} has a non-number value')
+            bad['kpt_value'].append(f'{name} has {type(kpts).__name__}' if not isinstance(
+                kpts, list) else f'{name} has a non-number value')
         elif len(kpts) % 3:
             bad['kpt_mod3'].append(f'{name} has {len(kpts)}')
         elif k is not None and len(kpts) != 3 * k:
@@ -265,9 +270,10 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
             if key not in ann:
                 found.append(name)
 
-    _fail_listed(ann_file, 'annotations[*]', bad['type'], 'not a JSON object',
-                 'every annotation is an object with "id", "image_id", "category_id", "bbox" and '
-                 '"keypoints".')
+    _fail_listed(
+        ann_file, 'annotations[*]', bad['type'], 'not a JSON object',
+        'every annotation is an object with "id", "image_id", "category_id", "bbox" and '
+        '"keypoints".')
     _fail_listed(ann_file, 'annotations[*].id', bad['id'], 'missing',
                  'give every annotation a unique integer "id".')
     _fail_listed(ann_file, 'annotations[*].category_id', bad['category_id'], 'missing',
@@ -275,31 +281,36 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
     _fail_listed(ann_file, 'annotations[*].image_id', bad['image_id'],
                  'does not refer to an entry of "images"',
                  'fix or drop these annotations, or add the missing images.')
-    _fail_listed(ann_file, 'annotations[*].bbox', bad['bbox'],
-                 'missing (mmpose would silently drop these people)',
-                 'add "bbox": [x, y, width, height] in pixels to each (e.g. the extent of its '
-                 'labelled keypoints, padded), or delete the annotation if it is not a person to '
-                 'train or evaluate on.')
-    _fail_listed(ann_file, 'annotations[*].bbox', bad['bbox_value'], 'not 4 numbers',
-                 'write "bbox" as [x, y, width, height] in pixels (COCO format, not x1, y1, x2, y2 '
-                 'pairs).')
-    _fail_listed(ann_file, 'annotations[*].keypoints', bad['keypoints'],
-                 'missing (mmpose would silently drop these people)',
-                 'add "keypoints": [x1, y1, v1, x2, y2, v2, ...] with all keypoints of the dataset '
-                 '(x=y=v=0 for unlabelled ones), or delete the annotation.')
+    _fail_listed(
+        ann_file, 'annotations[*].bbox', bad['bbox'],
+        'missing (mmpose would silently drop these people)',
+        'add "bbox": [x, y, width, height] in pixels to each (e.g. the extent of its '
+        'labelled keypoints, padded), or delete the annotation if it is not a person to '
+        'train or evaluate on.')
+    _fail_listed(
+        ann_file, 'annotations[*].bbox', bad['bbox_value'], 'not 4 numbers',
+        'write "bbox" as [x, y, width, height] in pixels (COCO format, not x1, y1, x2, y2 '
+        'pairs).')
+    _fail_listed(
+        ann_file, 'annotations[*].keypoints', bad['keypoints'],
+        'missing (mmpose would silently drop these people)',
+        'add "keypoints": [x1, y1, v1, x2, y2, v2, ...] with all keypoints of the dataset '
+        '(x=y=v=0 for unlabelled ones), or delete the annotation.')
     _fail_listed(ann_file, 'annotations[*].keypoints', bad['kpt_value'], 'not a list of numbers',
                  'write "keypoints" as a flat list [x1, y1, v1, x2, y2, v2, ...] of numbers.')
-    _fail_listed(ann_file, 'annotations[*].keypoints', bad['kpt_mod3'],
-                 'length is not a multiple of 3 ([x, y, visibility] per keypoint)',
-                 'write 3 numbers per keypoint: x, y and v (0 unlabelled, 1 occluded, 2 visible); '
-                 'a list of only x, y pairs or a cut-off list cannot be read.')
+    _fail_listed(
+        ann_file, 'annotations[*].keypoints', bad['kpt_mod3'],
+        'length is not a multiple of 3 ([x, y, visibility] per keypoint)',
+        'write 3 numbers per keypoint: x, y and v (0 unlabelled, 1 occluded, 2 visible); '
+        'a list of only x, y pairs or a cut-off list cannot be read.')
     if k is not None:
-        _fail_listed(ann_file, 'annotations[*].keypoints', bad['kpt_len'],
-                     f'expected 3 * {k} = {3 * k} values ({k} keypoints of the dataset metainfo)',
-                     f'write all {k} keypoints of the dataset for every person (x=y=v=0 for '
-                     'unlabelled ones), or use the dataset metainfo that matches the file (e.g. '
-                     'CrowdPose has 14 keypoints, COCO 17) and the same K in the head '
-                     '(out_channels / num_keypoints).')
+        _fail_listed(
+            ann_file, 'annotations[*].keypoints', bad['kpt_len'],
+            f'expected 3 * {k} = {3 * k} values ({k} keypoints of the dataset metainfo)',
+            f'write all {k} keypoints of the dataset for every person (x=y=v=0 for '
+            'unlabelled ones), or use the dataset metainfo that matches the file (e.g. '
+            'CrowdPose has 14 keypoints, COCO 17) and the same K in the head '
+            '(out_channels / num_keypoints).')
 
     summary = dict(
         num_images=len(images),
@@ -307,8 +318,9 @@ def validate_coco_data(data: dict, ann_file: str, num_keypoints: Optional[int] =
         num_keypoints=k if k is not None else 0,
         max_people_per_image=max(people.values(), default=0),
         images_without_people=sum(1 for i in image_ids if people[i] == 0))
-    evaluation['crowdIndex'] = [f'images[{i}] (id={im["id"]})' for i, im in enumerate(images)
-                                if 'crowdIndex' not in im]
+    evaluation['crowdIndex'] = [
+        f'images[{i}] (id={im["id"]})' for i, im in enumerate(images) if 'crowdIndex' not in im
+    ]
     for key, found in evaluation.items():
         summary[f'missing_{key}'] = found[:_MAX_LISTED]
         summary[f'missing_{key}_count'] = len(found)
@@ -346,34 +358,39 @@ def validate_coco_annotations(ann_file: str,
     if img_dir is not None and check_images != 'none':
         broken = []
         for im in data['images']:
-            why = check_image_file(osp.join(img_dir, im['file_name']),
-                                   decode=check_images == 'decode')
+            why = check_image_file(
+                osp.join(img_dir, im['file_name']), decode=check_images == 'decode')
             if why:
                 broken.append(f'{osp.join(img_dir, im["file_name"])} ({why})')
         if broken:
-            _fail(ann_file, 'images[*].file_name',
-                  f'{len(broken)} image(s) unusable: {_listing(broken[:_MAX_LISTED], len(broken))}',
-                  'restore these files (re-download / re-extract), or remove their "images" '
-                  'entries and annotations; check data_root and data_prefix.img if none is found.')
+            _fail(
+                ann_file, 'images[*].file_name',
+                f'{len(broken)} image(s) unusable: {_listing(broken[:_MAX_LISTED], len(broken))}',
+                'restore these files (re-download / re-extract), or remove their "images" '
+                'entries and annotations; check data_root and data_prefix.img if none is found.')
     return summary
 
 
 def evaluation_fields_summary(data: dict) -> Dict[str, object]:
     """The ``missing_*`` entries of :func:`validate_coco_data` for an already loaded valid file."""
-    summary = dict(num_images=len(data.get('images', [])),
-                   num_annotations=len(data.get('annotations', [])))
-    found = {key: [_ann_name(i, a) for i, a in enumerate(data.get('annotations', []))
-                   if key not in a] for key in ('area', 'iscrowd', 'num_keypoints')}
-    found['crowdIndex'] = [f'images[{i}] (id={im.get("id")})'
-                           for i, im in enumerate(data.get('images', [])) if 'crowdIndex' not in im]
+    summary = dict(
+        num_images=len(data.get('images', [])), num_annotations=len(data.get('annotations', [])))
+    found = {
+        key: [_ann_name(i, a) for i, a in enumerate(data.get('annotations', [])) if key not in a]
+        for key in ('area', 'iscrowd', 'num_keypoints')
+    }
+    found['crowdIndex'] = [
+        f'images[{i}] (id={im.get("id")})' for i, im in enumerate(data.get('images', []))
+        if 'crowdIndex' not in im
+    ]
     for key, entries in found.items():
         summary[f'missing_{key}'] = entries[:_MAX_LISTED]
         summary[f'missing_{key}_count'] = len(entries)
     return summary
 
 
-def check_coco_metric_fields(summary: Dict[str, object], ann_file: str, metric: str,
-                             use_area: bool, iou_type: str) -> None:
+def check_coco_metric_fields(summary: Dict[str, object], ann_file: str, metric: str, use_area: bool,
+                             iou_type: str) -> None:
     """Fail when a COCO keypoint evaluation would stop on a missing field of ``ann_file``.
 
     xtcocotools' ``COCOeval`` (and mmpose's ``CocoMetric`` when it builds the ground truth from the
@@ -389,31 +406,37 @@ def check_coco_metric_fields(summary: Dict[str, object], ann_file: str, metric: 
         use_area: the metric's ``use_area``.
         iou_type: the metric's ``iou_type``.
     """
+
     def check(key, entries_of, why, fix):
         n = summary.get(f'missing_{key}_count', 0)
         if n:
             total = summary.get(f'num_{entries_of}')
             of = f' of {total}' if total is not None else ''
             first = _listing(list(summary[f'missing_{key}']), n)
-            _fail(ann_file, f'{entries_of}[*].{key}',
-                  f'missing in {n}{of} {entries_of}, but {metric} {why} (it would stop with '
-                  f"KeyError: '{key}' after the whole inference pass). Missing in: {first}", fix)
+            _fail(
+                ann_file, f'{entries_of}[*].{key}',
+                f'missing in {n}{of} {entries_of}, but {metric} {why} (it would stop with '
+                f"KeyError: '{key}' after the whole inference pass). Missing in: {first}", fix)
 
-    check('iscrowd', 'annotations', 'reads it for every person',
-          'add "iscrowd": 0 to every annotation (1 only for crowd regions that should be ignored).')
+    check(
+        'iscrowd', 'annotations', 'reads it for every person',
+        'add "iscrowd": 0 to every annotation (1 only for crowd regions that should be ignored).')
     if use_area:
-        check('area', 'annotations', 'has use_area=True, which reads it for every person',
-              'add "area" (the person\'s segmentation area in pixels) to every annotation, or set '
-              f'use_area=False in {metric.split(" ")[0]} (OKS then uses 0.53 * bbox width * '
-              'height, as mmpose\'s CrowdPose configs do).')
+        check(
+            'area', 'annotations', 'has use_area=True, which reads it for every person',
+            'add "area" (the person\'s segmentation area in pixels) to every annotation, or set '
+            f'use_area=False in {metric.split(" ")[0]} (OKS then uses 0.53 * bbox width * '
+            'height, as mmpose\'s CrowdPose configs do).')
     if iou_type == 'keypoints_crowd':
-        check('num_keypoints', 'annotations', "has iou_type='keypoints_crowd', which reads it",
-              'add "num_keypoints" (the number of labelled keypoints) to every annotation, or use '
-              "iou_type='keypoints' for a non-CrowdPose file.")
-        check('crowdIndex', 'images',
-              "has iou_type='keypoints_crowd', which reads it for every image",
-              'add "crowdIndex" to every image entry (CrowdPose files have it), or use '
-              "iou_type='keypoints' for a non-CrowdPose file.")
+        check(
+            'num_keypoints', 'annotations', "has iou_type='keypoints_crowd', which reads it",
+            'add "num_keypoints" (the number of labelled keypoints) to every annotation, or use '
+            "iou_type='keypoints' for a non-CrowdPose file.")
+        check(
+            'crowdIndex', 'images',
+            "has iou_type='keypoints_crowd', which reads it for every image",
+            'add "crowdIndex" to every image entry (CrowdPose files have it), or use '
+            "iou_type='keypoints' for a non-CrowdPose file.")
 
 
 def num_keypoints_of_head(head) -> Optional[int]:
@@ -425,6 +448,8 @@ def num_keypoints_of_head(head) -> Optional[int]:
     return None
 
 
-__all__ = ['DatasetValidationError', 'check_image_file', 'load_annotation_file',
-           'validate_coco_data', 'validate_coco_annotations', 'evaluation_fields_summary',
-           'check_coco_metric_fields', 'num_keypoints_of_head']
+__all__ = [
+    'DatasetValidationError', 'check_image_file', 'load_annotation_file', 'validate_coco_data',
+    'validate_coco_annotations', 'evaluation_fields_summary', 'check_coco_metric_fields',
+    'num_keypoints_of_head'
+]

@@ -20,7 +20,8 @@ from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, conv
 PRECISIONS = ('fp32', 'bf16')
 
 
-def prepare_for_cpu_inference(model: nn.Module, precision: str = 'fp32',
+def prepare_for_cpu_inference(model: nn.Module,
+                              precision: str = 'fp32',
                               channels_last: Optional[bool] = None) -> nn.Module:
     """Make a built pose model run fast on CPU in PyTorch, in place.
 

@@ -80,13 +80,18 @@ def pipeline_facts(cfg: Config, bottomup: bool) -> dict:
     if affine is None:
         raise ValueError(f'{cfg.filename}: no TopdownAffine step in the test pipeline, so the '
                          'exported file could not say how to crop a person')
-    return dict(type='TopdownAffine', input_size=affine['input_size'],
-                use_udp=bool(affine.get('use_udp', False)),
-                padding=steps.get('GetBBoxCenterScale', {}).get('padding', 1.25))
+    return dict(
+        type='TopdownAffine',
+        input_size=affine['input_size'],
+        use_udp=bool(affine.get('use_udp', False)),
+        padding=steps.get('GetBBoxCenterScale', {}).get('padding', 1.25))
 
 
-def deploy_metadata(model: nn.Module, cfg: Config, export_hw: Tuple[int, int],
-                    dynamic_hw: bool = False, checkpoint: Optional[str] = None,
+def deploy_metadata(model: nn.Module,
+                    cfg: Config,
+                    export_hw: Tuple[int, int],
+                    dynamic_hw: bool = False,
+                    checkpoint: Optional[str] = None,
                     config_name: Optional[str] = None) -> dict:
     """The deployment metadata of ``model`` built from ``cfg`` and exported at ``export_hw``.
 
@@ -152,8 +157,9 @@ def write_with_metadata(model_proto, out: str, meta: dict) -> None:
     del model_proto.metadata_props[:]
     model_proto.metadata_props.extend(kept)
     graph = model_proto.SerializeToString()
-    meta = dict(meta, integrity=dict(graph_bytes=len(graph),
-                                     graph_sha256=hashlib.sha256(graph).hexdigest()))
+    meta = dict(
+        meta,
+        integrity=dict(graph_bytes=len(graph), graph_sha256=hashlib.sha256(graph).hexdigest()))
     tail = onnx.ModelProto()
     tail.metadata_props.add(key=KEY, value=json.dumps(meta))
     tmp = f'{out}.tmp{os.getpid()}'

@@ -40,9 +40,7 @@ from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, conv
 from ..utils import TensorForward
 from ..utils import build_model as build_config_model
 from .metadata import deploy_metadata, pipeline_facts, write_with_metadata
-# SelectOutput, is_bottomup: kept importable from here, as before
-from .runtime import (SelectOutput, check_file_outputs, check_finite,  # noqa: F401
-                      check_input_shape, check_runnable, check_threads, file_metadata,
+from .runtime import (check_finite, check_input_shape, check_runnable, check_threads, file_metadata,
                       install_network, is_bottomup, open_checks, output_names, pack_outputs)
 
 #: Lowest opset with ``GridSample``, needed by models with deformable convolutions only.
@@ -73,7 +71,8 @@ def require_onnx():
     return onnx, onnxruntime
 
 
-def build_model(config: Union[str, Config], checkpoint: Optional[str] = None,
+def build_model(config: Union[str, Config],
+                checkpoint: Optional[str] = None,
                 device: str = 'cpu') -> nn.Module:
     """Build a config's model in eval mode, with its weights from ``checkpoint``.
 
@@ -109,10 +108,13 @@ class ShapeGenericFeatureMapProcessor(FeatureMapProcessor):
 
     def _concat(self, inputs: Sequence[Tensor]) -> List[Tensor]:
         size = inputs[0].shape[-2:]
-        return [torch.cat([
-            F.interpolate(x, size=size, mode='bilinear', align_corners=self.align_corners)
-            for x in inputs
-        ], dim=1)]
+        return [
+            torch.cat([
+                F.interpolate(x, size=size, mode='bilinear', align_corners=self.align_corners)
+                for x in inputs
+            ],
+                      dim=1)
+        ]
 
 
 def prepare_for_export(model: nn.Module) -> nn.Module:
@@ -141,7 +143,9 @@ def has_deform_convs(model: nn.Module) -> bool:
     return any(isinstance(m, DeformConv2d) for m in model.modules())
 
 
-def check_exportable(model: nn.Module, shape: Tuple[int, int], opset: int,
+def check_exportable(model: nn.Module,
+                     shape: Tuple[int, int],
+                     opset: int,
                      dynamic_hw: bool = False) -> None:
     """Refuse, before tracing, an export that would fail or give a wrong file; each message names
     the tool's option and the fix.
@@ -192,8 +196,12 @@ def second_hw(shape: Tuple[int, int], factor: int = 32) -> Tuple[int, int]:
     return (h - factor if h > factor else h + factor), w + factor
 
 
-def export_onnx(model: nn.Module, out: str, shape: Tuple[int, int], opset: int = 17,
-                dynamic_hw: bool = False, checkpoint: Optional[str] = None) -> str:
+def export_onnx(model: nn.Module,
+                out: str,
+                shape: Tuple[int, int],
+                opset: int = 17,
+                dynamic_hw: bool = False,
+                checkpoint: Optional[str] = None) -> str:
     """Export ``model``'s tensor forward, traced at input (1, 3, H, W), and check the file.
 
     A model built from a config (``model.cfg``, as :func:`build_model` sets it) is written with its
@@ -230,8 +238,13 @@ def export_onnx(model: nn.Module, out: str, shape: Tuple[int, int], opset: int =
             warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
             # the TorchScript exporter: the dynamo one needs onnxscript, which is not a dependency
             torch.onnx.export(
-                wrapper, (dummy, ), tmp, input_names=['input'], output_names=names,
-                dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True,
+                wrapper, (dummy, ),
+                tmp,
+                input_names=['input'],
+                output_names=names,
+                dynamic_axes=dynamic_axes,
+                opset_version=opset,
+                do_constant_folding=True,
                 dynamo=False)
         proto = onnx.load(tmp)
         onnx.checker.check_model(proto)
@@ -282,7 +295,10 @@ def ort_session(onnx_file: str, threads: Optional[int] = 2):
     return ort.InferenceSession(onnx_file, opts, providers=['CPUExecutionProvider'])
 
 
-def parity(model: nn.Module, session, x: Tensor, atol: float = ATOL,
+def parity(model: nn.Module,
+           session,
+           x: Tensor,
+           atol: float = ATOL,
            rtol: float = RTOL) -> Dict[str, dict]:
     """Compare ONNX Runtime with PyTorch on input ``x``, output by output.
 
@@ -302,12 +318,20 @@ def parity(model: nn.Module, session, x: Tensor, atol: float = ATOL,
         tol = atol + rtol * scale
         # outputs of another shape (a graph that kept a traced size) differ everywhere
         diff = float(np.abs(got - ref).max()) if got.shape == ref.shape else float('inf')
-        res[name] = dict(max_abs_diff=diff, max_abs_ref=scale, tol=tol, ok=diff <= tol,
-                         shape=tuple(got.shape), ref_shape=tuple(ref.shape))
+        res[name] = dict(
+            max_abs_diff=diff,
+            max_abs_ref=scale,
+            tol=tol,
+            ok=diff <= tol,
+            shape=tuple(got.shape),
+            ref_shape=tuple(ref.shape))
     return res
 
 
-def compare_latency(model: nn.Module, session, x: Tensor, repeats: int = 5,
+def compare_latency(model: nn.Module,
+                    session,
+                    x: Tensor,
+                    repeats: int = 5,
                     warmup: int = 1) -> Dict[str, List[float]]:
     """Time PyTorch's tensor forward and the ORT session on ``x``, interleaved round by round.
 

@@ -65,8 +65,11 @@ def usable_cache_dir(cache_dir: str) -> Optional[str]:
         return None
 
 
-def compile_onnx(onnx_file: str, precision: str = 'auto', threads: Optional[int] = None,
-                 cache_dir: Optional[str] = None, device: str = 'CPU'):
+def compile_onnx(onnx_file: str,
+                 precision: str = 'auto',
+                 threads: Optional[int] = None,
+                 cache_dir: Optional[str] = None,
+                 device: str = 'CPU'):
     """Read ``onnx_file`` and compile it for ``device``; returns the ``CompiledModel``.
 
     Args:
@@ -80,8 +83,7 @@ def compile_onnx(onnx_file: str, precision: str = 'auto', threads: Optional[int]
     if precision not in ('auto', 'fp32', 'bf16'):
         raise ValueError(f'precision {precision!r}: choose auto, fp32 or bf16')
     core = ov.Core()
-    if precision == 'bf16' and 'BF16' not in core.get_property(device,
-                                                               'OPTIMIZATION_CAPABILITIES'):
+    if precision == 'bf16' and 'BF16' not in core.get_property(device, 'OPTIMIZATION_CAPABILITIES'):
         raise ValueError(f'--precision bf16: OpenVINO reports no bf16 support on this {device} '
                          '(no avx512_bf16/AMX); use --precision auto or fp32')
     cache_dir = default_cache_dir() if cache_dir is None else cache_dir
@@ -109,30 +111,39 @@ class OpenVINOForward(nn.Module):
         (N, 3, H, W) -> ``((heatmaps, displacements), )`` (bottom-up) or ``(heatmaps, )``.
     """
 
-    def __init__(self, onnx_file: str, bottomup: bool, precision: str = 'auto',
-                 threads: Optional[int] = None, cache_dir: Optional[str] = None):
+    def __init__(self,
+                 onnx_file: str,
+                 bottomup: bool,
+                 precision: str = 'auto',
+                 threads: Optional[int] = None,
+                 cache_dir: Optional[str] = None):
         super().__init__()
         self.onnx_file = onnx_file
         self.bottomup = bottomup
         self.precision = precision
         self.compiled = compile_onnx(onnx_file, precision, threads, cache_dir)
         # a tensor may carry several names (the ONNX output's and its producer's)
-        self.output_names = [next((n for n in ('heatmaps', 'displacements') if n in o.get_names()),
-                                  o.get_any_name()) for o in self.compiled.outputs]
+        self.output_names = [
+            next((n for n in ('heatmaps', 'displacements') if n in o.get_names()), o.get_any_name())
+            for o in self.compiled.outputs
+        ]
         shape = self.compiled.inputs[0].get_partial_shape()
         self.input_shape = tuple(d.get_length() if d.is_static else None for d in shape)
         self.request = self.compiled.create_infer_request()
 
     def declared_output_shapes(self) -> list:
         """The compiled outputs' shapes (``None`` where a size is open)."""
-        return [tuple(d.get_length() if d.is_static else None for d in o.get_partial_shape())
-                for o in self.compiled.outputs]
+        return [
+            tuple(d.get_length() if d.is_static else None for d in o.get_partial_shape())
+            for o in self.compiled.outputs
+        ]
 
     def run(self, x: Tensor) -> list:
         """The file's raw outputs (numpy copies: the request reuses its buffers) on ``x``."""
         self.request.infer({0: np.ascontiguousarray(x.detach().cpu().float().numpy())})
-        return [self.request.get_output_tensor(i).data.copy()
-                for i in range(len(self.output_names))]
+        return [
+            self.request.get_output_tensor(i).data.copy() for i in range(len(self.output_names))
+        ]
 
     @property
     def inference_precision(self) -> str:
@@ -147,8 +158,11 @@ class OpenVINOForward(nn.Module):
         return pack_outputs([torch.from_numpy(o).to(x.device) for o in outs], self.bottomup)
 
 
-def use_openvino(model: nn.Module, onnx_file: str, precision: str = 'auto',
-                 threads: Optional[int] = None, cache_dir: Optional[str] = None) -> nn.Module:
+def use_openvino(model: nn.Module,
+                 onnx_file: str,
+                 precision: str = 'auto',
+                 threads: Optional[int] = None,
+                 cache_dir: Optional[str] = None) -> nn.Module:
     """Run a pose estimator's network in OpenVINO, keeping mmpose's decoding, in place.
 
     The OpenVINO twin of :func:`~.onnx.use_onnxruntime` (see

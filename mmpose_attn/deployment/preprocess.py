@@ -60,8 +60,8 @@ def image_files(folder: str) -> List[str]:
     import os
     if not os.path.isdir(folder):
         raise FileNotFoundError(f'--images {folder}: not a folder')
-    files = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                   if f.lower().endswith(IMAGE_EXTS))
+    files = sorted(
+        os.path.join(folder, f) for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTS))
     if not files:
         raise FileNotFoundError(f'--images {folder}: no images ({", ".join(IMAGE_EXTS)}) there')
     return files
@@ -93,7 +93,9 @@ def image_id_of(path: str) -> Optional[int]:
     return int(stem) if stem.isdigit() else None
 
 
-def calibration_inputs(meta: dict, files: Sequence[str], boxes: Optional[dict] = None,
+def calibration_inputs(meta: dict,
+                       files: Sequence[str],
+                       boxes: Optional[dict] = None,
                        limit: int = 300) -> Iterator[Tuple[str, np.ndarray]]:
     """Network inputs (1, 3, H, W) from image files, at most ``limit``: top-down, one per box
     (from ``boxes`` keyed by file name or COCO image id; the whole image without them);

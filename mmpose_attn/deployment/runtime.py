@@ -114,8 +114,10 @@ def cpu_description() -> str:
     except OSError:
         pass
     flags = cpu_flags()
-    shown = [f for f in ('avx2', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_bf16', 'amx_tile')
-             if f in flags]
+    shown = [
+        f for f in ('avx2', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_bf16', 'amx_tile')
+        if f in flags
+    ]
     return (f'{name}, {os.cpu_count()} logical cores, flags: {" ".join(shown) or "n/a"} '
             f'({"has" if "amx_bf16" in flags else "no"} AMX)')
 
@@ -149,7 +151,9 @@ class NonFiniteOutputError(ValueError):
     """A network output, or a prediction decoded from it, holds NaN or inf."""
 
 
-def check_finite(source: str, outputs: Sequence, names: Optional[Sequence[str]] = None,
+def check_finite(source: str,
+                 outputs: Sequence,
+                 names: Optional[Sequence[str]] = None,
                  what: str = 'network output') -> None:
     """Refuse NaN/inf in ``outputs`` (tensors or arrays), naming ``source`` (a file).
 
@@ -182,8 +186,8 @@ def output_names(model: nn.Module) -> List[str]:
 def check_runnable(model: nn.Module) -> None:
     """Refuse a model whose head :func:`install_network` cannot bypass."""
     head = getattr(model, 'head', None)
-    if is_bottomup(model) or any(isinstance(getattr(head, n, None), nn.Module)
-                                 for n in TOPDOWN_HEAD_LAYERS):
+    if is_bottomup(model) or any(
+            isinstance(getattr(head, n, None), nn.Module) for n in TOPDOWN_HEAD_LAYERS):
         return
     raise ValueError(f'{type(model).__name__} with head {type(head).__name__}: other backends '
                      'run DEKR-style bottom-up heads (heatmap_conv_layers + '
@@ -235,9 +239,11 @@ def install_network(model: nn.Module, network: nn.Module) -> nn.Module:
 def check_input_shape(source: str, fixed: Sequence, x: Tensor) -> None:
     """Refuse a batch whose (C, H, W) differs from the file's fixed input (batch, C, H, W)."""
     if any(isinstance(d, int) and d > 0 and d != s for d, s in zip(fixed[1:], x.shape[1:])):
-        raise ValueError(fixed_size_message(
-            source, tuple(fixed[2:4]), f'got an input of {x.shape[2]}x{x.shape[3]} (batch '
-            f'{tuple(x.shape)}; bottom-up: the image resized by BottomupResize in its own aspect)'))
+        raise ValueError(
+            fixed_size_message(
+                source, tuple(fixed[2:4]), f'got an input of {x.shape[2]}x{x.shape[3]} (batch '
+                f'{tuple(x.shape)}; bottom-up: the image resized by BottomupResize in its own '
+                'aspect)'))
 
 
 def check_file_outputs(source: str, names: Sequence[str], model: nn.Module) -> None:
@@ -298,7 +304,8 @@ class TorchForward(nn.Module):
         return pack_outputs(out, self.bottomup)
 
 
-def use_pytorch(model: nn.Module, precision: str = 'auto',
+def use_pytorch(model: nn.Module,
+                precision: str = 'auto',
                 source: Optional[str] = None) -> nn.Module:
     """PyTorch at ``precision`` (see :func:`resolve_precision`); fp32 leaves ``model`` as it is.
 
@@ -322,9 +329,13 @@ def use_pytorch(model: nn.Module, precision: str = 'auto',
     return install_network(model, TorchForward(copy.deepcopy(model).eval(), precision, source))
 
 
-def use_backend(model: nn.Module, backend: str = 'pytorch', onnx_file: Optional[str] = None,
-                precision: str = 'auto', threads: Optional[int] = None,
-                cache_dir: Optional[str] = None, source: Optional[str] = None) -> nn.Module:
+def use_backend(model: nn.Module,
+                backend: str = 'pytorch',
+                onnx_file: Optional[str] = None,
+                precision: str = 'auto',
+                threads: Optional[int] = None,
+                cache_dir: Optional[str] = None,
+                source: Optional[str] = None) -> nn.Module:
     """Run ``model``'s network in ``backend`` at ``precision``, decoding unchanged, in place.
 
     An ONNX file is checked when it is opened: its graph against the sha256 in its metadata, its
@@ -354,8 +365,7 @@ def use_backend(model: nn.Module, backend: str = 'pytorch', onnx_file: Optional[
         from .onnx import use_onnxruntime
         return use_onnxruntime(model, onnx_file, threads=threads)
     from .openvino import use_openvino
-    return use_openvino(model, onnx_file, precision=precision, threads=threads,
-                        cache_dir=cache_dir)
+    return use_openvino(model, onnx_file, precision=precision, threads=threads, cache_dir=cache_dir)
 
 
 # ------------------------------------------------------------------ checks of an ONNX file
@@ -363,8 +373,8 @@ def export_hint(model: Optional[nn.Module] = None, dynamic_hw: bool = False) -> 
     """How to export ``model``'s config again (the fix of every file check)."""
     cfg = getattr(model, 'cfg', None)
     config = getattr(cfg, 'filename', None) or 'CONFIG'
-    return (f'python tools/deployment/export_onnx.py {config} --checkpoint CHECKPOINT'
-            + (' --dynamic-hw' if dynamic_hw else ''))
+    return (f'python tools/deployment/export_onnx.py {config} --checkpoint CHECKPOINT' +
+            (' --dynamic-hw' if dynamic_hw else ''))
 
 
 def _metadata_props(onnx_file: str) -> Dict[str, str]:
@@ -379,8 +389,9 @@ def _metadata_props(onnx_file: str) -> Dict[str, str]:
             proto = onnx.load(onnx_file, load_external_data=False)
             return {p.key: p.value for p in proto.metadata_props}
         import onnxruntime as ort
-        return dict(ort.InferenceSession(
-            onnx_file, providers=['CPUExecutionProvider']).get_modelmeta().custom_metadata_map)
+        return dict(
+            ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'
+                                                       ]).get_modelmeta().custom_metadata_map)
     except ImportError:
         return {}
     except Exception as e:  # protobuf/ORT: the bytes are no ONNX model
@@ -413,8 +424,7 @@ def file_metadata(onnx_file: str) -> Optional[dict]:
     return _META_CACHE[key]
 
 
-def checkpoint_of_file(onnx_file: str, checkpoint: Optional[str],
-                       meta: Optional[dict]) -> str:
+def checkpoint_of_file(onnx_file: str, checkpoint: Optional[str], meta: Optional[dict]) -> str:
     """Where the network's weights come from when ``onnx_file`` runs: the file, always.
 
     A checkpoint given beside the file must be the one it was exported from (the sha256 of its
@@ -424,9 +434,9 @@ def checkpoint_of_file(onnx_file: str, checkpoint: Optional[str],
     """
     src = (meta or {}).get('source') or {}
     recorded, exported_from = src.get('checkpoint_sha256'), src.get('checkpoint')
-    origin = (f'exported from checkpoint {exported_from}' if exported_from else
-              'exported with random weights' if meta is not None else
-              'a file without deployment metadata')
+    origin = (f'exported from checkpoint {exported_from}'
+              if exported_from else 'exported with random weights'
+              if meta is not None else 'a file without deployment metadata')
     if checkpoint is None or str(checkpoint).lower() == 'none':
         return f'the ONNX file {onnx_file} ({origin})'
     if not recorded:
@@ -459,15 +469,19 @@ def _model_facts(model: nn.Module) -> dict:
     decoder = getattr(model.head, 'decoder', None)
     cfg = getattr(model, 'cfg', None)
     pre = (cfg.model.get('data_preprocessor') or {}) if cfg is not None else {}
-    facts = dict(kind='bottomup' if is_bottomup(model) else 'topdown',
-                 outputs=output_names(model),
-                 num_keypoints=meta.get('num_keypoints', len(id2name) or None),
-                 keypoint_names=[id2name[i] for i in sorted(id2name)] or None,
-                 heatmap_size=getattr(decoder, 'heatmap_size', None),
-                 input_size=getattr(decoder, 'input_size', None))
+    facts = dict(
+        kind='bottomup' if is_bottomup(model) else 'topdown',
+        outputs=output_names(model),
+        num_keypoints=meta.get('num_keypoints',
+                               len(id2name) or None),
+        keypoint_names=[id2name[i] for i in sorted(id2name)] or None,
+        heatmap_size=getattr(decoder, 'heatmap_size', None),
+        input_size=getattr(decoder, 'input_size', None))
     if pre:
-        facts.update(mean=pre.get('mean'), std=pre.get('std'),
-                     channel_order='rgb' if pre.get('bgr_to_rgb', False) else 'bgr')
+        facts.update(
+            mean=pre.get('mean'),
+            std=pre.get('std'),
+            channel_order='rgb' if pre.get('bgr_to_rgb', False) else 'bgr')
     return facts
 
 
@@ -492,17 +506,26 @@ def check_metadata_fits(onnx_file: str, meta: dict, model: nn.Module) -> None:
     count and names, codec heatmap and input size, normalisation."""
     want = _model_facts(model)
     names = (meta.get('dataset') or {}).get('keypoint_names')
-    got = dict(kind=meta.get('kind'), outputs=meta.get('outputs'),
-               num_keypoints=len(names) if names is not None else None, keypoint_names=names,
-               heatmap_size=(meta.get('codec') or {}).get('heatmap_size'),
-               input_size=(meta.get('input') or {}).get('size'),
-               mean=(meta.get('input') or {}).get('mean'),
-               std=(meta.get('input') or {}).get('std'),
-               channel_order=(meta.get('input') or {}).get('channel_order'))
-    labels = dict(kind='kind', outputs='outputs', num_keypoints='the number of keypoints',
-                  keypoint_names='keypoint_names', heatmap_size='codec heatmap_size (w, h)',
-                  input_size='input size (w, h)', mean='input mean', std='input std',
-                  channel_order='input channel order')
+    got = dict(
+        kind=meta.get('kind'),
+        outputs=meta.get('outputs'),
+        num_keypoints=len(names) if names is not None else None,
+        keypoint_names=names,
+        heatmap_size=(meta.get('codec') or {}).get('heatmap_size'),
+        input_size=(meta.get('input') or {}).get('size'),
+        mean=(meta.get('input') or {}).get('mean'),
+        std=(meta.get('input') or {}).get('std'),
+        channel_order=(meta.get('input') or {}).get('channel_order'))
+    labels = dict(
+        kind='kind',
+        outputs='outputs',
+        num_keypoints='the number of keypoints',
+        keypoint_names='keypoint_names',
+        heatmap_size='codec heatmap_size (w, h)',
+        input_size='input size (w, h)',
+        mean='input mean',
+        std='input std',
+        channel_order='input channel order')
     for key, label in labels.items():
         if key not in want or want[key] is None or got.get(key) is None:
             continue
@@ -538,8 +561,9 @@ def expected_output_shapes(model: nn.Module, input_hw: Tuple[int, int]) -> Dict[
             hw = tuple(int(round(s * hm[i] / inp[i])) for s, i in zip(input_hw, (1, 0)))
     if facts['kind'] == 'topdown':
         return dict(heatmaps=(k, ) + (hw or (None, None)))
-    return dict(heatmaps=(k + 1 if k else None, ) + (hw or (None, None)),
-                displacements=(2 * k if k else None, ) + (hw or (None, None)))
+    return dict(
+        heatmaps=(k + 1 if k else None, ) + (hw or (None, None)),
+        displacements=(2 * k if k else None, ) + (hw or (None, None)))
 
 
 def check_output_shapes(onnx_file: str, shapes: Dict[str, Sequence], model: nn.Module,
@@ -579,8 +603,7 @@ def check_topdown_input(onnx_file: str, model: nn.Module, input_shape: Sequence)
     if is_bottomup(model) or fixed is None or inp is None:
         return
     if tuple(fixed) != (int(inp[1]), int(inp[0])):
-        _refuse(onnx_file, 'the input size (h, w)', tuple(fixed), (int(inp[1]), int(inp[0])),
-                model)
+        _refuse(onnx_file, 'the input size (h, w)', tuple(fixed), (int(inp[1]), int(inp[0])), model)
 
 
 def multiscale_test(model: nn.Module) -> bool:
@@ -606,9 +629,10 @@ def check_not_multiscale(onnx_file: str, model: nn.Module, input_shape: Sequence
     """Refuse a fixed-size file under a multi-scale test (its scales have other sizes)."""
     fixed = fixed_input_hw(input_shape)
     if fixed is not None and is_bottomup(model) and multiscale_test(model):
-        raise ValueError(fixed_size_message(
-            onnx_file, fixed, 'the config tests at several scales (multiscale_test / '
-            'aug_scales), whose inputs have other sizes'))
+        raise ValueError(
+            fixed_size_message(
+                onnx_file, fixed, 'the config tests at several scales (multiscale_test / '
+                'aug_scales), whose inputs have other sizes'))
 
 
 def open_checks(onnx_file: str, model: nn.Module, meta: Optional[dict], network: nn.Module,

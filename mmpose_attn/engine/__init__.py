@@ -5,7 +5,8 @@ from .hooks import (AtomicCheckpointHook, CheckpointFitHook, DieWithParentHook, 
                     WarmStartHook)
 from .lifetime import die_with_parent
 
-__all__ = ['AtomicLocalBackend', 'atomic_write', 'CheckpointFit', 'CheckpointMismatchError',
-           'check_state_dict_fits', 'AtomicCheckpointHook',
-           'CheckpointFitHook', 'DieWithParentHook', 'ValidateDataHook', 'WarmStartHook',
-           'die_with_parent']
+__all__ = [
+    'AtomicLocalBackend', 'atomic_write', 'CheckpointFit', 'CheckpointMismatchError',
+    'check_state_dict_fits', 'AtomicCheckpointHook', 'CheckpointFitHook', 'DieWithParentHook',
+    'ValidateDataHook', 'WarmStartHook', 'die_with_parent'
+]

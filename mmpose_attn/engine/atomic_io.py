@@ -22,7 +22,8 @@ from typing import Union
 from mmengine.fileio import LocalBackend, register_backend
 
 
-def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
+def atomic_write(data: Union[bytes, str],
+                 filepath: Union[str, Path],
                  encoding: str = 'utf-8') -> None:
     """Write ``data`` to ``filepath`` so that readers see the old or the complete new file."""
     filepath = os.fspath(filepath)

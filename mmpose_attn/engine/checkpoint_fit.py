@@ -58,11 +58,13 @@ class CheckpointFit:
     def summary(self) -> str:
         """Counts of loaded / new / unexpected / shape-mismatched keys, the first few of each."""
         total = len(self.matched) + len(self.missing) + len(self.mismatched)
-        lines = [f'checkpoint {self.source} into {self.model_name}: '
-                 f'{len(self.matched)} of {total} model tensors loaded, '
-                 f'{len(self.missing)} new (not in the checkpoint), '
-                 f'{len(self.mismatched)} shape-mismatched, '
-                 f'{len(self.unexpected)} unexpected (not in the model)']
+        lines = [
+            f'checkpoint {self.source} into {self.model_name}: '
+            f'{len(self.matched)} of {total} model tensors loaded, '
+            f'{len(self.missing)} new (not in the checkpoint), '
+            f'{len(self.mismatched)} shape-mismatched, '
+            f'{len(self.unexpected)} unexpected (not in the model)'
+        ]
 
         def show(title, items):
             if items:
@@ -88,7 +90,9 @@ def _strip_module_prefix(state_dict: Mapping) -> Mapping:
     return state_dict
 
 
-def check_state_dict_fits(model: nn.Module, state_dict: Mapping, source: str,
+def check_state_dict_fits(model: nn.Module,
+                          state_dict: Mapping,
+                          source: str,
                           allow_partial: bool = False) -> CheckpointFit:
     """Compare a checkpoint's state dict with ``model.state_dict()`` and refuse a partial fit.
 
@@ -140,7 +144,8 @@ def check_state_dict_fits(model: nn.Module, state_dict: Mapping, source: str,
 #: at), input normalisation, memory/implementation choices and training-only freezing.
 _NOT_STRUCTURE = frozenset({
     'init_cfg', 'pretrained', 'train_cfg', 'test_cfg', 'data_preprocessor', 'decoder', 'codec',
-    '_scope_', 'with_cp', 'frozen_stages', 'norm_eval', 'requires_grad', 'deform_conv_impl'})
+    '_scope_', 'with_cp', 'frozen_stages', 'norm_eval', 'requires_grad', 'deform_conv_impl'
+})
 _ABSENT = '<absent>'
 
 
@@ -163,8 +168,9 @@ def _defaults(type_name: Any) -> Dict[str, Any]:
             params = inspect.signature(klass.__init__).parameters.values()
         except (TypeError, ValueError):
             continue
-        defaults.update({p.name: p.default for p in params
-                         if p.default is not inspect.Parameter.empty})
+        defaults.update(
+            {p.name: p.default
+             for p in params if p.default is not inspect.Parameter.empty})
     return defaults
 
 
@@ -185,8 +191,8 @@ def _structure_diff(ckpt: Any, model: Any, path: str, out: list) -> None:
             a = ckpt.get(key, defaults.get(key, _ABSENT))
             b = model.get(key, defaults.get(key, _ABSENT))
             _structure_diff(a, b, f'{path}.{key}' if path else str(key), out)
-    elif (isinstance(ckpt, (list, tuple)) and isinstance(model, (list, tuple))
-          and len(ckpt) == len(model)
+    elif (isinstance(ckpt, (list, tuple)) and isinstance(model,
+                                                         (list, tuple)) and len(ckpt) == len(model)
           and any(isinstance(v, (Mapping, list, tuple)) for v in list(ckpt) + list(model))):
         # lists of modules item by item; lists of numbers (kernel sizes) as a whole
         for i, (a, b) in enumerate(zip(ckpt, model)):
@@ -231,14 +237,18 @@ def checkpoint_model_cfg(ckpt: Mapping, source: str) -> Optional[dict]:
     try:
         model = Config.fromstring(text, '.py').get('model')
     except Exception as e:  # e.g. a custom_imports module not installed here
-        print_log(f'checkpoint {source}: its saved config (meta["cfg"]) cannot be read '
-                  f'({type(e).__name__}: {e}); only its keys and shapes are checked.',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            f'checkpoint {source}: its saved config (meta["cfg"]) cannot be read '
+            f'({type(e).__name__}: {e}); only its keys and shapes are checked.',
+            logger='current',
+            level=logging.WARNING)
         return None
     return _plain(model) if isinstance(model, Mapping) else None
 
 
-def check_config_fits(ckpt: Mapping, model_cfg: Optional[Mapping], source: str,
+def check_config_fits(ckpt: Mapping,
+                      model_cfg: Optional[Mapping],
+                      source: str,
                       allow_partial: bool = False) -> List[Tuple[str, Any, Any]]:
     """Refuse a checkpoint whose saved training config defines another network than
     ``model_cfg`` (see :func:`structure_differences`).
@@ -266,9 +276,11 @@ def check_config_fits(ckpt: Mapping, model_cfg: Optional[Mapping], source: str,
     listing = '\n'.join(f'  model.{p}: {a!r} in the checkpoint, {b!r} in the config'
                         for p, a, b in diffs)
     if allow_partial:
-        print_log(f'allow_partial_load = True: checkpoint {source} was trained with another '
-                  f'network (its meta["cfg"]):\n{listing}', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'allow_partial_load = True: checkpoint {source} was trained with another '
+            f'network (its meta["cfg"]):\n{listing}',
+            logger='current',
+            level=logging.WARNING)
         return diffs
     raise CheckpointMismatchError(
         f'checkpoint {source} was trained with another network than this config\'s model '
@@ -279,8 +291,10 @@ def check_config_fits(ckpt: Mapping, model_cfg: Optional[Mapping], source: str,
         'config (--cfg-options allow_partial_load=True).')
 
 
-def load_checkpoint_checked(model: nn.Module, checkpoint: Union[str, Mapping],
-                            allow_partial: bool = False, source: Optional[str] = None,
+def load_checkpoint_checked(model: nn.Module,
+                            checkpoint: Union[str, Mapping],
+                            allow_partial: bool = False,
+                            source: Optional[str] = None,
                             map_location: str = 'cpu',
                             model_cfg: Optional[Mapping] = None) -> dict:
     """Load a checkpoint into ``model`` after :func:`check_state_dict_fits` accepted it.
@@ -311,8 +325,8 @@ def load_checkpoint_checked(model: nn.Module, checkpoint: Union[str, Mapping],
     if not isinstance(ckpt, Mapping):
         raise CheckpointMismatchError(f'checkpoint {source} holds a {type(ckpt).__name__}, not a '
                                       'state dict or a checkpoint dict.')
-    check_state_dict_fits(model, ckpt.get('state_dict', ckpt), source=str(source),
-                          allow_partial=allow_partial)
+    check_state_dict_fits(
+        model, ckpt.get('state_dict', ckpt), source=str(source), allow_partial=allow_partial)
     check_config_fits(ckpt, model_cfg, str(source), allow_partial=allow_partial)
     _load_checkpoint_to_model(model, ckpt, strict=False)
     return dict(ckpt)

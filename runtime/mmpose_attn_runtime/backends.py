@@ -18,7 +18,9 @@ class Backend:
         threads: Intra-op threads (``None``: the engine's default).
     """
 
-    def __init__(self, model_file: str, backend: str = 'onnxruntime',
+    def __init__(self,
+                 model_file: str,
+                 backend: str = 'onnxruntime',
                  threads: Optional[int] = None):
         if backend not in BACKENDS:
             raise ValueError(f'backend {backend!r}: choose one of {", ".join(BACKENDS)}')
@@ -34,8 +36,9 @@ class Backend:
             ov = _import_openvino()
             core = ov.Core()
             model = core.read_model(model_file)
-            self.meta = (read_onnx_metadata(model_file) if kind == 'onnx'
-                         else read_openvino_metadata(model_file, model))
+            self.meta = (
+                read_onnx_metadata(model_file) if kind == 'onnx' else read_openvino_metadata(
+                    model_file, model))
             self._load_openvino(core, model, threads)
         self.output_names = list(self.meta.get('outputs') or ['heatmaps'])
 
@@ -44,8 +47,8 @@ class Backend:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or 0
         opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(self.model_file, opts,
-                                             providers=['CPUExecutionProvider'])
+        self._session = ort.InferenceSession(
+            self.model_file, opts, providers=['CPUExecutionProvider'])
         self._input_name = self._session.get_inputs()[0].name
         self.input_shape = tuple(self._session.get_inputs()[0].shape)
 

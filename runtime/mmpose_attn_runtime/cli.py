@@ -22,21 +22,37 @@ from .model_file import KEY, check_file, onnx_metadata_props, parse_metadata
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog='python -m mmpose_attn_runtime', description=__doc__)
     p.add_argument('input', help='an image, a folder of images (searched recursively) or a video')
-    p.add_argument('--model', required=True, help='.onnx written by '
-                   'tools/deployment/export_onnx.py, or an OpenVINO .xml')
+    p.add_argument(
+        '--model',
+        required=True,
+        help='.onnx written by '
+        'tools/deployment/export_onnx.py, or an OpenVINO .xml')
     p.add_argument('--out', required=True, help='output folder (JSON and drawings)')
-    p.add_argument('--backend', choices=('onnxruntime', 'openvino'), default=None,
-                   help='default: openvino for an .xml, else onnxruntime')
+    p.add_argument(
+        '--backend',
+        choices=('onnxruntime', 'openvino'),
+        default=None,
+        help='default: openvino for an .xml, else onnxruntime')
     p.add_argument('--threads', type=int, default=None, help='engine threads (default: its own)')
-    p.add_argument('--batch-size', type=int, default=8,
-                   help='top-down: crops per network call (across images); bottom-up: images '
-                   'of one size per call')
-    p.add_argument('--bbox-file', help='top-down: person boxes, a COCO detection-result json '
-                   '(default: the whole image is one box)')
-    p.add_argument('--ann-file', help='COCO annotation json mapping image files to the image_id '
-                   'of --bbox-file (without it, files must be named by their id: 000000000785.jpg)')
-    p.add_argument('--bbox-thr', type=float, default=0.3,
-                   help='top-down: keep boxes scoring above this (as our demos)')
+    p.add_argument(
+        '--batch-size',
+        type=int,
+        default=8,
+        help='top-down: crops per network call (across images); bottom-up: images '
+        'of one size per call')
+    p.add_argument(
+        '--bbox-file',
+        help='top-down: person boxes, a COCO detection-result json '
+        '(default: the whole image is one box)')
+    p.add_argument(
+        '--ann-file',
+        help='COCO annotation json mapping image files to the image_id '
+        'of --bbox-file (without it, files must be named by their id: 000000000785.jpg)')
+    p.add_argument(
+        '--bbox-thr',
+        type=float,
+        default=0.3,
+        help='top-down: keep boxes scoring above this (as our demos)')
     p.add_argument('--kpt-thr', type=float, default=0.3, help='drawing: keypoint score threshold')
     p.add_argument('--radius', type=int, default=3)
     p.add_argument('--thickness', type=int, default=1)
@@ -61,9 +77,10 @@ def list_images(folder: str) -> List[str]:
     images = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames[:] = [d for d in dirnames if not d.startswith('.')]
-        images += [osp.join(dirpath, n) for n in filenames
-                   if (mimetypes.guess_type(n)[0] or '').startswith('image/')
-                   and not n.startswith('.')]
+        images += [
+            osp.join(dirpath, n) for n in filenames
+            if (mimetypes.guess_type(n)[0] or '').startswith('image/') and not n.startswith('.')
+        ]
     if not images:
         raise ValueError(f'folder {folder!r} contains no image files (.jpg, .png, ...)')
     return sorted(images, key=lambda p: osp.relpath(p, folder).split(os.sep))
@@ -123,6 +140,7 @@ class Detections:
             while n < min(len(c), len(parts)) and c[-1 - n] == parts[-1 - n]:
                 n += 1
             return n
+
         if not cands:
             raise ValueError(f'{path!r} is not among the images of --ann-file')
         best = max(common(c) for c, _ in cands)
@@ -146,11 +164,19 @@ def meta_info(meta: dict) -> dict:
     ``sigmas`` as json_tricks writes a numpy array)."""
     data = meta.get('dataset') or {}
     names = list(data.get('keypoint_names') or [])
-    info = dict(dataset_name=data.get('name'), num_keypoints=len(names),
-                keypoint_id2name={str(i): n for i, n in enumerate(names)},
-                keypoint_name2id={n: i for i, n in enumerate(names)},
-                flip_indices=list(data.get('flip_indices') or []),
-                skeleton_links=[list(s) for s in data.get('skeleton') or []])
+    info = dict(
+        dataset_name=data.get('name'),
+        num_keypoints=len(names),
+        keypoint_id2name={
+            str(i): n
+            for i, n in enumerate(names)
+        },
+        keypoint_name2id={
+            n: i
+            for i, n in enumerate(names)
+        },
+        flip_indices=list(data.get('flip_indices') or []),
+        skeleton_links=[list(s) for s in data.get('skeleton') or []])
     if data.get('sigmas'):
         sig = list(data['sigmas'])
         info['sigmas'] = {'__ndarray__': sig, 'dtype': 'float32', 'shape': [len(sig)]}
@@ -187,6 +213,7 @@ def write_image(path: str, img: np.ndarray) -> None:
             raise ValueError(f'cannot encode {path}')
         with open(tmp, 'wb') as f:
             f.write(buf.tobytes())
+
     _atomic(path, save)
 
 
@@ -212,19 +239,24 @@ def result_names(rels: Sequence[str]) -> List[str]:
     for rel in rels:
         folder, base = osp.split(rel)
         stem = osp.splitext(base)[0]
-        names.append(osp.join(folder, f'results_{stem}.json' if count[(folder, stem)] == 1
-                              else f'results_{base}.json'))
+        names.append(
+            osp.join(
+                folder,
+                f'results_{stem}.json' if count[(folder, stem)] == 1 else f'results_{base}.json'))
     return names
 
 
 # --------------------------------------------------------------------------------- run
 class Runner:
+
     def __init__(self, args):
         kind = check_file(args.model)
         backend = args.backend or ('openvino' if kind == 'openvino' else 'onnxruntime')
         # the kind picks the class; the class's load checks the file's integrity
-        file_kind = (parse_metadata(args.model, onnx_metadata_props(args.model).get(KEY))['kind']
-                     if kind == 'onnx' else None)
+        file_kind = (
+            parse_metadata(args.model,
+                           onnx_metadata_props(args.model).get(KEY))['kind']
+            if kind == 'onnx' else None)
         cls = BottomUp if file_kind == 'bottomup' else TopDown
         try:
             self.model = cls(args.model, backend, args.threads, args.batch_size)
@@ -274,8 +306,8 @@ class Runner:
             for p, img, (k, s, b) in zip(chunk, imgs, self.predict(imgs, chunk)):
                 rel = osp.relpath(p, root) if root else osp.basename(p)
                 out = osp.join(self.args.out, names[p])
-                write_json(out, dict(meta_info=self.meta_info,
-                                     instance_info=instance_info(k, s, b)))
+                write_json(out,
+                           dict(meta_info=self.meta_info, instance_info=instance_info(k, s, b)))
                 written.append(out)
                 if not self.args.no_draw:
                     vis = osp.join(self.args.out, rel)
@@ -304,8 +336,7 @@ class Runner:
                 if self.args.no_draw:
                     continue
                 if writer is None:
-                    fd, tmp_vis = tempfile.mkstemp(dir=self.args.out, prefix='.tmp_',
-                                                   suffix='.mp4')
+                    fd, tmp_vis = tempfile.mkstemp(dir=self.args.out, prefix='.tmp_', suffix='.mp4')
                     os.close(fd)
                     writer = cv2.VideoWriter(tmp_vis, cv2.VideoWriter_fourcc(*'mp4v'), fps,
                                              (frame.shape[1], frame.shape[0]))
@@ -345,6 +376,7 @@ def main(argv=None) -> int:
     for path in written:
         print(f'saved {path}')
     if runner.skipped:
-        print(f'{len(runner.skipped)} unreadable image(s) skipped: {", ".join(runner.skipped)}',
-              file=sys.stderr)
+        print(
+            f'{len(runner.skipped)} unreadable image(s) skipped: {", ".join(runner.skipped)}',
+            file=sys.stderr)
     return 0

@@ -81,8 +81,9 @@ def refine_keypoints_dark(keypoints: np.ndarray, heatmaps: np.ndarray,
             dx = 0.5 * (heatmaps[k, y, x + 1] - heatmaps[k, y, x - 1])
             dy = 0.5 * (heatmaps[k, y + 1, x] - heatmaps[k, y - 1, x])
             dxx = 0.25 * (heatmaps[k, y, x + 2] - 2 * heatmaps[k, y, x] + heatmaps[k, y, x - 2])
-            dxy = 0.25 * (heatmaps[k, y + 1, x + 1] - heatmaps[k, y - 1, x + 1] -
-                          heatmaps[k, y + 1, x - 1] + heatmaps[k, y - 1, x - 1])
+            dxy = 0.25 * (
+                heatmaps[k, y + 1, x + 1] - heatmaps[k, y - 1, x + 1] - heatmaps[k, y + 1, x - 1] +
+                heatmaps[k, y - 1, x - 1])
             dyy = 0.25 * (heatmaps[k, y + 2, x] - 2 * heatmaps[k, y, x] + heatmaps[k, y - 2, x])
             derivative = np.array([[dx], [dy]])
             hessian = np.array([[dxx, dxy], [dxy, dyy]])
@@ -164,8 +165,10 @@ class HeatmapCodec:
         return keypoints * self.scale_factor, scores
 
 
-def flip_heatmaps(heatmaps: np.ndarray, flip_indices: Optional[Sequence[int]] = None,
-                  flip_mode: str = 'heatmap', shift_heatmap: bool = True) -> np.ndarray:
+def flip_heatmaps(heatmaps: np.ndarray,
+                  flip_indices: Optional[Sequence[int]] = None,
+                  flip_mode: str = 'heatmap',
+                  shift_heatmap: bool = True) -> np.ndarray:
     """mmpose.models.utils.tta.flip_heatmaps on (B, C, H, W) arrays (a new array)."""
     B, C, H, W = heatmaps.shape
     if flip_mode == 'heatmap':
@@ -198,8 +201,8 @@ def heatmap_nms(heatmaps: np.ndarray, kernel_size: int = 5) -> np.ndarray:
     pad = (kernel_size - 1) // 2
     lead = [(0, 0)] * (heatmaps.ndim - 2)
     padded = np.pad(heatmaps, lead + [(pad, pad), (pad, pad)], constant_values=-np.inf)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (kernel_size, kernel_size),
-                                                       axis=(-2, -1))
+    windows = np.lib.stride_tricks.sliding_window_view(
+        padded, (kernel_size, kernel_size), axis=(-2, -1))
     maximum = windows.max(axis=(-2, -1))
     return heatmaps * (heatmaps == maximum).astype(heatmaps.dtype)
 
@@ -269,9 +272,11 @@ class SPRCodec:
         return keypoints, root_scores, scores
 
 
-def nearby_joints_nms(kpts_db: List[dict], dist_thr: float = 0.05,
+def nearby_joints_nms(kpts_db: List[dict],
+                      dist_thr: float = 0.05,
                       num_nearby_joints_thr: Optional[int] = None,
-                      score_per_joint: bool = False, max_dets: int = 30) -> list:
+                      score_per_joint: bool = False,
+                      max_dets: int = 30) -> list:
     """mmpose.evaluation.functional.nearby_joints_nms: drop poses with too many joints close to
     a better pose's; indexes to keep."""
     assert dist_thr > 0, '`dist_thr` must be greater than 0.'
@@ -321,7 +326,9 @@ def dekr_decode(codec: SPRCodec, heatmaps: np.ndarray, displacements: np.ndarray
     if len(keypoints) > 0 and test_cfg.get('nms_dist_thr', 0) > 0:
         keep = nearby_joints_nms(
             [dict(keypoints=keypoints[i], score=keypoint_scores[i]) for i in range(len(keypoints))],
-            test_cfg['nms_dist_thr'], test_cfg.get('nms_joints_thr', None), score_per_joint=True,
+            test_cfg['nms_dist_thr'],
+            test_cfg.get('nms_joints_thr', None),
+            score_per_joint=True,
             max_dets=test_cfg.get('max_num_people', 30))
         keypoints, scores = keypoints[keep], scores[keep]
     return keypoints, scores

@@ -5,9 +5,14 @@ import cv2
 import numpy as np
 
 
-def draw(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
-         skeleton: Sequence[Tuple[int, int]] = (), kpt_thr: float = 0.3, radius: int = 3,
-         thickness: int = 1, boxes: Optional[np.ndarray] = None) -> np.ndarray:
+def draw(image: np.ndarray,
+         keypoints: np.ndarray,
+         scores: np.ndarray,
+         skeleton: Sequence[Tuple[int, int]] = (),
+         kpt_thr: float = 0.3,
+         radius: int = 3,
+         thickness: int = 1,
+         boxes: Optional[np.ndarray] = None) -> np.ndarray:
     """A copy of ``image`` with each person's keypoints above ``kpt_thr`` and the skeleton links
     between two such keypoints drawn (a colour per person), and the boxes when given.
 
@@ -17,8 +22,8 @@ def draw(image: np.ndarray, keypoints: np.ndarray, scores: np.ndarray,
     out = image.copy()
     for n, (kpts, kscores) in enumerate(zip(keypoints, scores)):
         hue = int(n * 47 % 180)
-        color = tuple(int(c) for c in cv2.cvtColor(np.uint8([[[hue, 200, 255]]]),
-                                                   cv2.COLOR_HSV2BGR)[0, 0])
+        color = tuple(
+            int(c) for c in cv2.cvtColor(np.uint8([[[hue, 200, 255]]]), cv2.COLOR_HSV2BGR)[0, 0])
         if boxes is not None and n < len(boxes):
             x1, y1, x2, y2 = (int(round(float(v))) for v in boxes[n][:4])
             cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)

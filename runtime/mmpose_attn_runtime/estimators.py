@@ -12,7 +12,6 @@ from .transforms import bottomup_resize, to_image, to_input, topdown_crop
 
 Result = Tuple[np.ndarray, np.ndarray]
 
-
 _WARNED = []
 
 
@@ -21,16 +20,21 @@ def _check_opencv() -> None:
     up to 4 grey levels in 6-9 % of pixels), which moves keypoints away from mmpose's."""
     if not _WARNED and int(cv2.__version__.split('.')[0]) >= 5:
         _WARNED.append(True)
-        warnings.warn(f'OpenCV {cv2.__version__}: its warpAffine differs from OpenCV 4.x, with '
-                      "which mmpose's results were made; keypoints can move by pixels. Install "
-                      '"opencv-python-headless<5" (as mmpose-attn-runtime requires).', stacklevel=4)
+        warnings.warn(
+            f'OpenCV {cv2.__version__}: its warpAffine differs from OpenCV 4.x, with '
+            "which mmpose's results were made; keypoints can move by pixels. Install "
+            '"opencv-python-headless<5" (as mmpose-attn-runtime requires).',
+            stacklevel=4)
 
 
 class _Estimator:
     kind = ''
 
-    def __init__(self, model_file: str, backend: str = 'onnxruntime',
-                 threads: Optional[int] = None, batch_size: int = 8):
+    def __init__(self,
+                 model_file: str,
+                 backend: str = 'onnxruntime',
+                 threads: Optional[int] = None,
+                 batch_size: int = 8):
         _check_opencv()
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
@@ -81,8 +85,11 @@ class TopDown(_Estimator):
 
     kind = 'topdown'
 
-    def __init__(self, model_file: str, backend: str = 'onnxruntime',
-                 threads: Optional[int] = None, batch_size: int = 8):
+    def __init__(self,
+                 model_file: str,
+                 backend: str = 'onnxruntime',
+                 threads: Optional[int] = None,
+                 batch_size: int = 8):
         super().__init__(model_file, backend, threads, batch_size)
         self.codec = HeatmapCodec(self.meta['codec'])
         pipe = self.meta.get('pipeline') or {}
@@ -147,8 +154,11 @@ class BottomUp(_Estimator):
 
     kind = 'bottomup'
 
-    def __init__(self, model_file: str, backend: str = 'onnxruntime',
-                 threads: Optional[int] = None, batch_size: int = 1):
+    def __init__(self,
+                 model_file: str,
+                 backend: str = 'onnxruntime',
+                 threads: Optional[int] = None,
+                 batch_size: int = 1):
         super().__init__(model_file, backend, threads, batch_size)
         if self.test_cfg.get('multiscale_test', False):
             raise ValueError(f'{model_file}: test_cfg.multiscale_test is on; the runtime runs one '
@@ -157,11 +167,12 @@ class BottomUp(_Estimator):
             raise ValueError(f'{model_file}: a rescore net is not supported by this runtime')
         self.codec = SPRCodec(self.meta['codec'])
         pipe = self.meta.get('pipeline') or {}
-        self.resize = dict(input_size=tuple(pipe.get('input_size', self.meta['input']['size'])),
-                           size_factor=int(pipe.get('size_factor', 32)),
-                           resize_mode=pipe.get('resize_mode', 'fit'),
-                           use_udp=bool(pipe.get('use_udp', False)),
-                           pad_val=tuple(pipe.get('pad_val', (0, 0, 0))))
+        self.resize = dict(
+            input_size=tuple(pipe.get('input_size', self.meta['input']['size'])),
+            size_factor=int(pipe.get('size_factor', 32)),
+            resize_mode=pipe.get('resize_mode', 'fit'),
+            use_udp=bool(pipe.get('use_udp', False)),
+            pad_val=tuple(pipe.get('pad_val', (0, 0, 0))))
         self.stride = float(self.codec.scale_factor[0])
 
     def __call__(self, image: np.ndarray) -> Result:
@@ -196,8 +207,8 @@ class BottomUp(_Estimator):
         """BatchDEKRHead._forward_test: the flipped outputs flipped back and averaged."""
         heatmaps_flip = flip_heatmaps(heatmaps_flip, self.flip_indices + [len(self.flip_indices)],
                                       'heatmap', self.test_cfg.get('shift_heatmap', False))
-        displacements_flip = flip_heatmaps(displacements_flip, self.flip_indices, 'offset',
-                                           shift_heatmap=False)
+        displacements_flip = flip_heatmaps(
+            displacements_flip, self.flip_indices, 'offset', shift_heatmap=False)
         displacements_flip[:, ::2] += (self.stride - 1) / self.stride
         return (heatmaps + heatmaps_flip) / 2.0, (displacements + displacements_flip) / 2.0
 

@@ -72,8 +72,11 @@ def get_udp_warp_matrix(center: np.ndarray, scale: np.ndarray, rot: float,
     return warp_mat
 
 
-def topdown_crop(img: np.ndarray, bbox_xyxy: np.ndarray, input_size: Tuple[int, int],
-                 padding: float = 1.25, use_udp: bool = False):
+def topdown_crop(img: np.ndarray,
+                 bbox_xyxy: np.ndarray,
+                 input_size: Tuple[int, int],
+                 padding: float = 1.25,
+                 use_udp: bool = False):
     """One person's network input, as GetBBoxCenterScale + TopdownAffine.
 
     Args:
@@ -119,8 +122,11 @@ def bottomup_input_size(img_wh: Tuple[int, int], input_size: Tuple[int, int], si
     return actual, padded
 
 
-def bottomup_resize(img: np.ndarray, input_size: Tuple[int, int], size_factor: int = 32,
-                    resize_mode: str = 'fit', use_udp: bool = False,
+def bottomup_resize(img: np.ndarray,
+                    input_size: Tuple[int, int],
+                    size_factor: int = 32,
+                    resize_mode: str = 'fit',
+                    use_udp: bool = False,
                     pad_val: Sequence[float] = (0, 0, 0)):
     """BottomupResize (one scale): the resized, padded image and the warp's (input_size (w, h),
     centre, scale) that map keypoints back to the image."""
@@ -135,8 +141,7 @@ def bottomup_resize(img: np.ndarray, input_size: Tuple[int, int], size_factor: i
         scale = np.array([img_w * padded[0] / actual[0], img_h * padded[1] / actual[1]],
                          dtype=np.float32)
         warp = get_warp_matrix(center=center, scale=scale, rot=0, output_size=padded)
-    out = cv2.warpAffine(img, warp, padded, flags=cv2.INTER_LINEAR,
-                         borderValue=tuple(pad_val))
+    out = cv2.warpAffine(img, warp, padded, flags=cv2.INTER_LINEAR, borderValue=tuple(pad_val))
     return out, padded, center, scale
 
 

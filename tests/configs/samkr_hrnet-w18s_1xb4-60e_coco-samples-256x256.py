@@ -12,8 +12,14 @@ train_cfg = dict(max_epochs=60, val_interval=60)
 optim_wrapper = dict(optimizer=dict(lr=3e-3))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=10, start_factor=0.01, by_epoch=False),
-    dict(type='CosineAnnealingLR', begin=0, end=60, T_max=60, eta_min=3e-5, by_epoch=True,
-         convert_to_iter_based=True)
+    dict(
+        type='CosineAnnealingLR',
+        begin=0,
+        end=60,
+        T_max=60,
+        eta_min=3e-5,
+        by_epoch=True,
+        convert_to_iter_based=True)
 ]
 default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=60))
 
@@ -22,17 +28,28 @@ input_size = (256, 256)  # the base's codec['input_size']
 # memorising: each training input is the whole image, as at test time (no augmentation)
 train_pipeline = [
     dict(type='LoadImage'),
-    dict(type='BottomupRandomAffine', input_size=input_size, shift_factor=0.,
-         rotate_factor=0., scale_factor=(1., 1.)),
+    dict(
+        type='BottomupRandomAffine',
+        input_size=input_size,
+        shift_factor=0.,
+        rotate_factor=0.,
+        scale_factor=(1., 1.)),
     dict(type='GenerateTarget', encoder={{_base_.codec}}),
     dict(type='BottomupGetHeatmapMask'),
     dict(type='PackPoseInputs'),
 ]
-dataset = dict(type='CocoDataset', data_root=data_root, data_mode='bottomup',
-               ann_file='annotations/test_coco.json', data_prefix=dict(img='images/'))
+dataset = dict(
+    type='CocoDataset',
+    data_root=data_root,
+    data_mode='bottomup',
+    ann_file='annotations/test_coco.json',
+    data_prefix=dict(img='images/'))
 train_dataloader = dict(
     batch_size=4,
-    dataset=dict(_delete_=True, type='RepeatDataset', times=4,
-                 dataset=dict(**dataset, pipeline=train_pipeline)))
+    dataset=dict(
+        _delete_=True,
+        type='RepeatDataset',
+        times=4,
+        dataset=dict(**dataset, pipeline=train_pipeline)))
 val_dataloader = dict(dataset=dict(**dataset, test_mode=True, pipeline=_base_.val_pipeline))
 test_dataloader = val_dataloader

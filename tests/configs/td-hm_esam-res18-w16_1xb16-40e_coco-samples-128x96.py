@@ -10,11 +10,16 @@ train_cfg = dict(max_epochs=40, val_interval=40)
 optim_wrapper = dict(optimizer=dict(lr=3e-3))
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=10, start_factor=0.01, by_epoch=False),
-    dict(type='CosineAnnealingLR', begin=0, end=40, T_max=40, eta_min=3e-5, by_epoch=True,
-         convert_to_iter_based=True)
+    dict(
+        type='CosineAnnealingLR',
+        begin=0,
+        end=40,
+        T_max=40,
+        eta_min=3e-5,
+        by_epoch=True,
+        convert_to_iter_based=True)
 ]
-default_hooks = dict(
-    logger=dict(interval=10), checkpoint=dict(interval=40, save_best=None))
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=40, save_best=None))
 
 data_root = '../shared/data/coco/'
 # memorising: the training crops are exactly the evaluation crops (no augmentation)
@@ -39,6 +44,5 @@ train_dataloader = dict(
             data_prefix=dict(img='images/'),
             pipeline=train_pipeline)))
 val_dataloader = dict(
-    batch_size=16,
-    dataset=dict(data_root=data_root, ann_file='annotations/test_coco.json'))
+    batch_size=16, dataset=dict(data_root=data_root, ann_file='annotations/test_coco.json'))
 test_dataloader = val_dataloader

@@ -9,6 +9,5 @@
 _base_ = ['../../configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-crowdpose-128x96.py']
 
 data_root = '../shared/data/crowdpose/'
-val_dataloader = dict(
-    dataset=dict(data_root=data_root, ann_file='annotations/test_crowdpose.json'))
+val_dataloader = dict(dataset=dict(data_root=data_root, ann_file='annotations/test_crowdpose.json'))
 test_dataloader = val_dataloader

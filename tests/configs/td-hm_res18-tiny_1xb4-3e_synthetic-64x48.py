@@ -17,9 +17,7 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=3, milestones=[2], gamma=0.1, by_epoch=True),
 ]
 
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=1),
-    checkpoint=dict(interval=1))
+default_hooks = dict(logger=dict(type='LoggerHook', interval=1), checkpoint=dict(interval=1))
 
 codec = dict(type='MSRAHeatmap', input_size=(48, 64), heatmap_size=(12, 16), sigma=2)
 model = dict(
@@ -29,8 +27,14 @@ model = dict(
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True),
-    backbone=dict(type='ResNet', depth=18, num_stages=1, out_indices=(0, ), strides=(1, ),
-                  dilations=(1, ), init_cfg=None),
+    backbone=dict(
+        type='ResNet',
+        depth=18,
+        num_stages=1,
+        out_indices=(0, ),
+        strides=(1, ),
+        dilations=(1, ),
+        init_cfg=None),
     head=dict(
         type='HeatmapHead',
         in_channels=64,
@@ -66,8 +70,11 @@ val_dataloader = dict(
     train_dataloader,
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(train_dataloader['dataset'], ann_file='annotations/val.json', test_mode=True,
-                 pipeline=val_pipeline))
+    dataset=dict(
+        train_dataloader['dataset'],
+        ann_file='annotations/val.json',
+        test_mode=True,
+        pipeline=val_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/val.json')
 test_evaluator = val_evaluator

@@ -132,10 +132,7 @@ def test_onnx_export_parity(config, tmp_path):
     out = tmp_path / 'model.onnx'
     # exported at batch 1, checked at batch 2: the batch axis is dynamic
     with pytest.warns(UserWarning, match='RANDOM WEIGHTS: no --checkpoint was given'):
-        res = tool.main([
-            config, '--out',
-            str(out), '--check-batch', '2', '--repeats', '1'
-        ])
+        res = tool.main([config, '--out', str(out), '--check-batch', '2', '--repeats', '1'])
     assert out.is_file() and res['ok']
     hm = res['outputs']['heatmaps']
     # top-down files take crops of the codec input size (256x192): heatmaps at stride 4

@@ -46,7 +46,8 @@ def test_backends_interleaved_with_speedups(tmp_path, capsys):
         pass
     rows = bm.bench_backends(
         'quick',
-        backends, [2],
+        backends,
+        [2],
         repeats=2,
         warmup=1,
         shape=(128, 96),  # the codec input size: top-down files take crops of it

@@ -306,19 +306,29 @@ def test_coco_minus_one_is_no_value():
     """COCO logs -1 for a size range without ground truth (no medium person in the images): the
     cell shows no value and no difference, not -100.0 and a difference of -156.8."""
     row = next(r for r in pt.load_rows() if 'AP (M)' in r.metrics and 'AP (L)' in r.metrics)
-    run = pt.Run(work_dir='work', timestamp='20260101_000000', kind='test',
-                 metrics={'AP': 0.5, 'AP (M)': -1.0, 'AP (L)': 0.625}, config_file='x.py',
-                 model=row.model, matched_by='name')
+    run = pt.Run(
+        work_dir='work',
+        timestamp='20260101_000000',
+        kind='test',
+        metrics={
+            'AP': 0.5,
+            'AP (M)': -1.0,
+            'AP (L)': 0.625
+        },
+        config_file='x.py',
+        model=row.model,
+        matched_by='name')
     tables = pt.build_tables([row], [run])
     cells = next(e['cells'] for t in tables for e in t['rows'] if e['row'] is row)
-    assert cells['AP (M)'] == dict(paper=100 * row.metrics['AP (M)'], mean=None, sd=None, n=0,
-                                   diff=None)
+    assert cells['AP (M)'] == dict(
+        paper=100 * row.metrics['AP (M)'], mean=None, sd=None, n=0, diff=None)
     assert cells['AP (L)']['mean'] == 62.5
     md = pt.format_markdown(tables)
     assert f'| {100 * row.metrics["AP (M)"]:.1f} / {pt.NONE} |' in md
     assert '-100.0' not in md and 'logged -1' in md and 'AP (M) (work/20260101_000000)' in md
-    line = next(r for r in _csv(pt.format_csv(tables)) if r['metric'] == 'AP (M)'
-                and r['model'] == row.model)
+    line = next(
+        r for r in _csv(pt.format_csv(tables))
+        if r['metric'] == 'AP (M)' and r['model'] == row.model)
     assert (line['ours_mean'], line['diff'], line['n_runs']) == ('', '', '0')
 
 

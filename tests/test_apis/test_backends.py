@@ -17,8 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_backend_cases_pass_in_their_own_process():
-    proc = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
-                           str(CASES)], cwd=REPO, capture_output=True, text=True, timeout=3000)
+    proc = subprocess.run(
+        [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+         str(CASES)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=3000)
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ''
     assert proc.returncode == 0, f'{tail}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}'
     # every case ran (none skipped for a missing runtime unless openvino is absent)

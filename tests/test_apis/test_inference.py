@@ -27,8 +27,10 @@ IMG_785 = '000000000785.jpg'
 # fp32: these tests compare with PyTorch fp32 runs (the bf16 default is tested in test_backends)
 TOPDOWN_FAST = ['--precision', 'fp32', '--cfg-options', 'model.test_cfg.flip_test=False']
 # 64 px (resized to 96-128 x 64) keeps HRNet-W32 cheap on CPU
-BOTTOMUP_FAST = ['--precision', 'fp32', '--cfg-options', 'model.test_cfg.flip_test=False',
-                 'test_dataloader.dataset.pipeline.1.input_size=(64,64)']
+BOTTOMUP_FAST = [
+    '--precision', 'fp32', '--cfg-options', 'model.test_cfg.flip_test=False',
+    'test_dataloader.dataset.pipeline.1.input_size=(64,64)'
+]
 
 
 def _load_json(path: Path) -> dict:
@@ -44,8 +46,10 @@ def _check_instance(inst: dict) -> None:
 
 def _boxes_above(det_file: Path, image_id: int, thr: float) -> np.ndarray:
     """(N, 5) xyxy+score of the file's person boxes of one image scoring above ``thr``."""
-    dets = [d for d in json.load(open(det_file))
-            if d['image_id'] == image_id and d['category_id'] == 1 and d['score'] > thr]
+    dets = [
+        d for d in json.load(open(det_file))
+        if d['image_id'] == image_id and d['category_id'] == 1 and d['score'] > thr
+    ]
     return np.array([[x, y, x + w, y + h, d['score']] for d in dets for x, y, w, h in [d['bbox']]])
 
 
@@ -58,17 +62,21 @@ def test_topdown_bbox_file_one_instance_per_box(shared_data, tmp_path):
     out = tmp_path / 'out'
     with pytest.warns(RandomWeightsWarning, match='MEANINGLESS'):
         written = _tool('topdown_demo_with_mmdet').main([
-            '-', '-', ESAM, 'none', '--input', str(img_path), '--output-root', str(out),
-            '--bbox-file', str(det_file), '--bbox-thr', '0.3', '--save-predictions',
-            '--device', 'cpu', '--draw-bbox', *TOPDOWN_FAST])
+            '-', '-', ESAM, 'none', '--input',
+            str(img_path), '--output-root',
+            str(out), '--bbox-file',
+            str(det_file), '--bbox-thr', '0.3', '--save-predictions', '--device', 'cpu',
+            '--draw-bbox', *TOPDOWN_FAST
+        ])
     assert sorted(written) == sorted([str(out / IMG_785), str(out / 'results_000000000785.json')])
     assert mmcv.imread(str(out / IMG_785)).shape == mmcv.imread(str(img_path)).shape
 
     expected = _boxes_above(det_file, 785, 0.3)
     instances = _load_json(out / 'results_000000000785.json')['instance_info']
     assert len(expected) == 2 and len(instances) == len(expected)
-    for inst, box in zip(sorted(instances, key=lambda i: -i['bbox_score']),
-                         expected[np.argsort(-expected[:, 4])]):
+    for inst, box in zip(
+            sorted(instances, key=lambda i: -i['bbox_score']),
+            expected[np.argsort(-expected[:, 4])]):
         _check_instance(inst)
         np.testing.assert_allclose(inst['bbox'], [box[:4]], rtol=1e-5)
         assert inst['bbox_score'] == pytest.approx(box[4], rel=1e-6)
@@ -90,9 +98,12 @@ def test_topdown_bbox_file_folder_counts(shared_data, tmp_path):
     ann_file = shared_data / 'coco/annotations/test_coco.json'
     out = tmp_path / 'out'
     _tool('topdown_demo_with_mmdet').main([
-        '-', '-', ESAM, 'none', '--input', str(shared_data / 'coco/images'), '--output-root',
-        str(out), '--bbox-file', str(det_file), '--ann-file', str(ann_file), '--bbox-thr',
-        '0.999', '--save-predictions', '--device', 'cpu', *TOPDOWN_FAST])
+        '-', '-', ESAM, 'none', '--input',
+        str(shared_data / 'coco/images'), '--output-root',
+        str(out), '--bbox-file',
+        str(det_file), '--ann-file',
+        str(ann_file), '--bbox-thr', '0.999', '--save-predictions', '--device', 'cpu', *TOPDOWN_FAST
+    ])
     images = json.load(open(ann_file))['images']
     assert len(images) == 4
     for image in images:
@@ -113,12 +124,20 @@ def test_topdown_with_mmdet_detector_cli(shared_data, tmp_path):
     written and every instance it finds has 17 keypoints."""
     img_path = shared_data / 'coco/images' / IMG_785
     out = tmp_path / 'out'
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO), os.environ.get('PYTHONPATH', '')]), OMP_NUM_THREADS='2')
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]),
+        OMP_NUM_THREADS='2')
     proc = subprocess.run([
-        sys.executable, str(REPO / 'tools/topdown_demo_with_mmdet.py'), RTMDET, 'none', ESAM,
-        'none', '--input', str(img_path), '--output-root', str(out), '--save-predictions',
-        '--device', 'cpu', *TOPDOWN_FAST], capture_output=True, text=True, env=env, timeout=300)
+        sys.executable,
+        str(REPO / 'tools/topdown_demo_with_mmdet.py'), RTMDET, 'none', ESAM, 'none', '--input',
+        str(img_path), '--output-root',
+        str(out), '--save-predictions', '--device', 'cpu', *TOPDOWN_FAST
+    ],
+                          capture_output=True,
+                          text=True,
+                          env=env,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr
     assert 'DET_CHECKPOINT is "none"' in log and 'POSE_CHECKPOINT is "none"' in log
@@ -134,7 +153,8 @@ def test_topdown_with_mmdet_detector_cli(shared_data, tmp_path):
 def test_select_person_boxes():
     """Detector output -> person boxes: class, strict score threshold, then NMS."""
     bboxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60], [1, 1, 10, 10],
-                       [20, 20, 30, 30]], dtype=np.float32)
+                       [20, 20, 30, 30]],
+                      dtype=np.float32)
     scores = np.array([0.9, 0.95, 0.2, 0.8, 0.3], dtype=np.float32)
     labels = np.array([0, 1, 0, 0, 0])
     boxes = select_person_boxes(bboxes, scores, labels, det_cat_id=0, bbox_thr=0.3, nms_thr=0.3)
@@ -151,12 +171,15 @@ def test_bottomup_folder_batched(shared_data, tmp_path):
     out = tmp_path / 'out'
     torch.manual_seed(0)  # the same random weights again below
     _tool('bottomup_demo').main([
-        SAMKR, 'none', '--input', str(folder), '--output-root', str(out), '--save-predictions',
-        '--device', 'cpu', '--batch-size', '4', *BOTTOMUP_FAST])
+        SAMKR, 'none', '--input',
+        str(folder), '--output-root',
+        str(out), '--save-predictions', '--device', 'cpu', '--batch-size', '4', *BOTTOMUP_FAST
+    ])
     images = sorted(p.name for p in folder.glob('*.jpg'))
     assert len(images) == 4
     assert sorted(p.name for p in out.glob('results_*.json')) == [
-        f'results_{Path(name).stem}.json' for name in images]
+        f'results_{Path(name).stem}.json' for name in images
+    ]
     for name in images:
         assert mmcv.imread(str(out / name)).shape == mmcv.imread(str(folder / name)).shape
         result = _load_json(out / f'results_{Path(name).stem}.json')
@@ -175,9 +198,11 @@ def test_bottomup_folder_batched(shared_data, tmp_path):
         (single, ) = inference_bottomup(model, str(folder / name))
         batched = _load_json(out / f'results_{Path(name).stem}.json')['instance_info']
         np.testing.assert_allclose([i['keypoints'] for i in batched],
-                                   single.pred_instances.keypoints, atol=1e-2)
+                                   single.pred_instances.keypoints,
+                                   atol=1e-2)
         np.testing.assert_allclose([i['keypoint_scores'] for i in batched],
-                                   single.pred_instances.keypoint_scores, atol=1e-4)
+                                   single.pred_instances.keypoint_scores,
+                                   atol=1e-4)
 
 
 class _RecordingInferencer(AttnPoseInferencer):
@@ -191,8 +216,7 @@ class _RecordingInferencer(AttnPoseInferencer):
 @pytest.fixture(scope='module')
 def samkr_inferencer():
     torch.manual_seed(0)
-    inferencer = _RecordingInferencer(SAMKR, 'none', device='cpu',
-                                      cfg_options=BOTTOMUP_FAST_DICT)
+    inferencer = _RecordingInferencer(SAMKR, 'none', device='cpu', cfg_options=BOTTOMUP_FAST_DICT)
     inferencer.batch_sizes = []
     return inferencer
 
@@ -229,11 +253,13 @@ def test_bottomup_multiscale_batches(tmp_path):
     rng = np.random.default_rng(1)
     for i in range(3):
         cv2.imwrite(str(tmp_path / f'{i}.png'), rng.integers(0, 255, (64, 64, 3), np.uint8))
-    options = dict(BOTTOMUP_FAST_DICT,
-                   **{'model.test_cfg.multiscale_test': True,
-                      'model.test_cfg.flip_test': True,
-                      'model.head.decoder.decode_thr': 0.0,
-                      'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]})
+    options = dict(
+        BOTTOMUP_FAST_DICT, **{
+            'model.test_cfg.multiscale_test': True,
+            'model.test_cfg.flip_test': True,
+            'model.head.decoder.decode_thr': 0.0,
+            'test_dataloader.dataset.pipeline.1.aug_scales': [0.5, 1.5]
+        })
     torch.manual_seed(0)
     inferencer = _RecordingInferencer(SAMKR, 'none', device='cpu', cfg_options=options)
     calls = []
@@ -263,8 +289,10 @@ def test_bottomup_video(shared_data, tmp_path):
     writer.release()
     out = tmp_path / 'out'
     _tool('bottomup_demo').main([
-        SAMKR, 'none', '--input', str(video), '--output-root', str(out), '--save-predictions',
-        '--device', 'cpu', '--batch-size', '2', *BOTTOMUP_FAST])
+        SAMKR, 'none', '--input',
+        str(video), '--output-root',
+        str(out), '--save-predictions', '--device', 'cpu', '--batch-size', '2', *BOTTOMUP_FAST
+    ])
     drawn = mmcv.VideoReader(str(out / 'clip.mp4'))
     assert (drawn.frame_cnt, drawn.width, drawn.height) == (3, 160, 106)
     frames = _load_json(out / 'results_clip.json')['instance_info']
@@ -284,19 +312,24 @@ def test_visualizer_draws_keypoints():
     from mmpose.structures import PoseDataSample
 
     dataset_meta = parse_pose_metainfo(dict(from_file='configs/_base_/datasets/coco.py'))
-    visualizer = VISUALIZERS.build(dict(type='ScalarCirclesPoseLocalVisualizer', radius=3,
-                                        name='test_inference_visualizer'))
+    visualizer = VISUALIZERS.build(
+        dict(type='ScalarCirclesPoseLocalVisualizer', radius=3, name='test_inference_visualizer'))
     img = np.zeros((120, 160, 3), np.uint8)
     kpts = np.stack([np.linspace(20, 140, 17), np.full(17, 60.)], axis=1)[None]
     scores = np.array([[1.] * 9 + [0.] * 8], dtype=np.float32)
     sample = PoseDataSample()
-    sample.pred_instances = InstanceData(keypoints=kpts, keypoint_scores=scores,
-                                         keypoints_visible=scores)
+    sample.pred_instances = InstanceData(
+        keypoints=kpts, keypoint_scores=scores, keypoints_visible=scores)
     for style in ('mmpose', 'openpose'):
         visualizer.set_dataset_meta(dataset_meta, skeleton_style=style)
-        drawn = mmcv.rgb2bgr(visualizer.add_datasample(
-            'result', mmcv.bgr2rgb(img), data_sample=sample, draw_gt=False, kpt_thr=0.3,
-            skeleton_style=style))
+        drawn = mmcv.rgb2bgr(
+            visualizer.add_datasample(
+                'result',
+                mmcv.bgr2rgb(img),
+                data_sample=sample,
+                draw_gt=False,
+                kpt_thr=0.3,
+                skeleton_style=style))
         assert drawn.shape == img.shape
         for (x, y), score in zip(kpts[0].astype(int), scores[0]):
             assert (drawn[y, x].sum() > 0) == (score > 0.3), (style, x, score)
@@ -309,15 +342,24 @@ def test_mmpose_inferencer_with_our_config(shared_data, tmp_path):
     from mmengine.utils import get_installed_path
     from mmpose.apis import MMPoseInferencer
 
-    model = build_pose_model(ESAM, 'none', device='cpu', cfg_options={
-        'model.test_cfg.flip_test': False})
+    model = build_pose_model(
+        ESAM, 'none', device='cpu', cfg_options={'model.test_cfg.flip_test': False})
     ckpt = tmp_path / 'esam_random.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': model.dataset_meta}},
-               ckpt)
-    det_cfg = os.path.join(get_installed_path('mmdet'), '.mim', 'configs', 'rtmdet',
-                           'rtmdet_tiny_8xb32-300e_coco.py')
-    inferencer = MMPoseInferencer(pose2d=ESAM, pose2d_weights=str(ckpt), det_model=det_cfg,
-                                  det_weights=None, det_cat_ids=[0], device='cpu')
+    torch.save({
+        'state_dict': model.state_dict(),
+        'meta': {
+            'dataset_meta': model.dataset_meta
+        }
+    }, ckpt)
+    det_cfg = os.path.join(
+        get_installed_path('mmdet'), '.mim', 'configs', 'rtmdet', 'rtmdet_tiny_8xb32-300e_coco.py')
+    inferencer = MMPoseInferencer(
+        pose2d=ESAM,
+        pose2d_weights=str(ckpt),
+        det_model=det_cfg,
+        det_weights=None,
+        det_cat_ids=[0],
+        device='cpu')
     # the ESAM weights were loaded from the file, not re-initialised
     for k, v in model.state_dict().items():
         assert torch.equal(inferencer.inferencer.model.state_dict()[k], v), k
@@ -335,11 +377,13 @@ def test_mmpose_inferencer_with_our_config(shared_data, tmp_path):
 def test_missing_input_path(tmp_path):
     missing = str(tmp_path / 'nope.jpg')
     with pytest.raises(FileNotFoundError, match=r'--input .*nope\.jpg.* does not exist'):
-        _tool('bottomup_demo').main([SAMKR, 'none', '--input', missing, '--output-root',
-                                     str(tmp_path)])
+        _tool('bottomup_demo').main(
+            [SAMKR, 'none', '--input', missing, '--output-root',
+             str(tmp_path)])
     with pytest.raises(FileNotFoundError, match='does not exist'):
-        _tool('topdown_demo_with_mmdet').main([RTMDET, 'none', ESAM, 'none', '--input', missing,
-                                               '--output-root', str(tmp_path)])
+        _tool('topdown_demo_with_mmdet').main(
+            [RTMDET, 'none', ESAM, 'none', '--input', missing, '--output-root',
+             str(tmp_path)])
 
 
 def test_unreadable_image(samkr_inferencer, tmp_path):
@@ -374,8 +418,7 @@ def test_not_a_pose_config(shared_data, tmp_path):
     with pytest.raises(ValueError, match=r'bottomup model.*tools/bottomup_demo\.py'):
         topdown.main(['-', '-', SAMKR, 'none', *common])
     with pytest.raises(ValueError, match=r'topdown model.*tools/topdown_demo_with_mmdet\.py'):
-        _tool('bottomup_demo').main([ESAM, 'none', '--input', img, '--output-root',
-                                     str(tmp_path)])
+        _tool('bottomup_demo').main([ESAM, 'none', '--input', img, '--output-root', str(tmp_path)])
     with pytest.raises(ValueError, match='DET_CONFIG .* is an mmpose pose config'):
         prepare_det_config(ESAM, 'none')
 
@@ -405,8 +448,11 @@ def test_bottomup_demo_skeleton_style(shared_data, tmp_path):
         out = tmp_path / style
         torch.manual_seed(0)
         _tool('bottomup_demo').main([
-            SAMKR, 'none', '--input', str(image), '--output-root', str(out), '--save-predictions',
-            '--device', 'cpu', '--skeleton-style', style, '--kpt-thr', '0', *BOTTOMUP_FAST])
+            SAMKR, 'none', '--input',
+            str(image), '--output-root',
+            str(out), '--save-predictions', '--device', 'cpu', '--skeleton-style', style,
+            '--kpt-thr', '0', *BOTTOMUP_FAST
+        ])
         outs[style] = (mmcv.imread(str(out / image.name)),
                        _load_json(out / 'results_000000000785.json')['instance_info'])
     (draw_a, pred_a), (draw_b, pred_b) = outs['mmpose'], outs['openpose']

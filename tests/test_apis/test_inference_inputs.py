@@ -34,11 +34,18 @@ def _dataset(root: Path, file_names, ids, boxes_per_id):
     for i, name in enumerate(file_names):
         _image(root / name, i)
     ann = root / 'ann.json'
-    ann.write_text(json.dumps(dict(images=[
-        dict(id=i, file_name=n, width=48, height=64) for n, i in zip(file_names, ids)],
-        annotations=[], categories=[dict(id=1, name='person')])))
-    dets = [dict(image_id=i, category_id=1, bbox=[2 + k, 4, 20, 40], score=0.9)
-            for i, n in boxes_per_id.items() for k in range(n)]
+    ann.write_text(
+        json.dumps(
+            dict(
+                images=[
+                    dict(id=i, file_name=n, width=48, height=64) for n, i in zip(file_names, ids)
+                ],
+                annotations=[],
+                categories=[dict(id=1, name='person')])))
+    dets = [
+        dict(image_id=i, category_id=1, bbox=[2 + k, 4, 20, 40], score=0.9)
+        for i, n in boxes_per_id.items() for k in range(n)
+    ]
     det = root / 'dets.json'
     det.write_text(json.dumps(dets))
     return str(ann), str(det)
@@ -49,8 +56,13 @@ def esam(tmp_path_factory):
     det = tmp_path_factory.mktemp('dets') / 'dets.json'
     det.write_text('[]')
     with pytest.warns(UserWarning):
-        return AttnPoseInferencer(ESAM, 'none', device='cpu', cfg_options=TOPDOWN_FAST,
-                                  detections=CocoDetections(str(det)), expect='topdown')
+        return AttnPoseInferencer(
+            ESAM,
+            'none',
+            device='cpu',
+            cfg_options=TOPDOWN_FAST,
+            detections=CocoDetections(str(det)),
+            expect='topdown')
 
 
 def _run(inferencer, detections, folder, out, **kwargs):
@@ -65,12 +77,16 @@ def test_bbox_file_repeated_names_in_nested_folders(esam, tmp_path, layout):
     """The same file name in two videos: with --ann-file each frame gets its own video's boxes
     (matched by the relative file_name); without it the run stops and asks for --ann-file."""
     if layout == 'posetrack18':
-        names = ['images/val/000342_mpii/000000.jpg', 'images/val/000522_mpii/000000.jpg',
-                 'images/val/000522_mpii/000001.jpg']
+        names = [
+            'images/val/000342_mpii/000000.jpg', 'images/val/000522_mpii/000000.jpg',
+            'images/val/000522_mpii/000001.jpg'
+        ]
         ids = [10003420000, 10005220000, 10005220001]
     else:
-        names = ['brush_hair/clip_a/00001.png', 'brush_hair/clip_b/00001.png',
-                 'brush_hair/clip_b/00002.png']
+        names = [
+            'brush_hair/clip_a/00001.png', 'brush_hair/clip_b/00001.png',
+            'brush_hair/clip_b/00002.png'
+        ]
         ids = [101, 201, 202]
     ann, det = _dataset(tmp_path / 'data', names, ids, {ids[0]: 3, ids[1]: 2, ids[2]: 1})
     video_b = (tmp_path / 'data' / names[1]).parent
@@ -92,8 +108,10 @@ def test_bbox_file_ambiguous_relative_path_is_an_error(esam, tmp_path):
     names = ['vid_a/00001.png', 'vid_b/00001.png']
     ann, det = _dataset(tmp_path / 'data', names, [1, 2], {1: 1, 2: 2})
     _image(tmp_path / 'flat' / '00001.png', 0)
-    with pytest.raises(ValueError, match=r'matches several --ann-file images equally '
-                       r'\(vid_a/00001\.png, vid_b/00001\.png\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'matches several --ann-file images equally '
+            r'\(vid_a/00001\.png, vid_b/00001\.png\)'):
         _run(esam, CocoDetections(det, ann), tmp_path / 'flat', tmp_path / 'out')
     assert not list((tmp_path / 'out').iterdir())
 
@@ -106,10 +124,17 @@ def test_bbox_file_number_names_that_are_not_ids(esam, tmp_path):
     ann, det = _dataset(tmp_path / 'data', names, ids, {ids[0]: 2, ids[1]: 1})
     folder = tmp_path / 'data/real_human/dance'
     results = _run(esam, CocoDetections(det, ann), folder, tmp_path / 'out')
-    assert {k: len(v) for k, v in results.items()} == {'results_000000000590.json': 2,
-                                                       'results_000000000591.json': 1}
-    with pytest.raises(ValueError, match=r'e\.g\. 590 from .*000000000590\.jpg.*'
-                       r'15000000000590.*Pass --ann-file'):
+    assert {
+        k: len(v)
+        for k, v in results.items()
+    } == {
+        'results_000000000590.json': 2,
+        'results_000000000591.json': 1
+    }
+    with pytest.raises(
+            ValueError,
+            match=r'e\.g\. 590 from .*000000000590\.jpg.*'
+            r'15000000000590.*Pass --ann-file'):
         _run(esam, CocoDetections(det), folder, tmp_path / 'out2')
 
 
@@ -120,13 +145,19 @@ def test_bbox_file_numbered_names_outside_coco_layout_are_not_guessed(esam, tmp_
     names = ['images/000817.jpg', 'images/000818.jpg']
     ann, det = _dataset(tmp_path / 'data', names, [1, 2], {1: 1, 2: 1, 817: 3, 818: 2})
     folder = tmp_path / 'data/images'
-    with pytest.raises(ValueError, match=r"such as '000817\.jpg' is its image_id.*OCHuman.*"
-                       r'Pass --ann-file'):
+    with pytest.raises(
+            ValueError, match=r"such as '000817\.jpg' is its image_id.*OCHuman.*"
+            r'Pass --ann-file'):
         _run(esam, CocoDetections(det), folder, tmp_path / 'out')
     assert not list((tmp_path / 'out').iterdir())
     results = _run(esam, CocoDetections(det, ann), folder, tmp_path / 'out2')
-    assert {k: len(v) for k, v in results.items()} == {'results_000817.json': 1,
-                                                       'results_000818.json': 1}
+    assert {
+        k: len(v)
+        for k, v in results.items()
+    } == {
+        'results_000817.json': 1,
+        'results_000818.json': 1
+    }
 
 
 def test_bbox_file_coco_names_are_read_as_ids_and_said_once(esam, tmp_path):
@@ -135,12 +166,19 @@ def test_bbox_file_coco_names_are_read_as_ids_and_said_once(esam, tmp_path):
     names = ['val/000000000785.jpg', 'val/000000000786.jpg']
     _, det = _dataset(tmp_path / 'data', names, [785, 786], {785: 2, 786: 1})
     detections = CocoDetections(det)
-    with pytest.warns(FileNameIdsWarning, match=r"read from the file names.*'000000000785\.jpg' "
-                      r'-> image_id 785; 2 of 2 input images have entries.*--ann-file') as rec:
+    with pytest.warns(
+            FileNameIdsWarning,
+            match=r"read from the file names.*'000000000785\.jpg' "
+            r'-> image_id 785; 2 of 2 input images have entries.*--ann-file') as rec:
         results = _run(esam, detections, tmp_path / 'data/val', tmp_path / 'out')
     assert len([w for w in rec if w.category is FileNameIdsWarning]) == 1
-    assert {k: len(v) for k, v in results.items()} == {'results_000000000785.json': 2,
-                                                       'results_000000000786.json': 1}
+    assert {
+        k: len(v)
+        for k, v in results.items()
+    } == {
+        'results_000000000785.json': 2,
+        'results_000000000786.json': 1
+    }
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('error', FileNameIdsWarning)
@@ -152,11 +190,18 @@ def test_images_without_detections_are_reported(esam, tmp_path):
     the run says so (one line per image and a summary naming it)."""
     names = ['a/000000000001.jpg', 'a/000000000002.jpg']
     ann, det = _dataset(tmp_path / 'data', names, [1, 2], {1: 1})
-    with pytest.warns(NoDetectionsWarning, match=r'1 input image\(s\) have no entry in '
-                      r'--bbox-file .*dets\.json.*000000000002\.jpg'):
+    with pytest.warns(
+            NoDetectionsWarning,
+            match=r'1 input image\(s\) have no entry in '
+            r'--bbox-file .*dets\.json.*000000000002\.jpg'):
         results = _run(esam, CocoDetections(det, ann), tmp_path / 'data/a', tmp_path / 'out')
-    assert {k: len(v) for k, v in results.items()} == {'results_000000000001.json': 1,
-                                                       'results_000000000002.json': 0}
+    assert {
+        k: len(v)
+        for k, v in results.items()
+    } == {
+        'results_000000000001.json': 1,
+        'results_000000000002.json': 0
+    }
     assert esam.no_detections == [str(tmp_path / 'data/a/000000000002.jpg')]
 
 
@@ -165,8 +210,8 @@ def test_images_without_detections_are_reported(esam, tmp_path):
 def samkr():
     torch.manual_seed(0)
     with pytest.warns(UserWarning):
-        return AttnPoseInferencer(SAMKR, 'none', device='cpu', cfg_options=BOTTOMUP_FAST,
-                                  expect='bottomup')
+        return AttnPoseInferencer(
+            SAMKR, 'none', device='cpu', cfg_options=BOTTOMUP_FAST, expect='bottomup')
 
 
 def _bad_images(folder: Path) -> None:
@@ -191,16 +236,16 @@ def test_bad_images_in_a_folder_are_skipped(samkr, esam, tmp_path, demo):
         inferencer, kwargs = esam, {}
         inferencer.detections = CocoDetections(det, ann)
     out = tmp_path / 'out'
-    with pytest.warns(SkippedInputsWarning, match=r'skipped 2 unreadable input\(s\).*'
-                      r'b_empty\.jpg.*c_truncated\.jpg'):
-        written = inferencer.run(str(folder), output_root=str(out), save_predictions=True,
-                                 **kwargs)
-    assert sorted(Path(p).name for p in written) == ['a.jpg', 'd.jpg', 'results_a.json',
-                                                     'results_d.json']
+    with pytest.warns(
+            SkippedInputsWarning,
+            match=r'skipped 2 unreadable input\(s\).*'
+            r'b_empty\.jpg.*c_truncated\.jpg'):
+        written = inferencer.run(str(folder), output_root=str(out), save_predictions=True, **kwargs)
+    assert sorted(Path(p).name
+                  for p in written) == ['a.jpg', 'd.jpg', 'results_a.json', 'results_d.json']
     assert [Path(p).name for p, _ in inferencer.skipped] == ['b_empty.jpg', 'c_truncated.jpg']
     with pytest.raises(ValueError, match=r'cannot read image .*b_empty\.jpg'):
-        inferencer.run(str(folder), output_root=str(tmp_path / 'strict'), strict=True,
-                       **kwargs)
+        inferencer.run(str(folder), output_root=str(tmp_path / 'strict'), strict=True, **kwargs)
 
 
 def test_bottomup_demo_skips_and_runs_with_default_device(tmp_path):
@@ -211,13 +256,18 @@ def test_bottomup_demo_skips_and_runs_with_default_device(tmp_path):
     out = tmp_path / 'out'
     with pytest.warns(SkippedInputsWarning, match='b_empty.jpg'):
         written = _tool('bottomup_demo').main([
-            SAMKR, 'none', '--input', str(folder), '--output-root', str(out),
-            '--save-predictions', '--cfg-options', 'model.test_cfg.flip_test=False',
-            'test_dataloader.dataset.pipeline.1.input_size=(64,64)'])
+            SAMKR, 'none', '--input',
+            str(folder), '--output-root',
+            str(out), '--save-predictions', '--cfg-options', 'model.test_cfg.flip_test=False',
+            'test_dataloader.dataset.pipeline.1.input_size=(64,64)'
+        ])
     assert sorted(Path(p).name for p in written) == ['a.jpg', 'results_a.json']
     with pytest.raises(ValueError, match=r'cannot read image .*b_empty\.jpg'):
-        _tool('bottomup_demo').main([SAMKR, 'none', '--input', str(folder), '--output-root',
-                                     str(tmp_path / 'o2'), '--strict', '--device', 'cpu'])
+        _tool('bottomup_demo').main([
+            SAMKR, 'none', '--input',
+            str(folder), '--output-root',
+            str(tmp_path / 'o2'), '--strict', '--device', 'cpu'
+        ])
 
 
 def test_same_stem_does_not_overwrite(samkr, tmp_path):
@@ -228,43 +278,52 @@ def test_same_stem_does_not_overwrite(samkr, tmp_path):
     _image(folder / 'x.png', 1, (64, 96))
     _image(folder / 'y.jpg', 2, (64, 64))
     assert result_names([str(folder / n) for n in ('x.jpg', 'x.png', 'y.jpg')]) == {
-        str(folder / 'x.jpg'): 'results_x.jpg.json', str(folder / 'x.png'): 'results_x.png.json',
-        str(folder / 'y.jpg'): 'results_y.json'}
+        str(folder / 'x.jpg'): 'results_x.jpg.json',
+        str(folder / 'x.png'): 'results_x.png.json',
+        str(folder / 'y.jpg'): 'results_y.json'
+    }
     out = tmp_path / 'out'
     samkr.run(str(folder), output_root=str(out), save_predictions=True)
     assert sorted(p.name for p in out.iterdir()) == [
-        'results_x.jpg.json', 'results_x.png.json', 'results_y.json', 'x.jpg', 'x.png', 'y.jpg']
+        'results_x.jpg.json', 'results_x.png.json', 'results_y.json', 'x.jpg', 'x.png', 'y.jpg'
+    ]
     for name in ('x.jpg', 'x.png'):
         (expected, ) = next(samkr(str(folder / name)))['predictions']
         got = json.load(open(out / f'results_{name}.json'))['instance_info']
         np.testing.assert_allclose([i['keypoints'] for i in got],
-                                   [i['keypoints'] for i in expected], atol=1e-4)
+                                   [i['keypoints'] for i in expected],
+                                   atol=1e-4)
 
 
 def test_folder_tree_keeps_relative_paths(samkr, tmp_path):
     """PoseTrack-style videos as folders of frames with the same names under one --input: every
     frame is predicted, and its drawing and results keep the path relative to the input."""
     root = tmp_path / 'images' / 'val'
-    for i, rel in enumerate(['000342_mpii/000000.jpg', '000342_mpii/000001.jpg',
-                             '000522_mpii/000000.jpg']):
+    frames = ['000342_mpii/000000.jpg', '000342_mpii/000001.jpg', '000522_mpii/000000.jpg']
+    for i, rel in enumerate(frames):
         _image(root / rel, i, (64, 64))
     (root / '000522_mpii' / 'notes.txt').write_text('not an image')
     out = tmp_path / 'out'
     written = samkr.run(str(root), output_root=str(out), save_predictions=True)
-    rels = ['000342_mpii/000000.jpg', '000342_mpii/000001.jpg', '000342_mpii/results_000000.json',
-            '000342_mpii/results_000001.json', '000522_mpii/000000.jpg',
-            '000522_mpii/results_000000.json']
+    rels = [
+        '000342_mpii/000000.jpg', '000342_mpii/000001.jpg', '000342_mpii/results_000000.json',
+        '000342_mpii/results_000001.json', '000522_mpii/000000.jpg',
+        '000522_mpii/results_000000.json'
+    ]
     assert sorted(str(p.relative_to(out)) for p in out.rglob('*') if p.is_file()) == rels
     assert sorted(str(Path(p).relative_to(out)) for p in written) == rels
     for video in ('000342_mpii', '000522_mpii'):  # each video's frame has its own predictions
         (expected, ) = next(samkr(str(root / video / '000000.jpg')))['predictions']
         got = json.load(open(out / video / 'results_000000.json'))['instance_info']
         np.testing.assert_allclose([i['keypoints'] for i in got],
-                                   [i['keypoints'] for i in expected], atol=1e-4)
-    assert result_names([str(root / '000342_mpii/000000.jpg'),
-                         str(root / '000522_mpii/000000.jpg')], str(root)) == {
-        str(root / '000342_mpii/000000.jpg'): '000342_mpii/results_000000.json',
-        str(root / '000522_mpii/000000.jpg'): '000522_mpii/results_000000.json'}
+                                   [i['keypoints'] for i in expected],
+                                   atol=1e-4)
+    assert result_names(
+        [str(root / '000342_mpii/000000.jpg'),
+         str(root / '000522_mpii/000000.jpg')], str(root)) == {
+             str(root / '000342_mpii/000000.jpg'): '000342_mpii/results_000000.json',
+             str(root / '000522_mpii/000000.jpg'): '000522_mpii/results_000000.json'
+         }
     (tmp_path / 'no_images' / 'sub').mkdir(parents=True)
     with pytest.raises(ValueError, match='contains no image files.*nor in its subfolders'):
         samkr.run(str(tmp_path / 'no_images'), output_root=str(tmp_path / 'o2'))
@@ -282,11 +341,15 @@ def test_device_default_and_missing_cuda(tmp_path):
     assert resolve_device(None) == 'cpu'
     _image(tmp_path / 'a.jpg', 0)
     # the device is checked before the checkpoint is even looked at (so before building)
-    with pytest.raises(RuntimeError, match=r'--device cuda:0: CUDA is not available.*'
-                       r'--device cpu'):
-        _tool('bottomup_demo').main([SAMKR, str(tmp_path / 'missing.pth'), '--input',
-                                     str(tmp_path / 'a.jpg'), '--output-root', str(tmp_path),
-                                     '--device', 'cuda:0'])
+    with pytest.raises(
+            RuntimeError, match=r'--device cuda:0: CUDA is not available.*'
+            r'--device cpu'):
+        _tool('bottomup_demo').main([
+            SAMKR,
+            str(tmp_path / 'missing.pth'), '--input',
+            str(tmp_path / 'a.jpg'), '--output-root',
+            str(tmp_path), '--device', 'cuda:0'
+        ])
 
 
 # ------------------------------------------------------------------------------ checkpoint
@@ -302,21 +365,28 @@ def test_another_models_checkpoint_is_refused(tmp_path):
     save_checkpoint({'state_dict': esam.state_dict(), 'meta': {}}, str(ckpt))
     _image(tmp_path / 'imgs' / 'a.jpg', 0)
     out = tmp_path / 'out'
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'(?s)esam\.pth into MultiScaleBottomupPoseEstimator: \d+ of \d+ '
-                       r'model tensors loaded.*shape-mismatched.*unexpected.*allow_partial_load'):
-        _tool('bottomup_demo').main([SAMKR, str(ckpt), '--input', str(tmp_path / 'imgs'),
-                                     '--output-root', str(out), '--save-predictions',
-                                     '--device', 'cpu'])
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'(?s)esam\.pth into MultiScaleBottomupPoseEstimator: \d+ of \d+ '
+            r'model tensors loaded.*shape-mismatched.*unexpected.*allow_partial_load'):
+        _tool('bottomup_demo').main([
+            SAMKR,
+            str(ckpt), '--input',
+            str(tmp_path / 'imgs'), '--output-root',
+            str(out), '--save-predictions', '--device', 'cpu'
+        ])
     assert not out.exists()
 
 
 # ------------------------------------------------------------------- bottom-up thresholds
 RTMO = 'mmpose::body_2d_keypoint/rtmo/coco/rtmo-s_8xb32-600e_coco-640x640.py'
-RTMO_SMALL = {'test_dataloader.dataset.pipeline.1.input_size': (160, 160),
-              'model.test_cfg.input_size': (160, 160)}
-SAMKR_SYNTH = str(Path(ESAM).parents[3] / 'configs/synthetic/'
-                  'samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py')
+RTMO_SMALL = {
+    'test_dataloader.dataset.pipeline.1.input_size': (160, 160),
+    'model.test_cfg.input_size': (160, 160)
+}
+SAMKR_SYNTH = str(
+    Path(ESAM).parents[3] / 'configs/synthetic/'
+    'samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py')
 
 
 def _predict(inferencer, img, **kwargs):
@@ -338,8 +408,12 @@ def test_rtmo_thresholds_reach_the_head_as_in_mmpose(tmp_path):
         torch.nn.init.normal_(conv.weight, std=2e-5)  # its input features are ~1e4
         torch.nn.init.zeros_(conv.bias)
     ckpt = str(tmp_path / 'rtmo.pth')
-    save_checkpoint({'state_dict': model.state_dict(),
-                     'meta': {'dataset_meta': model.dataset_meta}}, ckpt)
+    save_checkpoint({
+        'state_dict': model.state_dict(),
+        'meta': {
+            'dataset_meta': model.dataset_meta
+        }
+    }, ckpt)
     ours = AttnPoseInferencer(RTMO, ckpt, device='cpu', cfg_options=RTMO_SMALL)
     cfg = load_config(RTMO)
     cfg.merge_from_dict(RTMO_SMALL)
@@ -367,10 +441,16 @@ def test_samkr_bbox_thr_and_pose_nms_act_on_mean_keypoint_score(tmp_path):
     torch.manual_seed(0)
     with pytest.warns(UserWarning):
         # fp32: the test edits the head's layers, which bf16 runs through a copy of
-        samkr = AttnPoseInferencer(SAMKR_SYNTH, 'none', device='cpu', precision='fp32',
-                                   cfg_options={'model.test_cfg.flip_test': False,
-                                                'model.test_cfg.nms_dist_thr': 0.0},
-                                   expect='bottomup')
+        samkr = AttnPoseInferencer(
+            SAMKR_SYNTH,
+            'none',
+            device='cpu',
+            precision='fp32',
+            cfg_options={
+                'model.test_cfg.flip_test': False,
+                'model.test_cfg.nms_dist_thr': 0.0
+            },
+            expect='bottomup')
     with torch.no_grad():  # random weights with positive scores (heatmaps about 0.5)
         samkr.model.head.heatmap_conv_layers[2].bias.fill_(0.5)
     _image(tmp_path / 'a.jpg', 0, (256, 256))
@@ -383,8 +463,9 @@ def test_samkr_bbox_thr_and_pose_nms_act_on_mean_keypoint_score(tmp_path):
     np.testing.assert_array_equal(kept.keypoints, everyone.keypoints[score > thr])
 
     nms = _predict(samkr, tmp_path / 'a.jpg', pose_based_nms=True)
-    keep = nearby_joints_nms([dict(keypoints=k, score=s) for k, s in
-                              zip(everyone.keypoints, score)], num_nearby_joints_thr=17 // 3)
+    keep = nearby_joints_nms(
+        [dict(keypoints=k, score=s) for k, s in zip(everyone.keypoints, score)],
+        num_nearby_joints_thr=17 // 3)
     np.testing.assert_array_equal(nms.keypoints, everyone.keypoints[np.sort(keep)])
 
     # each person and a copy 0.01 px away: the NMS keeps, of each pair, the one whose mean
@@ -393,12 +474,14 @@ def test_samkr_bbox_thr_and_pose_nms_act_on_mean_keypoint_score(tmp_path):
     from mmpose.structures import PoseDataSample
 
     from mmpose_attn.apis.inferencer import filter_instances
-    people = InstanceData(keypoints=everyone.keypoints[keep],
-                          keypoint_scores=everyone.keypoint_scores[keep])
-    copies = InstanceData(keypoints=people.keypoints + 0.01, keypoint_scores=people.keypoint_scores
-                          + np.where(np.arange(len(people)) % 2, 0.1, -0.1)[:, None])
+    people = InstanceData(
+        keypoints=everyone.keypoints[keep], keypoint_scores=everyone.keypoint_scores[keep])
+    copies = InstanceData(
+        keypoints=people.keypoints + 0.01,
+        keypoint_scores=people.keypoint_scores +
+        np.where(np.arange(len(people)) % 2, 0.1, -0.1)[:, None])
     sample = PoseDataSample(pred_instances=InstanceData.cat([people, copies]))
     kept = filter_instances(sample, pose_based_nms=True).pred_instances
     odd = np.arange(len(people)) % 2 == 1
-    np.testing.assert_array_equal(kept.keypoints, np.concatenate(
-        [people.keypoints[~odd], copies.keypoints[odd]]))
+    np.testing.assert_array_equal(kept.keypoints,
+                                  np.concatenate([people.keypoints[~odd], copies.keypoints[odd]]))

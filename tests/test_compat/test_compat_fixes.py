@@ -56,8 +56,8 @@ def test_cpu_distributed_guard():
     assert cpu_distributed.needs_cpu_distributed(cuda_available=False, launcher='slurm')
     assert not cpu_distributed.needs_cpu_distributed(cuda_available=True, launcher='pytorch')
     assert not cpu_distributed.needs_cpu_distributed(cuda_available=False, launcher='none')
-    assert cpu_distributed.needs_cpu_distributed(torch.cuda.is_available(), 'pytorch') == (
-        not torch.cuda.is_available())
+    assert cpu_distributed.needs_cpu_distributed(torch.cuda.is_available(),
+                                                 'pytorch') == (not torch.cuda.is_available())
 
 
 def test_runner_type_guard():
@@ -101,12 +101,12 @@ def test_inference_swaps_a_stock_configs_visualizer():
         'mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_res50_8xb64-210e_coco-256x192.py',
         'none')
     assert cfg.visualizer.type == ('ScalarCirclesPoseLocalVisualizer'
-                                   if numpy_draw_circles.SCALAR_CIRCLES_NEEDED
-                                   else 'PoseLocalVisualizer')
+                                   if numpy_draw_circles.SCALAR_CIRCLES_NEEDED else
+                                   'PoseLocalVisualizer')
 
 
-@pytest.mark.skipif(not numpy_draw_circles.SCALAR_CIRCLES_NEEDED,
-                    reason='numpy < 2.3 draws with mmpose as is')
+@pytest.mark.skipif(
+    not numpy_draw_circles.SCALAR_CIRCLES_NEEDED, reason='numpy < 2.3 draws with mmpose as is')
 def test_stock_visualizer_fails_where_ours_draws():
     from mmpose.registry import VISUALIZERS
     img = np.zeros((20, 20, 3), np.uint8)
@@ -150,13 +150,19 @@ def test_encode_decode_round_trip_through_a_file(tmp_path):
         hub.update_scalar('train/loss', loss)
         hub.update_scalar('train/lr', np.float32(1e-3 * (i + 1)), count=2)
     hub.update_info('epoch', 3)
-    meta = dict(dataset_meta=dict(
-        sigmas=np.array([0.026, 0.025], np.float32), colors=np.array([[255, 0, 0]], np.uint8),
-        weights=np.array([1.5, 1.0]).astype('>f8'),  # big-endian: through the list path
-        names=np.array(['nose', 'eye']), flip_pairs=[(1, 2)], num_keypoints=2,
-        scale=np.float64(0.5), visible=np.bool_(True), empty=np.zeros((0, 3))), seed=0)
-    checkpoint = dict(meta=meta, message_hub=hub.state_dict(),
-                      state_dict={'w': torch.arange(3.)})
+    meta = dict(
+        dataset_meta=dict(
+            sigmas=np.array([0.026, 0.025], np.float32),
+            colors=np.array([[255, 0, 0]], np.uint8),
+            weights=np.array([1.5, 1.0]).astype('>f8'),  # big-endian: through the list path
+            names=np.array(['nose', 'eye']),
+            flip_pairs=[(1, 2)],
+            num_keypoints=2,
+            scale=np.float64(0.5),
+            visible=np.bool_(True),
+            empty=np.zeros((0, 3))),
+        seed=0)
+    checkpoint = dict(meta=meta, message_hub=hub.state_dict(), state_dict={'w': torch.arange(3.)})
     original_meta = dict(meta)
     WeightsOnlyCheckpointHook().before_save_checkpoint(None, checkpoint)
     assert checkpoint['meta']['dataset_meta']['sigmas'][MARKER] == 'ndarray'
@@ -195,8 +201,12 @@ def test_training_checkpoint_is_weights_only_and_publishable(tmp_path):
     script = Path(mmpose.__file__).parent / '.mim' / 'tools' / 'misc' / 'publish_model.py'
     env = {k: v for k, v in os.environ.items() if k != 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'}
     out = tmp_path / 'published.pth'
-    proc = subprocess.run([sys.executable, str(script), str(ckpt), str(out)], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(script),
+                           str(ckpt), str(out)],
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     deadline = time.time() + 30  # the script renames its output in a background `mv`
     while not list(tmp_path.glob('published-*.pth')) and time.time() < deadline:
@@ -217,12 +227,19 @@ def test_init_model_gets_numpy_dataset_meta():
 
     import mmpose_attn  # noqa: F401
     data = session_root() / 'data'
-    dataset = DATASETS.build(dict(type='ValidatedCocoDataset', data_root=str(data) + os.sep,
-                                  data_mode='topdown', ann_file='annotations/train.json',
-                                  data_prefix=dict(img='images/'), pipeline=[]))
-    model = init_model(str(TINY_CONFIG), str(reference_run() / 'epoch_3.pth'), device='cpu',
-                       cfg_options=dict(model=dict(backbone=dict(
-                           norm_cfg=dict(type='GN', num_groups=8)))))
+    dataset = DATASETS.build(
+        dict(
+            type='ValidatedCocoDataset',
+            data_root=str(data) + os.sep,
+            data_mode='topdown',
+            ann_file='annotations/train.json',
+            data_prefix=dict(img='images/'),
+            pipeline=[]))
+    model = init_model(
+        str(TINY_CONFIG),
+        str(reference_run() / 'epoch_3.pth'),
+        device='cpu',
+        cfg_options=dict(model=dict(backbone=dict(norm_cfg=dict(type='GN', num_groups=8)))))
     assert isinstance(model.dataset_meta['sigmas'], np.ndarray)
     _assert_same(dict(dataset.metainfo), dict(model.dataset_meta))
 
@@ -250,10 +267,12 @@ def test_resume_restores_message_hub_and_continues():
 # ---------------------------------------------------------------- xtcocotools masks, numpy 2.3
 def test_owndata_guard():
     # active exactly when a fresh interpreter without the plugin cannot decode a mask
-    probe = subprocess.run(
-        [sys.executable, '-c', 'from xtcocotools import mask as m; '
-         'm.decode(m.frPyObjects([[0., 0., 1., 0., 1., 1.]], 2, 2))'],
-        capture_output=True, text=True)
+    probe = subprocess.run([
+        sys.executable, '-c', 'from xtcocotools import mask as m; '
+        'm.decode(m.frPyObjects([[0., 0., 1., 0., 1., 1.]], 2, 2))'
+    ],
+                           capture_output=True,
+                           text=True)
     assert xtcocotools_owndata.OWNDATA_NAME_NEEDED == (probe.returncode != 0)
     if xtcocotools_owndata.OWNDATA_NAME_NEEDED:
         assert 'NPY_OWNDATA' in probe.stderr
@@ -273,8 +292,12 @@ def test_bottomup_training_masks_of_real_coco_people(shared_data):
     init_default_scope('mmpose')
     root = shared_data / 'coco'
     annotations = json.loads((root / 'annotations/test_coco.json').read_text())['annotations']
-    dataset = CocoDataset(data_root=f'{root}/', ann_file='annotations/test_coco.json',
-                          data_prefix=dict(img='images/'), data_mode='bottomup', pipeline=[])
+    dataset = CocoDataset(
+        data_root=f'{root}/',
+        ann_file='annotations/test_coco.json',
+        data_prefix=dict(img='images/'),
+        data_mode='bottomup',
+        pipeline=[])
     masked_images = 0
     for i in range(len(dataset)):
         info = dataset.get_data_info(i)

@@ -88,16 +88,22 @@ def test_keypoints_of_wrong_length(data):
 
 
 def test_file_keypoint_count_differs_from_dataset(data):
-    with pytest.raises(DatasetValidationError,
-                       match=r'expected 3 \* 14 = 42 values .*has 51 \(17 keypoints\)'):
+    with pytest.raises(
+            DatasetValidationError,
+            match=r'expected 3 \* 14 = 42 values .*has 51 \(17 keypoints\)'):
         _validate(data, num_keypoints=14)
 
 
 def test_validated_dataset_fails_while_loading(data):
     """The config's dataset raises the clear error when it is built, before any iteration."""
     _ann(data).write_text('{"images": [')
-    cfg = dict(type='ValidatedCocoDataset', data_root=str(data), data_mode='topdown',
-               ann_file='annotations/train.json', data_prefix=dict(img='images/'), pipeline=[])
+    cfg = dict(
+        type='ValidatedCocoDataset',
+        data_root=str(data),
+        data_mode='topdown',
+        ann_file='annotations/train.json',
+        data_prefix=dict(img='images/'),
+        pipeline=[])
     with pytest.raises(DatasetValidationError, match='not valid JSON'):
         DATASETS.build(cfg)
     # the same file through stock mmpose: an error that names neither file nor fix
@@ -155,8 +161,10 @@ def test_images_with_zero_and_many_people_train_and_evaluate(tmp_path):
             a['id'] = next_id + i
             dx = (i % 10) * 2.0
             a['bbox'][0] += dx
-            a['keypoints'] = [v + dx if j % 3 == 0 and a['keypoints'][j + 2] > 0 else v
-                              for j, v in enumerate(a['keypoints'])]
+            a['keypoints'] = [
+                v + dx if j % 3 == 0 and a['keypoints'][j + 2] > 0 else v
+                for j, v in enumerate(a['keypoints'])
+            ]
             anns.append(a)
         d['annotations'] = anns
 
@@ -171,9 +179,13 @@ def test_images_with_zero_and_many_people_train_and_evaluate(tmp_path):
         mp.setenv('MMPOSE_ATTN_TINY_DATA', str(root) + os.sep)
         cfg = Config.fromfile(str(TINY_CONFIG))
     cfg.merge_from_dict({
-        'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1, 'train_dataloader.batch_size': 16,
-        'randomness': dict(seed=0), 'work_dir': str(tmp_path / 'work'),
-        'experiment_name': 'zero_and_many_people'})
+        'train_cfg.max_epochs': 1,
+        'train_cfg.val_interval': 1,
+        'train_dataloader.batch_size': 16,
+        'randomness': dict(seed=0),
+        'work_dir': str(tmp_path / 'work'),
+        'experiment_name': 'zero_and_many_people'
+    })
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter > 0

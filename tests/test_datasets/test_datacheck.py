@@ -17,10 +17,12 @@ from mmpose_attn.datasets import DatasetValidationError, validate_coco_annotatio
 from mmpose_attn.datasets.validate import check_coco_metric_fields
 
 # HumanArt's category: the 17 COCO names followed by four more; its keypoint arrays hold 17.
-HUMANART_NAMES = ['nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
-                  'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist',
-                  'left_hip', 'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle',
-                  'left_finger', 'right_finger', 'left_toe', 'right_toe']
+HUMANART_NAMES = [
+    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder', 'right_shoulder',
+    'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip', 'right_hip', 'left_knee',
+    'right_knee', 'left_ankle', 'right_ankle', 'left_finger', 'right_finger', 'left_toe',
+    'right_toe'
+]
 
 
 @pytest.fixture
@@ -47,18 +49,29 @@ def _runner(root: Path, tmp_path: Path, **options) -> Runner:
         mp.setenv('MMPOSE_ATTN_TINY_DATA', str(root) + os.sep)
         cfg = Config.fromfile(str(TINY_CONFIG))
     # no deterministic mode in the pytest process; one epoch is enough for what is checked here
-    cfg.merge_from_dict({'randomness': dict(seed=0), 'work_dir': str(tmp_path / 'work'),
-                         'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1, **options})
+    cfg.merge_from_dict({
+        'randomness': dict(seed=0),
+        'work_dir': str(tmp_path / 'work'),
+        'train_cfg.max_epochs': 1,
+        'train_cfg.val_interval': 1,
+        **options
+    })
     return Runner.from_cfg(cfg)
 
 
 def _dataset_cfg(root: Path, type_='ValidatedCocoDataset', **kwargs) -> dict:
-    return dict(type=type_, data_root=str(root), data_mode='topdown',
-                ann_file='annotations/train.json', data_prefix=dict(img='images/'), pipeline=[],
-                **kwargs)
+    return dict(
+        type=type_,
+        data_root=str(root),
+        data_mode='topdown',
+        ann_file='annotations/train.json',
+        data_prefix=dict(img='images/'),
+        pipeline=[],
+        **kwargs)
 
 
 # --- what the evaluator needs: caught before the first iteration -------------------------------
+
 
 def test_missing_area_stops_training_before_the_first_iteration(data, tmp_path):
     """The val evaluator (CocoMetric, use_area=True) would die after a whole val pass."""
@@ -78,16 +91,21 @@ def test_missing_area_stops_testing_before_inference(data, tmp_path):
     """What ``mim test`` runs (Runner.test): the error comes before one image is predicted."""
     _edit(data / 'annotations' / 'val.json', _drop_area)
     runner = _runner(data, tmp_path)
-    with pytest.raises(DatasetValidationError, match=r"test_evaluator \(CocoMetric\) has "
-                                                     r"use_area=True.*KeyError: 'area'"):
+    with pytest.raises(
+            DatasetValidationError,
+            match=r"test_evaluator \(CocoMetric\) has "
+            r"use_area=True.*KeyError: 'area'"):
         runner.test()
     assert runner.test_loop.evaluator.metrics[0].results == []  # nothing was predicted
 
 
 def test_missing_area_is_fine_with_use_area_false(data, tmp_path):
     _edit(data / 'annotations' / 'val.json', _drop_area)
-    runner = _runner(data, tmp_path, test_evaluator=dict(
-        type='CocoMetric', ann_file=str(data / 'annotations' / 'val.json'), use_area=False))
+    runner = _runner(
+        data,
+        tmp_path,
+        test_evaluator=dict(
+            type='CocoMetric', ann_file=str(data / 'annotations' / 'val.json'), use_area=False))
     metrics = runner.test()
     assert set(metrics) >= {'coco/AP', 'coco/AR'}
     assert len(runner.test_loop.dataloader.dataset) == 9  # all 9 people evaluated
@@ -97,19 +115,25 @@ def test_metric_without_ann_file_checks_the_dataset_file(data, tmp_path):
     """CocoMetric(ann_file=None) builds the ground truth from the dataset: same need for area."""
     _edit(data / 'annotations' / 'val.json', _drop_area)
     runner = _runner(data, tmp_path, test_evaluator=dict(type='CocoMetric', ann_file=None))
-    with pytest.raises(DatasetValidationError,
-                       match=r'val\.json: annotations\[\*\]\.area: missing'):
+    with pytest.raises(
+            DatasetValidationError, match=r'val\.json: annotations\[\*\]\.area: missing'):
         runner.test()
 
 
 def test_crowd_evaluation_needs_num_keypoints(data, tmp_path):
     """iou_type='keypoints_crowd' reads each person's num_keypoints and each image's crowdIndex."""
+
     def drop(d):
         d['annotations'][2].pop('num_keypoints')
+
     _edit(data / 'annotations' / 'val.json', drop)
-    runner = _runner(data, tmp_path, test_evaluator=dict(
-        type='CocoMetric', ann_file=str(data / 'annotations' / 'val.json'),
-        iou_type='keypoints_crowd'))
+    runner = _runner(
+        data,
+        tmp_path,
+        test_evaluator=dict(
+            type='CocoMetric',
+            ann_file=str(data / 'annotations' / 'val.json'),
+            iou_type='keypoints_crowd'))
     with pytest.raises(DatasetValidationError) as e:
         runner.test()
     assert 'annotations[*].num_keypoints: missing in 1 of 9 annotations' in str(e.value)
@@ -119,21 +143,26 @@ def test_crowd_evaluation_needs_num_keypoints(data, tmp_path):
 def test_real_crowdpose_sample_evaluation_fields(shared_data):
     """The real CrowdPose file has no area: fine for its config (use_area=False), else caught."""
     ann = str(shared_data / 'crowdpose' / 'annotations' / 'test_crowdpose.json')
-    summary = validate_coco_annotations(ann, str(shared_data / 'crowdpose' / 'images'),
-                                        num_keypoints=14)
-    check_coco_metric_fields(summary, ann, 'test_evaluator (CocoMetric)', use_area=False,
-                             iou_type='keypoints_crowd')
+    summary = validate_coco_annotations(
+        ann, str(shared_data / 'crowdpose' / 'images'), num_keypoints=14)
+    check_coco_metric_fields(
+        summary, ann, 'test_evaluator (CocoMetric)', use_area=False, iou_type='keypoints_crowd')
     with pytest.raises(DatasetValidationError, match='missing in 5 of 5 annotations'):
-        check_coco_metric_fields(summary, ann, 'test_evaluator (CocoMetric)', use_area=True,
-                                 iou_type='keypoints_crowd')
-    ds = DATASETS.build(dict(type='ValidatedCrowdPoseDataset',
-                             data_root=str(shared_data / 'crowdpose'),
-                             ann_file='annotations/test_crowdpose.json', data_mode='bottomup',
-                             data_prefix=dict(img='images/'), pipeline=[]))
+        check_coco_metric_fields(
+            summary, ann, 'test_evaluator (CocoMetric)', use_area=True, iou_type='keypoints_crowd')
+    ds = DATASETS.build(
+        dict(
+            type='ValidatedCrowdPoseDataset',
+            data_root=str(shared_data / 'crowdpose'),
+            ann_file='annotations/test_crowdpose.json',
+            data_mode='bottomup',
+            data_prefix=dict(img='images/'),
+            pipeline=[]))
     assert len(ds) == 2 and ds.metainfo['num_keypoints'] == 14
 
 
 # --- valid data that must not be rejected ------------------------------------------------------
+
 
 def _humanart_style(d):
     d['categories'][0]['keypoints'] = list(HUMANART_NAMES)
@@ -144,8 +173,7 @@ def test_more_category_names_than_metainfo_is_accepted_and_evaluated(data, tmp_p
     reference = _runner(data, tmp_path / 'coco').test()
     for split in ('train', 'val'):
         _edit(data / 'annotations' / f'{split}.json', _humanart_style)
-    summary = validate_coco_annotations(str(data / 'annotations' / 'val.json'),
-                                        num_keypoints=17)
+    summary = validate_coco_annotations(str(data / 'annotations' / 'val.json'), num_keypoints=17)
     assert summary['num_keypoints'] == 17
     assert validate_coco_annotations(str(data / 'annotations' / 'val.json'))['num_keypoints'] == 17
     metrics = _runner(data, tmp_path / 'humanart').test()
@@ -165,6 +193,7 @@ def test_crowdpose_dataset_accepts_14_keypoints_and_rejects_17(tmp_path):
 
 
 # --- malformed files: one clear error before mmpose parses -------------------------------------
+
 
 def _expect_clear_error(root: Path, field: str, *fragments: str) -> str:
     with pytest.raises(DatasetValidationError) as e:
@@ -262,8 +291,9 @@ def test_jpeg_garbled_inside_is_named_by_decode(data):
     ann = str(data / 'annotations' / 'train.json')
     img_dir = str(data / 'images')
     assert validate_coco_annotations(ann, img_dir, check_images='header')['num_images'] == 8
-    with pytest.raises(DatasetValidationError,
-                       match=r'train_000003\.jpg \(is corrupt inside: libjpeg warns "Corrupt JPEG'):
+    with pytest.raises(
+            DatasetValidationError,
+            match=r'train_000003\.jpg \(is corrupt inside: libjpeg warns "Corrupt JPEG'):
         validate_coco_annotations(ann, img_dir, check_images='decode')
     img.write_bytes(good)  # the intact file passes
     assert validate_coco_annotations(ann, img_dir, check_images='decode')['num_images'] == 8

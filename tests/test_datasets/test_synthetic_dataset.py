@@ -30,7 +30,10 @@ def coco_data(tmp_path_factory) -> dict:
 @pytest.fixture(scope='module')
 def crowdpose_data(tmp_path_factory) -> dict:
     return synthetic_dataset.make_dataset(
-        str(tmp_path_factory.mktemp('crowdpose')), 'crowdpose', train_images=12, val_images=6,
+        str(tmp_path_factory.mktemp('crowdpose')),
+        'crowdpose',
+        train_images=12,
+        val_images=6,
         seed=3)
 
 
@@ -102,18 +105,27 @@ def test_loads_with_mmpose_and_xtcocotools(coco_data, crowdpose_data):
         num_people = len(json.loads(Path(paths['val_ann']).read_text())['annotations'])
         assert len(COCO(paths['val_ann']).getAnnIds()) == num_people
         for mode in ('topdown', 'bottomup'):
-            ds = cls(data_root=paths['data_root'], ann_file='annotations/val.json',
-                     data_prefix=dict(img='images/'), data_mode=mode, test_mode=True,
-                     pipeline=[])
+            ds = cls(
+                data_root=paths['data_root'],
+                ann_file='annotations/val.json',
+                data_prefix=dict(img='images/'),
+                data_mode=mode,
+                test_mode=True,
+                pipeline=[])
             assert len(ds) == (num_people if mode == 'topdown' else 6)
             assert ds[0]['keypoints'].shape[1:] == (k, 2)
 
 
 def test_cli(tmp_path):
-    out = subprocess.run(
-        [sys.executable, str(REPO_ROOT / 'tools' / 'synthetic_dataset.py'), str(tmp_path),
-         '--dataset', 'crowdpose', '--train-images', '2', '--val-images', '1', '--seed', '7'],
-        capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([
+        sys.executable,
+        str(REPO_ROOT / 'tools' / 'synthetic_dataset.py'),
+        str(tmp_path), '--dataset', 'crowdpose', '--train-images', '2', '--val-images', '1',
+        '--seed', '7'
+    ],
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout
     assert 'train: 2 images' in out and 'val: 1 images' in out
     ref = synthetic_dataset.make_dataset(str(tmp_path / 'ref'), 'crowdpose', 2, 1, seed=7)
     assert (tmp_path / 'annotations' / 'val.json').read_bytes() == \

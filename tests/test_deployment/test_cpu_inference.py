@@ -17,10 +17,13 @@ torch.set_num_threads(2)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = {
-    'samkr-synthetic': str(ROOT / 'configs/synthetic/'
-                           'samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'),
-    'samkr-w32': str(ROOT / 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py'),
-    'dekr-w32': 'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py',
+    'samkr-synthetic':
+    str(ROOT / 'configs/synthetic/'
+        'samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'),
+    'samkr-w32':
+    str(ROOT / 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512.py'),
+    'dekr-w32':
+    'mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py',
 }
 
 
@@ -47,8 +50,9 @@ def test_channels_last_and_bf16_agree_with_fp32(name):
     blocks = [m for m in model.modules() if isinstance(m, ChannelFirstAdaptiveActivationBlock)]
     assert len(convs) == len(blocks) == 2  # the displacement branch's two adaptive blocks
     assert all(c.impl == 'grid_sample' for c in convs)
-    assert all(p.is_contiguous(memory_format=torch.channels_last)
-               for p in model.parameters() if p.dim() == 4)
+    assert all(
+        p.is_contiguous(memory_format=torch.channels_last) for p in model.parameters()
+        if p.dim() == 4)
     with torch.no_grad():
         fp32 = forward(x)
         with torch.autocast('cpu', dtype=torch.bfloat16):

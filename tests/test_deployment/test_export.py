@@ -29,10 +29,15 @@ def _model(config=SYNTH, head_type='SAMKRHead', **head):
         cfg.model.backbone.init_cfg = None  # random weights, nothing downloaded
     if head_type == 'DEKRHead':  # stock mmpose DEKR head on the same backbone (mmcv DeformConv2d)
         h = cfg.model.head
-        cfg.model.head = dict(type='DEKRHead', in_channels=h.in_channels, num_keypoints=17,
-                              num_displacement_filters_per_keypoint=15,
-                              heatmap_loss=h.heatmap_loss, displacement_loss=h.displacement_loss,
-                              decoder=h.decoder, rescore_cfg=None)
+        cfg.model.head = dict(
+            type='DEKRHead',
+            in_channels=h.in_channels,
+            num_keypoints=17,
+            num_displacement_filters_per_keypoint=15,
+            heatmap_loss=h.heatmap_loss,
+            displacement_loss=h.displacement_loss,
+            decoder=h.decoder,
+            rescore_cfg=None)
     cfg.model.head.update(head)
     torch.manual_seed(0)
     with warnings.catch_warnings():
@@ -78,9 +83,11 @@ def test_dynamic_hw_refuses_a_graph_that_keeps_its_traced_size(tmp_path):
     # a neck subclass the export does not know: mmpose's resize makes the traced size a constant
     model.neck.__class__ = type('MyNeck', (FeatureMapProcessor, ), {})
     out = tmp_path / 'model.onnx'
-    with pytest.raises(ValueError, match=r'not shape-generic: at input \(32, 96\) \(traced at '
-                       r'\(64, 64\)\).*heatmaps: shape \(1, 18, 16, 16\) vs PyTorch '
-                       r'\(1, 18, 8, 24\).*Export with --no-dynamic-hw'):
+    with pytest.raises(
+            ValueError,
+            match=r'not shape-generic: at input \(32, 96\) \(traced at '
+            r'\(64, 64\)\).*heatmaps: shape \(1, 18, 16, 16\) vs PyTorch '
+            r'\(1, 18, 8, 24\).*Export with --no-dynamic-hw'):
         dx.export_onnx(model, str(out), (64, 64), dynamic_hw=True)
     assert list(tmp_path.iterdir()) == []  # nothing half-written
     # the same model at a fixed size is fine
@@ -89,12 +96,16 @@ def test_dynamic_hw_refuses_a_graph_that_keeps_its_traced_size(tmp_path):
 
 
 def test_shape_is_checked_before_tracing(tmp_path):
-    with pytest.raises(ValueError, match=r'--shape 250 250: a bottom-up model takes heights and '
-                       r'widths that are multiples of 32 .* use --shape 256 256'):
+    with pytest.raises(
+            ValueError,
+            match=r'--shape 250 250: a bottom-up model takes heights and '
+            r'widths that are multiples of 32 .* use --shape 256 256'):
         dx.export_onnx(_model(), str(tmp_path / 'a.onnx'), (250, 250))
     esam = _model(ESAM)
-    with pytest.raises(ValueError, match=r'--shape 256 192: a top-down model takes crops of the '
-                       r'codec input_size \(96, 128\) \(W, H\).*use --shape 128 96'):
+    with pytest.raises(
+            ValueError,
+            match=r'--shape 256 192: a top-down model takes crops of the '
+            r'codec input_size \(96, 128\) \(W, H\).*use --shape 128 96'):
         dx.export_onnx(esam, str(tmp_path / 'b.onnx'), (256, 192))
     with pytest.raises(ValueError, match='--dynamic-hw: a top-down model runs on crops of one'):
         dx.export_onnx(esam, str(tmp_path / 'c.onnx'), (128, 96), dynamic_hw=True)
@@ -103,8 +114,10 @@ def test_shape_is_checked_before_tracing(tmp_path):
 
 def test_opset_16_only_for_deformable_convs(tmp_path):
     import onnx
-    with pytest.raises(ValueError, match='--opset 11: this model has deformable convolutions, '
-                       'exported as GridSample, which needs --opset 16'):
+    with pytest.raises(
+            ValueError,
+            match='--opset 11: this model has deformable convolutions, '
+            'exported as GridSample, which needs --opset 16'):
         dx.export_onnx(_model(), str(tmp_path / 'samkr.onnx'), (64, 64), opset=11)
     # ESAM has none: it exports at opset 11 (mmdeploy's default) and matches PyTorch
     esam = _model(ESAM)
@@ -119,8 +132,10 @@ def test_opset_16_only_for_deformable_convs(tmp_path):
 def test_rescore_net_is_refused_with_the_fix(tmp_path):
     model = _model(head_type='DEKRHead', rescore_cfg=dict(in_channels=74, norm_indexes=(5, 6)))
     assert model.head.rescore_net is not None
-    with pytest.raises(ValueError, match=r'DEKR rescore net \(model.head.rescore_cfg\).*--cfg-opt'
-                       r'ions model.head.rescore_cfg=None'):
+    with pytest.raises(
+            ValueError,
+            match=r'DEKR rescore net \(model.head.rescore_cfg\).*--cfg-opt'
+            r'ions model.head.rescore_cfg=None'):
         dx.export_onnx(model, str(tmp_path / 'a.onnx'), (64, 64))
     assert list(tmp_path.iterdir()) == []
 
@@ -139,8 +154,10 @@ def test_tool_exports_bottomup_any_shape_by_default(tmp_path):
         cfg.dump(config)
         with pytest.raises(ValueError, match='DEKR rescore net'):
             tool.main([config, '--out', out, '--shape', '64', '64'] + common)
-        res = tool.main([config, '--out', out, '--shape', '64', '96',
-                         '--cfg-options', 'model.head.rescore_cfg=None'] + common)
+        res = tool.main([
+            config, '--out', out, '--shape', '64', '96', '--cfg-options',
+            'model.head.rescore_cfg=None'
+        ] + common)
     assert res['ok'] and res['dynamic_hw'] is True
     meta = md.read_metadata(out)
     assert meta['input']['dynamic_hw'] is True and meta['input']['export_hw'] == [64, 96]
@@ -163,12 +180,18 @@ def test_onnxruntime_backend_runs_non_square_images(tmp_path):
     gen = torch.Generator().manual_seed(2)
     flip = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
     for h, w in ((64, 96), (96, 64)):
-        data = pseudo_collate([dict(
-            inputs=torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen),
-            data_samples=PoseDataSample(metainfo=dict(
-                img_shape=(h, w), ori_shape=(h, w), input_size=(w, h), flip_indices=flip,
-                input_center=np.array([w / 2, h / 2], dtype=np.float32),
-                input_scale=np.array([w, h], dtype=np.float32))))])
+        data = pseudo_collate([
+            dict(
+                inputs=torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen),
+                data_samples=PoseDataSample(
+                    metainfo=dict(
+                        img_shape=(h, w),
+                        ori_shape=(h, w),
+                        input_size=(w, h),
+                        flip_indices=flip,
+                        input_center=np.array([w / 2, h / 2], dtype=np.float32),
+                        input_scale=np.array([w, h], dtype=np.float32))))
+        ])
         with torch.no_grad():
             ref = model.test_step(copy.deepcopy(data))[0].pred_instances
             got = ort_model.test_step(copy.deepcopy(data))[0].pred_instances

@@ -45,8 +45,8 @@ def test_topdown_metadata_states_the_config(tmp_path):
     assert meta['input']['mean'] == list(cfg.model.data_preprocessor.mean)
     assert meta['codec']['type'] == 'MSRAHeatmap' and meta['codec']['unbiased'] is True
     assert meta['test_cfg'] == {'flip_test': False}
-    assert meta['pipeline'] == dict(type='TopdownAffine', input_size=[96, 128], use_udp=False,
-                                    padding=1.25)
+    assert meta['pipeline'] == dict(
+        type='TopdownAffine', input_size=[96, 128], use_udp=False, padding=1.25)
     names = model.dataset_meta['keypoint_id2name']
     assert meta['dataset']['keypoint_names'] == [names[i] for i in range(17)]
     assert meta['dataset']['flip_indices'] == list(model.dataset_meta['flip_indices'])

@@ -37,11 +37,15 @@ def _synthetic_model(head_type='SAMKRHead'):
     cfg = load_config(SYNTH)
     if head_type == 'DEKRHead':  # stock mmpose DEKR head on the same backbone (mmcv DeformConv2d)
         head = cfg.model.head
-        cfg.model.head = dict(type='DEKRHead', in_channels=head.in_channels, num_keypoints=17,
-                              num_displacement_filters_per_keypoint=15,
-                              heatmap_loss=head.heatmap_loss,
-                              displacement_loss=head.displacement_loss, decoder=head.decoder,
-                              rescore_cfg=None)
+        cfg.model.head = dict(
+            type='DEKRHead',
+            in_channels=head.in_channels,
+            num_keypoints=17,
+            num_displacement_filters_per_keypoint=15,
+            heatmap_loss=head.heatmap_loss,
+            displacement_loss=head.displacement_loss,
+            decoder=head.decoder,
+            rescore_cfg=None)
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -82,10 +86,14 @@ def _batch(n, h, w):
     items = []
     for _ in range(n):
         img = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
-        sample = PoseDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), input_size=(w, h), flip_indices=COCO_FLIP,
-            input_center=np.array([w / 2, h / 2], dtype=np.float32),
-            input_scale=np.array([w, h], dtype=np.float32)))
+        sample = PoseDataSample(
+            metainfo=dict(
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                input_size=(w, h),
+                flip_indices=COCO_FLIP,
+                input_center=np.array([w / 2, h / 2], dtype=np.float32),
+                input_scale=np.array([w, h], dtype=np.float32)))
         items.append(dict(inputs=img, data_samples=sample))
     return pseudo_collate(items)
 
@@ -106,8 +114,8 @@ def test_onnxruntime_backend_predictions_equal_pytorch(tmp_path):
         rk, gk = r.pred_instances.keypoints, g.pred_instances.keypoints
         assert rk.shape[0] > 0 and rk.shape == gk.shape
         np.testing.assert_allclose(gk, rk, atol=1e-3)
-        np.testing.assert_allclose(g.pred_instances.keypoint_scores,
-                                   r.pred_instances.keypoint_scores, atol=1e-4)
+        np.testing.assert_allclose(
+            g.pred_instances.keypoint_scores, r.pred_instances.keypoint_scores, atol=1e-4)
 
 
 def test_onnxruntime_backend_refuses_wrong_size(tmp_path):
@@ -116,16 +124,19 @@ def test_onnxruntime_backend_refuses_wrong_size(tmp_path):
     dx.export_onnx(model, out, HW)
     ort_model = dx.use_onnxruntime(model, out, threads=1)
     # another size cannot be fixed by exporting at it (the next image has yet another size)
-    with pytest.raises(ValueError, match=r'takes only inputs of 64x64 .* got an input of 96x64'
-                       r'.* any-shape support: .*--dynamic-hw'):
+    with pytest.raises(
+            ValueError,
+            match=r'takes only inputs of 64x64 .* got an input of 96x64'
+            r'.* any-shape support: .*--dynamic-hw'):
         ort_model.test_step(_batch(1, 96, 64))
 
 
 def test_use_onnxruntime_refuses_a_head_it_cannot_bypass(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(str(ROOT / 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_'
-                                   'synthetic-coco-128x96.py'), 'none')
+        model = dx.build_model(
+            str(ROOT / 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_'
+                'synthetic-coco-128x96.py'), 'none')
     model.head = torch.nn.Linear(2, 2)  # neither a heatmap nor a DEKR-style head
     with pytest.raises(ValueError, match='other backends run DEKR-style bottom-up heads'):
         dx.use_onnxruntime(model, str(tmp_path / 'x.onnx'))
@@ -142,22 +153,25 @@ def test_bottomup_demo_onnxruntime_backend_matches_pytorch(tmp_path):
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
     out = str(tmp_path / 'samkr.onnx')
     # the demo resizes a square image to the codec input size, 256x256
-    load_tool('deployment/export_onnx').main(
-        [SYNTH, '--checkpoint', ckpt, '--out', out, '--check-batch', '1', '--repeats', '1',
-         '--threads', '1'])
+    load_tool('deployment/export_onnx').main([
+        SYNTH, '--checkpoint', ckpt, '--out', out, '--check-batch', '1', '--repeats', '1',
+        '--threads', '1'
+    ])
     img = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / 'img.png'), img)
     demo = load_tool('bottomup_demo')
     results = {}
     for backend in ('pytorch', 'onnxruntime'):
         root = tmp_path / backend
-        extra = (['--backend', 'onnxruntime', '--onnx', out] if backend == 'onnxruntime' else
-                 ['--precision', 'fp32'])
+        extra = (['--backend', 'onnxruntime', '--onnx', out]
+                 if backend == 'onnxruntime' else ['--precision', 'fp32'])
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter('always')
-            demo.main([SYNTH, ckpt if backend == 'pytorch' else 'none', '--input',
-                       str(tmp_path / 'img.png'), '--output-root', str(root),
-                       '--save-predictions', '--device', 'cpu'] + extra)
+            demo.main([
+                SYNTH, ckpt if backend == 'pytorch' else 'none', '--input',
+                str(tmp_path / 'img.png'), '--output-root',
+                str(root), '--save-predictions', '--device', 'cpu'
+            ] + extra)
         # checkpoint none with the ONNX backend: the file's weights are used, nothing is random
         assert not [w for w in seen if w.category.__name__ == 'RandomWeightsWarning']
         results[backend] = json.loads(next(root.rglob('results_img.json')).read_text())
@@ -172,5 +186,8 @@ def test_bottomup_demo_onnxruntime_needs_onnx_file(tmp_path):
     from _demo_tools import load_tool
     demo = load_tool('bottomup_demo')
     with pytest.raises(FileNotFoundError, match='--backend onnxruntime needs --onnx FILE'):
-        demo.main([SYNTH, 'none', '--input', str(ROOT / 'tests'), '--backend', 'onnxruntime',
-                   '--onnx', str(tmp_path / 'missing.onnx')])
+        demo.main([
+            SYNTH, 'none', '--input',
+            str(ROOT / 'tests'), '--backend', 'onnxruntime', '--onnx',
+            str(tmp_path / 'missing.onnx')
+        ])

@@ -15,8 +15,10 @@ from _demo_tools import load_tool  # noqa: E402
 
 from mmpose_attn.deployment import metadata as md  # noqa: E402
 from mmpose_attn.deployment import onnx as dx  # noqa: E402
+# yapf: disable
 from mmpose_attn.deployment.preprocess import (calibration_inputs, image_files,  # noqa: E402
                                                read_boxes)
+# yapf: enable
 from mmpose_attn.utils import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +45,11 @@ def _export(config, path, hw, **kw):
 def _ov(path):
     import openvino as ov
     core = ov.Core()
-    compiled = core.compile_model(core.read_model(path), 'CPU', {
-        'INFERENCE_NUM_THREADS': 1, 'INFERENCE_PRECISION_HINT': 'f32'})
+    compiled = core.compile_model(
+        core.read_model(path), 'CPU', {
+            'INFERENCE_NUM_THREADS': 1,
+            'INFERENCE_PRECISION_HINT': 'f32'
+        })
     return lambda x: [compiled(x)[o] for o in compiled.outputs]
 
 
@@ -87,15 +92,18 @@ def test_topdown_int8_from_coco_boxes(shared_data, tmp_path):
     common = [src, '--images', str(coco / 'images'), '--bbox-file', boxes, '--samples', '24']
     xml = str(tmp_path / 'esam_int8.xml')
     tool.main(common + ['--out', xml])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['esam.onnx', 'esam_int8.bin',
-                                                          'esam_int8.xml']
+    assert sorted(p.name
+                  for p in tmp_path.iterdir()) == ['esam.onnx', 'esam_int8.bin', 'esam_int8.xml']
     meta = md.read_ir_metadata(xml)
     md.check_ir_integrity(xml, meta)
     q = _same_metadata(dict(meta), md.read_metadata(src), 'int8')
     assert q['calibration'] == dict(images=4, inputs=24, boxes=Path(boxes).name)
     # the crops the calibration saw: INT8 (OpenVINO) close to fp32 (ONNX Runtime)
-    crops = [x for _, x in calibration_inputs(fp32_meta, image_files(str(coco / 'images')),
-                                              read_boxes(boxes), 8)]
+    crops = [
+        x
+        for _, x in calibration_inputs(fp32_meta, image_files(str(coco /
+                                                                  'images')), read_boxes(boxes), 8)
+    ]
     assert len(crops) == 8 and crops[0].shape == (1, 3, 128, 96)
     assert _within(_rel_diff(_ov(xml), _ort(src), crops), INT8_MAX, INT8_MEAN)
     # the QDQ ONNX file for ONNX Runtime: same metadata, its own graph hash
@@ -107,8 +115,9 @@ def test_topdown_int8_from_coco_boxes(shared_data, tmp_path):
     assert _within(_rel_diff(_ort(qdq), _ort(src), crops), INT8_MAX, INT8_MEAN)
     # a replaced .bin is refused
     Path(xml).with_suffix('.bin').write_bytes(b'\0' * 16)
-    with pytest.raises(ValueError, match=r'esam_int8.xml: its weights .*esam_int8.bin do not '
-                       'match the sha256'):
+    with pytest.raises(
+            ValueError, match=r'esam_int8.xml: its weights .*esam_int8.bin do not '
+            'match the sha256'):
         md.check_ir_integrity(xml, md.read_ir_metadata(xml))
 
 
@@ -125,8 +134,8 @@ def test_bottomup_int8_at_any_shape(shared_data, tmp_path):
     # one crop of another shape
     inputs = [x for _, x in calibration_inputs(meta, image_files(images), None, 4)]
     assert sorted({x.shape[2:] for x in inputs}) == [(256, 384), (256, 416), (256, 448)]
-    assert _within(_rel_diff(_ov(xml), _ort(src), inputs + [inputs[0][..., :192, :256]]),
-                   INT8_MAX, INT8_MEAN)
+    assert _within(
+        _rel_diff(_ov(xml), _ort(src), inputs + [inputs[0][..., :192, :256]]), INT8_MAX, INT8_MEAN)
 
 
 def test_fp16_weights_and_refusals(tmp_path):
@@ -145,5 +154,5 @@ def test_fp16_weights_and_refusals(tmp_path):
         tool.main([src, '--precision', 'fp16', '--out', str(tmp_path / 'a.onnx')])
     with pytest.raises(ValueError, match='write an OpenVINO IR, FILE.xml'):
         tool.main([src, '--precision', 'fp16', '--out', str(tmp_path / 'a.bin')])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['esam.onnx', 'esam_fp16.bin',
-                                                          'esam_fp16.xml']
+    assert sorted(p.name
+                  for p in tmp_path.iterdir()) == ['esam.onnx', 'esam_fp16.bin', 'esam_fp16.xml']

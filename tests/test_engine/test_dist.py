@@ -22,8 +22,11 @@ def test_two_process_cpu_ddp_matches_one_process():
     root = session_root()
     work_dir = root / 'ddp2'
     log = run_job(
-        train_command(TINY_CONFIG, work_dir, nproc=2,
-                      cfg_options=GN_OPTIONS + ['train_dataloader.batch_size=2']),
+        train_command(
+            TINY_CONFIG,
+            work_dir,
+            nproc=2,
+            cfg_options=GN_OPTIONS + ['train_dataloader.batch_size=2']),
         job_env(root / 'data', PORT=str(free_port())), root / 'ddp2.log')
 
     # both ranks ran under torchrun and fell back to gloo on this CUDA-less machine

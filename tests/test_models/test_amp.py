@@ -29,24 +29,33 @@ LOSS_RTOL = 0.03
 
 
 def _people(rng, n, w, h, K=17):
-    return (rng.uniform(4, w - 4, (n, K, 2)).astype(np.float32),
-            (rng.random((n, K)) > 0.2).astype(np.float32))
+    return (rng.uniform(4, w - 4, (n, K, 2)).astype(np.float32), (rng.random((n, K))
+                                                                  > 0.2).astype(np.float32))
 
 
 def _topdown_batch(codec, n_images=4, seed=0):
     rng = np.random.default_rng(seed)
     w, h = codec['input_size']
-    pipeline = Compose([dict(type='GetBBoxCenterScale'),
-                        dict(type='TopdownAffine', input_size=codec['input_size']),
-                        dict(type='GenerateTarget', encoder=codec),
-                        dict(type='PackPoseInputs')])
+    pipeline = Compose([
+        dict(type='GetBBoxCenterScale'),
+        dict(type='TopdownAffine', input_size=codec['input_size']),
+        dict(type='GenerateTarget', encoder=codec),
+        dict(type='PackPoseInputs')
+    ])
     batch = dict(inputs=[], data_samples=[])
     for i in range(n_images):
         kpts, vis = _people(rng, 1, w, h)
-        packed = pipeline(dict(
-            img=rng.integers(0, 255, (h, w, 3), dtype=np.uint8), img_shape=(h, w),
-            ori_shape=(h, w), id=i, img_id=i, bbox=np.array([[0, 0, w, h]], np.float32),
-            bbox_score=np.ones(1, np.float32), keypoints=kpts, keypoints_visible=vis))
+        packed = pipeline(
+            dict(
+                img=rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                id=i,
+                img_id=i,
+                bbox=np.array([[0, 0, w, h]], np.float32),
+                bbox_score=np.ones(1, np.float32),
+                keypoints=kpts,
+                keypoints_visible=vis))
         batch['inputs'].append(packed['inputs'])
         batch['data_samples'].append(packed['data_samples'])
     return batch
@@ -55,16 +64,25 @@ def _topdown_batch(codec, n_images=4, seed=0):
 def _bottomup_batch(codec, n_images=2, seed=0):
     rng = np.random.default_rng(seed)
     w, h = codec['input_size']
-    pipeline = Compose([dict(type='GenerateTarget', encoder=codec),
-                        dict(type='BottomupGetHeatmapMask'),
-                        dict(type='PackPoseInputs')])
+    pipeline = Compose([
+        dict(type='GenerateTarget', encoder=codec),
+        dict(type='BottomupGetHeatmapMask'),
+        dict(type='PackPoseInputs')
+    ])
     batch = dict(inputs=[], data_samples=[])
     for i in range(n_images):
         kpts, vis = _people(rng, 2, w, h)
-        packed = pipeline(dict(
-            img=rng.integers(0, 255, (h, w, 3), dtype=np.uint8), img_shape=(h, w),
-            ori_shape=(h, w), input_size=(w, h), id=i, img_id=i,
-            warp_mat=np.eye(2, 3, dtype=np.float32), keypoints=kpts, keypoints_visible=vis))
+        packed = pipeline(
+            dict(
+                img=rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+                img_shape=(h, w),
+                ori_shape=(h, w),
+                input_size=(w, h),
+                id=i,
+                img_id=i,
+                warp_mat=np.eye(2, 3, dtype=np.float32),
+                keypoints=kpts,
+                keypoints_visible=vis))
         batch['inputs'].append(packed['inputs'])
         batch['data_samples'].append(packed['data_samples'])
     return batch
@@ -112,8 +130,10 @@ def test_samkr_synthetic_bf16_step_with_swahr(repo_root):
     """The synthetic SAMKR model with the W32 configs' SWAHR loss and scale maps, at 64x64."""
     cfg = Config.fromfile(str(repo_root / SAMKR))
     codec = dict(cfg.codec, input_size=(64, 64), heatmap_size=(16, 16))
-    cfg.model.head.update(decoder=codec, with_scale_maps=True,
-                          heatmap_loss=dict(type='SWAHRLoss', use_target_weight=True))
+    cfg.model.head.update(
+        decoder=codec,
+        with_scale_maps=True,
+        heatmap_loss=dict(type='SWAHRLoss', use_target_weight=True))
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()

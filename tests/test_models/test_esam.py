@@ -151,7 +151,8 @@ def test_stage_attention_gates_are_module_outputs():
     seen = {}
     for name in ('channel_gate.conv2', 'spatial_gate.sigmoid'):
         att.get_submodule(name).register_forward_hook(
-            lambda m, i, o, name=name: seen.__setitem__(name, o.detach().clone()))
+            lambda m, i, o, name=name: seen.__setitem__(name,
+                                                        o.detach().clone()))
     assert isinstance(att.spatial_gate.sigmoid, nn.Sigmoid)
     x = torch.randn(2, 32, 6, 5)
     y = att(x)
@@ -163,8 +164,8 @@ def test_stage_attention_gates_are_module_outputs():
 
 # ---------------------------------------------------------------- backbone
 def test_esam_resnet_stages_and_shapes():
-    net = ESAMResNet(depth=18, out_indices=(0, 1, 2, 3),
-                     attention_stages=(True, False, True, False))
+    net = ESAMResNet(
+        depth=18, out_indices=(0, 1, 2, 3), attention_stages=(True, False, True, False))
     assert hasattr(net, 'attn1') and hasattr(net, 'attn3')
     assert not hasattr(net, 'attn2') and not hasattr(net, 'attn4')
     assert net.attn3.channel_gate.conv1.conv.in_channels == 256
@@ -181,8 +182,11 @@ def test_esam_resnet_stages_and_shapes():
 @pytest.mark.parametrize('num_stages', [1, 2, 3])
 def test_esam_resnet_fewer_stages_gets_one_attention_per_stage(num_stages):
     # mmpose's ResNet takes one stride and dilation per stage as well
-    stages = dict(num_stages=num_stages, strides=(1, 2, 2)[:num_stages],
-                  dilations=(1, ) * num_stages, out_indices=(num_stages - 1, ))
+    stages = dict(
+        num_stages=num_stages,
+        strides=(1, 2, 2)[:num_stages],
+        dilations=(1, ) * num_stages,
+        out_indices=(num_stages - 1, ))
     net = ESAMResNet(depth=50, init_cfg=None, **stages)
     assert net.attention_stages == (True, ) * num_stages
     assert [name for name, _ in net.named_children() if name.startswith('attn')] == \
@@ -190,8 +194,7 @@ def test_esam_resnet_fewer_stages_gets_one_attention_per_stage(num_stages):
     stock = MODELS.build(dict(type='ResNet', depth=50, **stages))
     out, ref = net(torch.rand(1, 3, 64, 64)), stock(torch.rand(1, 3, 64, 64))
     assert out[-1].shape == ref[-1].shape == (1, 256 * 2**(num_stages - 1),
-                                              16 // 2**(num_stages - 1),
-                                              16 // 2**(num_stages - 1))
+                                              16 // 2**(num_stages - 1), 16 // 2**(num_stages - 1))
 
 
 def test_stock_resnet_state_dict_loads_with_only_attention_missing():
@@ -228,8 +231,7 @@ def _head_pair(**esam_kwargs):
     codec = dict(type='MSRAHeatmap', input_size=(192, 256), heatmap_size=(48, 64), sigma=2)
     torch.manual_seed(0)
     esam = ESAMHead(2048, 17, decoder=codec, **esam_kwargs)
-    ref = MODELS.build(dict(type='HeatmapHead', in_channels=2048, out_channels=17,
-                            decoder=codec))
+    ref = MODELS.build(dict(type='HeatmapHead', in_channels=2048, out_channels=17, decoder=codec))
     esam.init_weights()
     ref.init_weights()
     return esam.eval(), ref.eval()
@@ -237,8 +239,10 @@ def _head_pair(**esam_kwargs):
 
 def _record_conv_inputs(head, feats):
     sizes = []
-    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(tuple(i[0].shape[2:])))
-             for m in head.modules() if isinstance(m, nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: sizes.append(tuple(i[0].shape[2:])))
+        for m in head.modules() if isinstance(m, nn.Conv2d)
+    ]
     out = head(feats)
     for h in hooks:
         h.remove()
@@ -269,8 +273,8 @@ def test_esam_head_layout_and_order():
                                              (4, (1, 2, 2, 2)), (5, (1, 1, 2, 2, 2))])
 def test_esam_head_default_scale_factors_for_any_number_of_blocks(blocks, factors):
     """Without scale_factors the blocks up-sample x8 in all (8x6 -> 64x48), as 4 blocks do."""
-    head = ESAMHead(64, 17, upsample_out_channels=(16, ) * blocks,
-                    upsample_kernel_sizes=(3, ) * blocks)
+    head = ESAMHead(
+        64, 17, upsample_out_channels=(16, ) * blocks, upsample_kernel_sizes=(3, ) * blocks)
     assert head.scale_factors == factors
     sizes, out = _record_conv_inputs(head, (torch.rand(2, 64, 8, 6), ))
     assert out.shape == (2, 17, 64, 48)
@@ -285,9 +289,12 @@ def test_esam_head_default_scale_factors_for_any_number_of_blocks(blocks, factor
 def _data_samples(n):
     samples = []
     for _ in range(n):
-        s = PoseDataSample(metainfo=dict(flip_indices=FLIP_INDICES, input_size=(192, 256),
-                                         input_center=np.array([96., 128.]),
-                                         input_scale=np.array([192., 256.])))
+        s = PoseDataSample(
+            metainfo=dict(
+                flip_indices=FLIP_INDICES,
+                input_size=(192, 256),
+                input_center=np.array([96., 128.]),
+                input_scale=np.array([192., 256.])))
         samples.append(s)
     return samples
 
@@ -298,8 +305,8 @@ def test_esam_head_predict_format_matches_heatmap_head(flip_test):
     torch.manual_seed(1)
     f, f_flip = (torch.rand(2, 2048, 8, 6), ), (torch.rand(2, 2048, 8, 6), )
     feats = [f, f_flip] if flip_test else f
-    test_cfg = dict(flip_test=flip_test, flip_mode='heatmap', shift_heatmap=True,
-                    output_heatmaps=True)
+    test_cfg = dict(
+        flip_test=flip_test, flip_mode='heatmap', shift_heatmap=True, output_heatmaps=True)
     with torch.no_grad():
         preds, fields = esam.predict(feats, _data_samples(2), test_cfg)
         ref_preds, ref_fields = ref.predict(feats, _data_samples(2), test_cfg)
@@ -313,9 +320,12 @@ def test_esam_head_predict_format_matches_heatmap_head(flip_test):
         assert isinstance(p, PixelData) and p.heatmaps.shape == r.heatmaps.shape == (17, 64, 48)
     if flip_test:  # HeatmapHead's flip averaging is inherited unchanged
         with torch.no_grad():
-            expected = 0.5 * (esam(f) + flip_heatmaps(esam(f_flip), flip_mode='heatmap',
-                                                      flip_indices=FLIP_INDICES,
-                                                      shift_heatmap=True))
+            expected = 0.5 * (
+                esam(f) + flip_heatmaps(
+                    esam(f_flip),
+                    flip_mode='heatmap',
+                    flip_indices=FLIP_INDICES,
+                    shift_heatmap=True))
         torch.testing.assert_close(torch.stack([x.heatmaps for x in fields]), expected)
 
 
@@ -352,9 +362,12 @@ def test_config_builds_forwards_and_has_paper_params(models, name):
 
 @pytest.mark.parametrize('variant', ['k7', 'par'])
 def test_variants_differ_from_main_only_by_sam_kernels(models, variant):
+
     def leaves(model):  # leaf module -> its repr (kernel, dilation, padding ...) and shapes
-        return {name: (repr(m), [tuple(p.shape) for p in m.parameters()])
-                for name, m in model.named_modules() if not list(m.children())}
+        return {
+            name: (repr(m), [tuple(p.shape) for p in m.parameters()])
+            for name, m in model.named_modules() if not list(m.children())
+        }
 
     main = leaves(models[MAIN][1])
     other = leaves(models[f'td-hm_esam-{variant}-res50_8xb64-270e_coco-256x192.py'][1])

@@ -30,8 +30,9 @@ def _image(h=425, w=640, seed=0):
 
 def test_pyramid_images_are_bottomup_resize_images_with_their_warps():
     img = _image()
-    ours = MultiScaleBottomupResize(aug_scales=[0.5, 1.5], **RESIZE)(
-        dict(img=img, ori_shape=img.shape[:2]))
+    ours = MultiScaleBottomupResize(
+        aug_scales=[0.5, 1.5], **RESIZE)(
+            dict(img=img, ori_shape=img.shape[:2]))
     stock = BottomupResize(aug_scales=[0.5, 1.5], **RESIZE)(dict(img=img, ori_shape=img.shape[:2]))
     assert len(ours['img']) == 3
     assert all(np.array_equal(a, b) for a, b in zip(ours['img'], stock['img']))
@@ -48,19 +49,20 @@ def test_pyramid_images_are_bottomup_resize_images_with_their_warps():
         return p @ mat[:, :2].T + mat[:, 2]
 
     for geo in geometry[1:]:
-        mapped = _map_input_points(torch.tensor(warp(geo, points), dtype=torch.float64), geo,
-                                   geometry[0]).numpy()
+        mapped = _map_input_points(
+            torch.tensor(warp(geo, points), dtype=torch.float64), geo, geometry[0]).numpy()
         np.testing.assert_allclose(mapped, warp(geometry[0], points), atol=1e-3)
     # without aug_scales it is BottomupResize
     plain = MultiScaleBottomupResize(**RESIZE)(dict(img=img, ori_shape=img.shape[:2]))
-    assert np.array_equal(plain['img'], BottomupResize(**RESIZE)(
-        dict(img=img, ori_shape=img.shape[:2]))['img'])
+    assert np.array_equal(plain['img'],
+                          BottomupResize(**RESIZE)(dict(img=img, ori_shape=img.shape[:2]))['img'])
 
 
 def test_pack_keeps_the_pyramid_and_its_metainfo():
     img = _image(333, 500)
-    results = MultiScaleBottomupResize(aug_scales=[0.75], **RESIZE)(
-        dict(img=img, ori_shape=img.shape[:2], img_shape=img.shape[:2]))
+    results = MultiScaleBottomupResize(
+        aug_scales=[0.75], **RESIZE)(
+            dict(img=img, ori_shape=img.shape[:2], img_shape=img.shape[:2]))
     packed = PackMultiScalePoseInputs()(results)
     assert [tuple(t.shape) for t in packed['inputs']] == [(3, ) + im.shape[:2]
                                                           for im in results['img']]
@@ -83,8 +85,10 @@ def _model_and_data(config, shared_data, aug_scales, multiscale, flip):
     resize = next(t for t in pipeline if 'Resize' in t['type'])
     resize.update(aug_scales=aug_scales)
     dataset = copy.deepcopy(cfg.test_dataloader.dataset)
-    dataset.update(data_root=f'{shared_data}/coco/', ann_file='annotations/test_coco.json',
-                   data_prefix=dict(img='images/'))
+    dataset.update(
+        data_root=f'{shared_data}/coco/',
+        ann_file='annotations/test_coco.json',
+        data_prefix=dict(img='images/'))
     torch.manual_seed(0)
     return init_model(cfg, device='cpu'), DATASETS.build(dataset)
 
@@ -115,8 +119,8 @@ def test_stock_dekr_multiscale_through_our_pieces(shared_data):
     result; a pyramid whose extra scale is scale 1 again gives it too (the copy's heatmaps are
     resampled onto themselves and its poses are duplicates that pose NMS removes)."""
     cfg = get_config(DEKR)
-    swaps = dict(BottomupResize='MultiScaleBottomupResize',
-                 PackPoseInputs='PackMultiScalePoseInputs')
+    swaps = dict(
+        BottomupResize='MultiScaleBottomupResize', PackPoseInputs='PackMultiScalePoseInputs')
     for t in cfg.test_dataloader.dataset.pipeline:
         t['type'] = swaps.get(t['type'], t['type'])
     cfg.model.update(type='MultiScaleBottomupPoseEstimator')
@@ -182,13 +186,17 @@ def test_mim_test_flip_multiscale_real_coco(tmp_path, shared_data):
     results = json.loads((tmp_path / 'preds.keypoints.json').read_text())
     gt = COCO(f'{root}annotations/test_coco.json')
     assert {r['image_id'] for r in results} == set(gt.getImgIds())
-    evaluation = COCOeval(gt, gt.loadRes(str(tmp_path / 'preds.keypoints.json')), 'keypoints',
-                          parse_pose_metainfo(CocoDataset.METAINFO)['sigmas'], use_area=True)
+    evaluation = COCOeval(
+        gt,
+        gt.loadRes(str(tmp_path / 'preds.keypoints.json')),
+        'keypoints',
+        parse_pose_metainfo(CocoDataset.METAINFO)['sigmas'],
+        use_area=True)
     evaluation.params.useSegm = None
     evaluation.evaluate()
     evaluation.accumulate()
     evaluation.summarize()
     for name, stat in (('AP', 0), ('AR', 5)):
         printed = _metric(out, f'coco/{name}')
-        assert printed == pytest.approx(evaluation.stats[stat], abs=1e-4), (name, printed,
-                                                                            out[-3000:])
+        assert printed == pytest.approx(
+            evaluation.stats[stat], abs=1e-4), (name, printed, out[-3000:])

@@ -61,12 +61,16 @@ def test_old_channel_gate_keys_move_and_new_checkpoints_round_trip(old):
     model = _build(entry['cfg'])
     new_keys = set(model.state_dict())
     assert 'backbone.attn1.channel_gate.conv1.conv.weight' in new_keys
-    assert {k for k in old_keys ^ new_keys} == {
-        f'backbone.attn{i}.channel_gate.{p}.{t}' for i in (1, 2) for t in ('weight', 'bias')
-        for p in ('fc1', 'fc2', 'conv1.conv', 'conv2.conv')}
+    assert {k
+            for k in old_keys ^ new_keys} == {
+                f'backbone.attn{i}.channel_gate.{p}.{t}'
+                for i in (1, 2)
+                for t in ('weight', 'bias')
+                for p in ('fc1', 'fc2', 'conv1.conv', 'conv2.conv')
+            }
     model.load_state_dict(entry['state_dict'], strict=True)
     again = _build(entry['cfg'])
     again.load_state_dict(model.state_dict(), strict=True)
-    for a, b in zip(_outputs('esam', model, entry['input']),
-                    _outputs('esam', again, entry['input'])):
+    for a, b in zip(
+            _outputs('esam', model, entry['input']), _outputs('esam', again, entry['input'])):
         torch.testing.assert_close(a, b, rtol=0, atol=0)

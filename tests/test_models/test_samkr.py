@@ -52,8 +52,8 @@ def _ulsam_loop_reference(m, x):
         if seq is None:
             return t
         bn = seq[0]
-        t = (t - bn.running_mean[sl, None, None]) / torch.sqrt(
-            bn.running_var[sl, None, None] + bn.eps)
+        t = (t - bn.running_mean[sl, None, None]) / torch.sqrt(bn.running_var[sl, None, None] +
+                                                               bn.eps)
         return torch.relu(t * bn.weight[sl, None, None] + bn.bias[sl, None, None])
 
     outs = []
@@ -84,8 +84,9 @@ def _single_thread():
 @pytest.mark.parametrize('channels,groups', [(12, 4), (272, 136), (16, 16), (16, 1)])
 def test_ulsam_equals_per_subspace_loop(channels, groups, with_norm_act):
     torch.manual_seed(0)
-    m = MODELS.build(dict(type='ULSAM', channels=channels, num_subspaces=groups,
-                          with_norm_act=with_norm_act)).eval()
+    m = MODELS.build(
+        dict(type='ULSAM', channels=channels, num_subspaces=groups,
+             with_norm_act=with_norm_act)).eval()
     with torch.no_grad(), _single_thread():  # the loop runs hundreds of tiny ops
         for p in m.parameters():
             p.normal_(0, 1)
@@ -124,9 +125,16 @@ def test_head_rejects_bad_structures(kwargs, message):
 
 def _small_head(branch='per_keypoint', K=5, c=4, g=2, std=0.1, **kw):
     m = K * c if branch == 'per_keypoint' else c
-    head = MODELS.build(dict(type='SAMKRHead', in_channels=8, num_keypoints=K, branch=branch,
-                             num_displacement_filters=m, num_displacement_filters_per_keypoint=c,
-                             num_subspaces=g, **kw))
+    head = MODELS.build(
+        dict(
+            type='SAMKRHead',
+            in_channels=8,
+            num_keypoints=K,
+            branch=branch,
+            num_displacement_filters=m,
+            num_displacement_filters_per_keypoint=c,
+            num_subspaces=g,
+            **kw))
     torch.manual_seed(1)
     with torch.no_grad():  # larger than DEKR's init so deformable offsets/attention are non-trivial
         for name, p in head.named_parameters():
@@ -165,11 +173,15 @@ def test_branch_independence(j):
 
 # ---------------------------------------------------------------- batched predict
 
-
 K_SMALL, FLIP_SMALL, SKELETON_SMALL = 4, [1, 0, 3, 2], [[0, 1], [2, 3], [0, 2]]
-SMALL_CODEC = dict(type='SPR', input_size=(64, 64), heatmap_size=(16, 16), sigma=(4, 2),
-                   minimal_diagonal_length=32**0.5, generate_keypoint_heatmaps=True,
-                   decode_max_instances=30)
+SMALL_CODEC = dict(
+    type='SPR',
+    input_size=(64, 64),
+    heatmap_size=(16, 16),
+    sigma=(4, 2),
+    minimal_diagonal_length=32**0.5,
+    generate_keypoint_heatmaps=True,
+    decode_max_instances=30)
 TEST_CFG = dict(multiscale_test=False, flip_test=True, nms_dist_thr=0.05, shift_heatmap=True)
 
 
@@ -177,10 +189,14 @@ def _samples(n, input_size=(64, 64), flip=FLIP_SMALL, skeleton=SKELETON_SMALL):
     out = []
     for i in range(n):
         ds = PoseDataSample()
-        ds.set_metainfo(dict(
-            input_size=input_size, input_center=np.array([40. + 10 * i, 30.]),
-            input_scale=np.array([80. + 20 * i, 80. + 20 * i]), flip_indices=flip,
-            skeleton_links=skeleton, img_id=i))
+        ds.set_metainfo(
+            dict(
+                input_size=input_size,
+                input_center=np.array([40. + 10 * i, 30.]),
+                input_scale=np.array([80. + 20 * i, 80. + 20 * i]),
+                flip_indices=flip,
+                skeleton_links=skeleton,
+                img_id=i))
         out.append(ds)
     return out
 
@@ -197,10 +213,11 @@ def test_head_predict_batch_equals_single_images(tmp_path):
     torch.nn.init.normal_(rescore.l3.weight, 0, 1)
     ckpt = tmp_path / 'rescore.pth'
     torch.save(rescore.state_dict(), ckpt)
-    rescore_cfg = dict(in_channels=3 * len(SKELETON_SMALL) + K_SMALL, norm_indexes=(0, 1),
-                       init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))
-    head = _small_head(K=K_SMALL, c=4, g=2, std=0.3, decoder=SMALL_CODEC,
-                       rescore_cfg=rescore_cfg)
+    rescore_cfg = dict(
+        in_channels=3 * len(SKELETON_SMALL) + K_SMALL,
+        norm_indexes=(0, 1),
+        init_cfg=dict(type='Pretrained', checkpoint=str(ckpt)))
+    head = _small_head(K=K_SMALL, c=4, g=2, std=0.3, decoder=SMALL_CODEC, rescore_cfg=rescore_cfg)
     head.rescore_net.init_weights()
     assert torch.equal(head.rescore_net.l3.weight, rescore.l3.weight)
 
@@ -209,8 +226,8 @@ def test_head_predict_batch_equals_single_images(tmp_path):
     with torch.no_grad():
         batched = head.predict([(feats, ), (feats_flip, )], _samples(2), TEST_CFG)
         singles = [
-            head.predict([(feats[i:i + 1], ), (feats_flip[i:i + 1], )], _samples(2)[i:i + 1],
-                         TEST_CFG)[0] for i in range(2)
+            head.predict([(feats[i:i + 1], ), (feats_flip[i:i + 1], )],
+                         _samples(2)[i:i + 1], TEST_CFG)[0] for i in range(2)
         ]
         head_no_rescore = _small_head(K=K_SMALL, c=4, g=2, std=0.3, decoder=SMALL_CODEC)
         plain = head_no_rescore.predict([(feats, ), (feats_flip, )], _samples(2), TEST_CFG)
@@ -219,8 +236,8 @@ def test_head_predict_batch_equals_single_images(tmp_path):
         assert len(b) > 0
         _assert_same_instances(b, s)
     # the rescore net (from the weights file) changed the instance scores
-    assert not np.allclose(np.sort(plain[0].keypoint_scores.max(1)),
-                           np.sort(batched[0].keypoint_scores.max(1)))
+    assert not np.allclose(
+        np.sort(plain[0].keypoint_scores.max(1)), np.sort(batched[0].keypoint_scores.max(1)))
 
 
 def test_predict_ignores_centres_in_an_images_padding():
@@ -271,8 +288,8 @@ def test_estimator_predict_batch_equals_single_images(w32_coco):
 def test_w32_coco_params_and_512_forward(w32_coco):
     n = sum(p.numel() for p in w32_coco.parameters())
     assert abs(n / 1e6 - 29.6) <= 0.1, n
-    assert w32_coco.head.structure == dict(branch='per_keypoint', num_branches=17, m=272, c=16,
-                                           g=8, s=2)
+    assert w32_coco.head.structure == dict(
+        branch='per_keypoint', num_branches=17, m=272, c=16, g=8, s=2)
     with torch.no_grad():
         heatmaps, displacements = w32_coco.head.forward(
             w32_coco.extract_feat(torch.randn(1, 3, 512, 512)))
@@ -283,8 +300,7 @@ def test_w32_coco_params_and_512_forward(w32_coco):
 @pytest.mark.parametrize('rel,K,params,tol,loss', [
     ('coco/samkr_hrnet-w48_8xb10-140e_coco-640x640.py', 17, 65.7, 0.2, 'KeypointMSELoss'),
     ('crowdpose/samkr_hrnet-w32_8xb10-300e_crowdpose-512x512.py', 14, None, None, 'SWAHRLoss'),
-    ('crowdpose/samkr_hrnet-w48_8xb5-300e_crowdpose-640x640.py', 14, None, None,
-     'KeypointMSELoss'),
+    ('crowdpose/samkr_hrnet-w48_8xb5-300e_crowdpose-640x640.py', 14, None, None, 'KeypointMSELoss'),
 ])
 def test_other_main_configs(rel, K, params, tol, loss):
     cfg = _load(CONFIGS / rel)
@@ -316,8 +332,10 @@ def test_ulsam_norm_act_bn_momentum_is_the_public_codes():
         m(x)
         dw = torch.addcmul(m.dw_conv.bias.view(1, 4, 1, 1), x, m.dw_conv.weight.view(1, 4, 1, 1))
     torch.testing.assert_close(bn_dw.running_mean, 0.9 * dw.mean(dim=(0, 2, 3)))
-    plain = MODELS.build(dict(type='ULSAM', channels=4, num_subspaces=2, with_norm_act=True,
-                              norm_cfg=dict(type='BN')))
+    plain = MODELS.build(
+        dict(
+            type='ULSAM', channels=4, num_subspaces=2, with_norm_act=True,
+            norm_cfg=dict(type='BN')))
     assert plain.dw_norm_act[0].momentum == 0.1
 
 

@@ -16,5 +16,8 @@ def samkr_onnx(tmp_path_factory):
 @pytest.fixture(scope='session')
 def samkr_any_onnx(tmp_path_factory):
     """SAMKR exported for any input size (the default of tools/deployment/export_onnx.py)."""
-    return export(SAMKR, tmp_path_factory.mktemp('rt_samkr_any') / 'samkr_any.onnx', SAMKR_HW,
-                  dynamic_hw=True)
+    return export(
+        SAMKR,
+        tmp_path_factory.mktemp('rt_samkr_any') / 'samkr_any.onnx',
+        SAMKR_HW,
+        dynamic_hw=True)

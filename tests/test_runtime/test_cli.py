@@ -18,21 +18,27 @@ def _frames(n, h=240, w=320):
 
 def _cli(*args):
     proc = subprocess.run([sys.executable, '-m', 'mmpose_attn_runtime', *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     return proc
 
 
 def test_cli_folder_with_bbox_file(esam_onnx, tmp_path):
     folder = tmp_path / 'in'
     (folder / 'sub').mkdir(parents=True)
-    paths = [folder / '000000000001.jpg', folder / 'sub' / '000000000002.png',
-             folder / 'sub' / '000000000002.jpg']
+    paths = [
+        folder / '000000000001.jpg', folder / 'sub' / '000000000002.png',
+        folder / 'sub' / '000000000002.jpg'
+    ]
     for path, img in zip(paths, _frames(3)):
         cv2.imwrite(str(path), img)
     (folder / 'broken.jpg').write_bytes(b'not an image')
-    dets = [dict(image_id=1, category_id=1, bbox=[10, 20, 100, 150], score=0.9),
-            dict(image_id=1, category_id=1, bbox=[150, 30, 80, 120], score=0.2),  # < bbox-thr
-            dict(image_id=2, category_id=1, bbox=[50, 40, 120, 180], score=0.8)]
+    dets = [
+        dict(image_id=1, category_id=1, bbox=[10, 20, 100, 150], score=0.9),
+        dict(image_id=1, category_id=1, bbox=[150, 30, 80, 120], score=0.2),  # < bbox-thr
+        dict(image_id=2, category_id=1, bbox=[50, 40, 120, 180], score=0.8)
+    ]
     (tmp_path / 'dets.json').write_text(json.dumps(dets))
     out = tmp_path / 'out'
     proc = _cli(folder, '--model', esam_onnx, '--bbox-file', tmp_path / 'dets.json', '--out', out)

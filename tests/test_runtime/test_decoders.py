@@ -77,12 +77,16 @@ def _spr_inputs(rng, k=17, h=32, w=40):
 
 def test_spr_decode_equals_mmpose():
     rng = np.random.default_rng(4)
-    cfg = dict(input_size=(160, 128), heatmap_size=(40, 32), sigma=(4, 2),
-               generate_keypoint_heatmaps=True, decode_max_instances=10)
+    cfg = dict(
+        input_size=(160, 128),
+        heatmap_size=(40, 32),
+        sigma=(4, 2),
+        generate_keypoint_heatmaps=True,
+        decode_max_instances=10)
     heatmaps, displacements = _spr_inputs(rng)
     kpts, roots, scores = rd.SPRCodec(dict(cfg, type='SPR')).decode(heatmaps, displacements)
-    ref_kpts, (ref_roots, ref_scores) = SPR(**cfg).decode(
-        torch.from_numpy(heatmaps), torch.from_numpy(displacements))
+    ref_kpts, (ref_roots, ref_scores) = SPR(
+        **cfg).decode(torch.from_numpy(heatmaps), torch.from_numpy(displacements))
     assert len(kpts) == 6
     np.testing.assert_allclose(kpts, ref_kpts.numpy(), atol=1e-5)
     np.testing.assert_array_equal(roots, ref_roots.numpy())
@@ -91,15 +95,19 @@ def test_spr_decode_equals_mmpose():
 
 def test_dekr_decode_and_nms_equal_mmpose():
     rng = np.random.default_rng(5)
-    cfg = dict(input_size=(160, 128), heatmap_size=(40, 32), sigma=(4, 2),
-               generate_keypoint_heatmaps=True, decode_max_instances=10)
+    cfg = dict(
+        input_size=(160, 128),
+        heatmap_size=(40, 32),
+        sigma=(4, 2),
+        generate_keypoint_heatmaps=True,
+        decode_max_instances=10)
     heatmaps, displacements = _spr_inputs(rng)
     # two near-duplicate poses so that the NMS removes one
     heatmaps[-1, 10, 11], heatmaps[-1, 10, 14] = 0.9, 0.8
     displacements[:, 10, 14] = displacements[:, 10, 11] - np.tile([3, 0], 17)
     test_cfg = dict(nms_dist_thr=0.05, max_num_people=4)
-    kpts, scores = rd.dekr_decode(rd.SPRCodec(dict(cfg, type='SPR')), heatmaps, displacements,
-                                  test_cfg)
+    kpts, scores = rd.dekr_decode(
+        rd.SPRCodec(dict(cfg, type='SPR')), heatmaps, displacements, test_cfg)
     head = SimpleNamespace(decoder=SPR(**cfg), rescore_net=None)
     ref = DEKRHead.decode(head, [torch.from_numpy(heatmaps)[None]],
                           [torch.from_numpy(displacements)[None]], test_cfg)[0]
@@ -141,8 +149,9 @@ def test_topdown_crop_equals_mmpose_pipeline():
 def test_bottomup_resize_equals_mmpose(mode, udp):
     rng = np.random.default_rng(8)
     img = _image(rng)
-    ref = BottomupResize(input_size=(256, 256), size_factor=32, resize_mode=mode,
-                         use_udp=udp).transform(dict(img=img.copy(), ori_shape=img.shape[:2]))
+    ref = BottomupResize(
+        input_size=(256, 256), size_factor=32, resize_mode=mode,
+        use_udp=udp).transform(dict(img=img.copy(), ori_shape=img.shape[:2]))
     out, size, center, scale = rt.bottomup_resize(img, (256, 256), 32, mode, udp)
     np.testing.assert_array_equal(out, ref['img'])
     assert tuple(size) == tuple(ref['input_size'])

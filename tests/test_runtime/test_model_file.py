@@ -41,8 +41,10 @@ def test_file_without_metadata_is_refused(esam_onnx, tmp_path):
     graph, _ = _graph_and_meta(esam_onnx)  # the exported graph before its metadata entry
     bare = tmp_path / 'bare.onnx'
     bare.write_bytes(graph)
-    with pytest.raises(ModelFileError, match='bare.onnx carries no mmpose_attn.deploy metadata '
-                       r'.*export it again with tools/deployment/export_onnx.py'):
+    with pytest.raises(
+            ModelFileError,
+            match='bare.onnx carries no mmpose_attn.deploy metadata '
+            r'.*export it again with tools/deployment/export_onnx.py'):
         TopDown(str(bare))
 
 
@@ -50,8 +52,10 @@ def test_newer_format_is_refused(esam_onnx, tmp_path):
     graph, meta = _graph_and_meta(esam_onnx)
     newer = tmp_path / 'newer.onnx'
     newer.write_bytes(_with_metadata(graph, dict(meta, format=mf.FORMAT + 1)))
-    with pytest.raises(ModelFileError, match=r'newer.onnx: metadata format 2 is newer than this '
-                       r'runtime reads \(1\): update mmpose-attn-runtime'):
+    with pytest.raises(
+            ModelFileError,
+            match=r'newer.onnx: metadata format 2 is newer than this '
+            r'runtime reads \(1\): update mmpose-attn-runtime'):
         TopDown(str(newer))
 
 
@@ -74,8 +78,10 @@ def test_wrong_kind_and_size_are_refused(esam_onnx, samkr_onnx):
     with pytest.raises(ValueError, match='holds a topdown model: use TopDown'):
         BottomUp(esam_onnx)
     model = BottomUp(samkr_onnx)
-    with pytest.raises(ValueError, match=r'takes inputs of H x W = 256 x 416 only, got 256 x 384'
-                       r': export it again with --shape 256 384'):
+    with pytest.raises(
+            ValueError,
+            match=r'takes inputs of H x W = 256 x 416 only, got 256 x 384'
+            r': export it again with --shape 256 384'):
         model(np.zeros((429, 640, 3), np.uint8))  # resizes to 256 x 384
 
 
@@ -98,7 +104,9 @@ print('HEAVY', heavy)
 def test_runtime_imports_no_training_stack(esam_onnx, samkr_onnx):
     code = ISOLATED.replace('{heavy}', repr(set(HEAVY)))
     proc = subprocess.run([sys.executable, '-c', code, esam_onnx, samkr_onnx],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert 'HEAVY []' in proc.stdout, proc.stdout
 

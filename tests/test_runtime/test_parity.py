@@ -25,8 +25,8 @@ def _reference(config, onnx_file, inputs, out, shared_data, detections=None):
     cfg = prepared_config(config, f'{shared_data}/coco/')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        inferencer = AttnPoseInferencer(cfg, 'none', backend='onnxruntime', onnx=onnx_file,
-                                        threads=1, detections=detections)
+        inferencer = AttnPoseInferencer(
+            cfg, 'none', backend='onnxruntime', onnx=onnx_file, threads=1, detections=detections)
         inferencer.run(str(inputs), output_root=str(out), save_predictions=True)
 
 
@@ -63,10 +63,15 @@ def test_topdown_esam_equals_mmpose_path(shared_data, esam_onnx, tmp_path):
     det_file = shared_data / 'coco/detections/test_coco_det_AP_H_56.json'
     _reference(ESAM, esam_onnx, images, tmp_path / 'ref', shared_data,
                CocoDetections(str(det_file)))
-    proc = subprocess.run(
-        [sys.executable, '-m', 'mmpose_attn_runtime', str(images), '--model', esam_onnx,
-         '--bbox-file', str(det_file), '--out', str(tmp_path / 'ours'), '--threads', '1'],
-        capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([
+        sys.executable, '-m', 'mmpose_attn_runtime',
+        str(images), '--model', esam_onnx, '--bbox-file',
+        str(det_file), '--out',
+        str(tmp_path / 'ours'), '--threads', '1'
+    ],
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in (tmp_path / 'ref').glob('results_*.json'))
     assert len(names) == 4
@@ -95,8 +100,11 @@ def test_bottomup_samkr_equals_mmpose_path(shared_data, samkr_any_onnx, tmp_path
         assert np.abs(kpts - np.array([i['keypoints'] for i in ref])).max() <= TOL
         np.testing.assert_allclose(scores, [i['keypoint_scores'] for i in ref], atol=1e-4)
     # the CLI writes the same JSON
-    assert subprocess.run(
-        [sys.executable, '-m', 'mmpose_attn_runtime', str(folder), '--model', samkr_any_onnx,
-         '--out', str(tmp_path / 'ours'), '--threads', '1'], timeout=300).returncode == 0
+    assert subprocess.run([
+        sys.executable, '-m', 'mmpose_attn_runtime',
+        str(folder), '--model', samkr_any_onnx, '--out',
+        str(tmp_path / 'ours'), '--threads', '1'
+    ],
+                          timeout=300).returncode == 0
     _compare_json(tmp_path / 'ref', tmp_path / 'ours',
                   [f'results_{n[:-4]}.json' for n in COCO_IMAGES])

@@ -12,10 +12,16 @@ HOW = ('Choose a folder you can write to as the first argument, e.g. bash tools/
 
 
 def _quickstart(script: Path, *args, cwd: Path):
-    env = dict(os.environ, MMPOSE_ATTN_NO_INSTALL='1',
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get('PYTHONPATH')])))
-    return subprocess.run(['bash', str(script), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = dict(
+        os.environ,
+        MMPOSE_ATTN_NO_INSTALL='1',
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get('PYTHONPATH')])))
+    return subprocess.run(['bash', str(script), *args],
+                          cwd=cwd,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
 
 
 def test_output_folder_argument_that_cannot_be_written(tmp_path):

@@ -29,8 +29,10 @@ def _data_opts(root: Path, splits=('train', 'val', 'test')) -> List[str]:
 
 @pytest.fixture(scope='module')
 def synthetic_coco(tmp_path_factory) -> Path:
-    return Path(make_dataset(str(tmp_path_factory.mktemp('syn_coco')), 'coco', train_images=6,
-                             val_images=3, seed=1)['data_root'])
+    return Path(
+        make_dataset(
+            str(tmp_path_factory.mktemp('syn_coco')), 'coco', train_images=6, val_images=3,
+            seed=1)['data_root'])
 
 
 def _check_ap_ar(out: str, prefix: str = 'coco') -> None:
@@ -48,8 +50,8 @@ def test_mim_train_test_topdown(tmp_path, synthetic_coco):
     _check_ap_ar(out)  # validation after the epoch
     ckpt = work / 'epoch_1.pth'
     assert ckpt.is_file()
-    out = _mim('test', 'mmpose', TD, '--checkpoint', str(ckpt), '--work-dir', str(tmp_path / 't'),
-               '--out', str(tmp_path / 'metrics.json'), '--cfg-options',
+    out = _mim('test', 'mmpose', TD, '--checkpoint', str(ckpt), '--work-dir',
+               str(tmp_path / 't'), '--out', str(tmp_path / 'metrics.json'), '--cfg-options',
                *_data_opts(synthetic_coco))
     _check_ap_ar(out)
     saved = json.loads((tmp_path / 'metrics.json').read_text())
@@ -111,8 +113,8 @@ def test_overfit_real_coco_samples(tmp_path, shared_data):
                str(tmp_path / 'det'), '--cfg-options', f'test_dataloader.dataset.data_root={root}',
                f'test_dataloader.dataset.bbox_file={root}detections/test_coco_det_AP_H_56.json')
     # one crop per detection (118 boxes), not per ground-truth person (14) ...
-    num_dets = len(json.loads((shared_data / 'coco/detections/test_coco_det_AP_H_56.json')
-                              .read_text()))
+    num_dets = len(
+        json.loads((shared_data / 'coco/detections/test_coco_det_AP_H_56.json').read_text()))
     iters = re.findall(r'Epoch\(test\) \[(\d+)/(\d+)\]', out)
     assert iters and int(iters[-1][1]) == -(-num_dets // 16), iters
     # ... and the people are still found through the detector's boxes (measured 0.60; an untrained

@@ -28,16 +28,26 @@ def _env(**extra):
 
 
 def _run(cmd, env, timeout=300):
-    return subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        cmd,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout)
 
 
 def test_quickstart_with_everything_installed_goes_straight_to_the_job(tmp_path):
     """The "already installed" path: no set-up line at all, step 1 runs, then the run is stopped."""
     out = tmp_path / 'qs'
-    proc = subprocess.Popen(['bash', 'tools/quickstart.sh', str(out)], cwd=REPO,
-                            env=_env(TRAIN_IMAGES='3', VAL_IMAGES='2'), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(['bash', 'tools/quickstart.sh', str(out)],
+                            cwd=REPO,
+                            env=_env(TRAIN_IMAGES='3', VAL_IMAGES='2'),
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT,
+                            text=True,
+                            start_new_session=True)
     # the whole process group (mim and its trainer too) goes once training starts, or after 5 min
     stop = threading.Timer(300, os.killpg, (proc.pid, signal.SIGKILL))
     stop.start()
@@ -65,7 +75,8 @@ def test_quickstart_in_a_bare_venv_lists_what_is_missing_and_stops(tmp_path):
     subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)
     before = sorted(p.name for p in venv.rglob('*'))
     proc = _run(['bash', 'tools/quickstart.sh', str(tmp_path / 'qs')],
-                _env(VIRTUAL_ENV=str(venv)), timeout=120)
+                _env(VIRTUAL_ENV=str(venv)),
+                timeout=120)
     assert proc.returncode == 1, proc.stdout
     assert proc.stdout.startswith(f'[setup] missing in {venv}/bin/python:\n'), proc.stdout
     for item in ('torch: no importable torch + torchvision pair',
@@ -85,16 +96,18 @@ def test_a_version_off_its_pin_counts_as_missing(tmp_path):
     proc = _run(['bash', 'tools/run_tests.sh', '--collect-only'],
                 _env(PYTHON=sys.executable, PYTHONPATH=path))
     assert proc.returncode == 1, proc.stdout
-    assert proc.stdout.splitlines()[:2] == [f'[setup] missing in {sys.executable}:',
-                                            f'  runtime.txt: {NUMPY_PIN} (found 1.0)'], proc.stdout
+    assert proc.stdout.splitlines()[:2] == [
+        f'[setup] missing in {sys.executable}:', f'  runtime.txt: {NUMPY_PIN} (found 1.0)'
+    ], proc.stdout
     assert 'collected' not in proc.stdout  # pytest never started
 
 
 def test_run_tests_keeps_pytest_closing_line_and_exit_code(tmp_path):
     (tmp_path / 'test_two.py').write_text('def test_ok():\n    pass\n\n\n'
                                           'def test_bad():\n    assert 1 == 2\n')
-    proc = _run(['bash', 'tools/run_tests.sh', str(tmp_path / 'test_two.py'), '-p',
-                 'no:cacheprovider'], _env())
+    proc = _run(
+        ['bash', 'tools/run_tests.sh',
+         str(tmp_path / 'test_two.py'), '-p', 'no:cacheprovider'], _env())
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 1, proc.stdout  # pytest's "tests failed"
     assert re.fullmatch(r'1 failed, 1 passed in [\d.]+s', lines[-1]), proc.stdout

@@ -470,14 +470,22 @@ def format_markdown(tables: Sequence[dict], skipped: Sequence[Tuple[str, str]] =
             cols += [_cell(cells[m]) for m in t['metrics']]
             lines.append('| ' + ' | '.join(cols) + ' |')
         lines.append('')
-    runs = sorted({id(run): run for t in tables for e in t['rows'] for run in e['row'].runs
-                   }.values(), key=lambda r: r.path)
-    undefined = sorted({f'{m} ({run.path})' for run in runs for m, v in run.metrics.items()
-                        if v < 0})
+    runs = sorted(
+        {id(run): run
+         for t in tables
+         for e in t['rows']
+         for run in e['row'].runs}.values(),
+        key=lambda r: r.path)
+    undefined = sorted(
+        {f'{m} ({run.path})'
+         for run in runs
+         for m, v in run.metrics.items() if v < 0})
     if undefined:  # COCO's -1: no ground truth of that size range in the evaluated images
-        lines += ['\u2014 beside runs: the runs logged -1, COCO\'s "undefined" (the evaluated '
-                  'images have no person in that size range), for ' + ', '.join(undefined)
-                  + '; such a value counts as no value (no mean, no \u0394).', '']
+        lines += [
+            '\u2014 beside runs: the runs logged -1, COCO\'s "undefined" (the evaluated '
+            'images have no person in that size range), for ' + ', '.join(undefined) +
+            '; such a value counts as no value (no mean, no \u0394).', ''
+        ]
     lines += ['### Runs', '']
     if runs:
         lines += ['| run | kind | model | evaluated on | input | AP |', '|---|---|---|---|---|---|']

@@ -6,7 +6,7 @@ Usage::
     python tools/analysis_tools/runtime_benchmark.py --images ../shared/data/coco/images \\
         --bbox-file ../shared/data/coco/detections/test_coco_det_AP_H_56.json
     python tools/analysis_tools/runtime_benchmark.py ... --skip-bottomup --rounds 5
-    python tools/analysis_tools/runtime_benchmark.py ... --int8-topdown esam_int8.xml   # an extra row
+    python tools/analysis_tools/runtime_benchmark.py ... --int8-topdown esam_int8.xml  # extra row
 
 Top-down (default ESAM-R50, random weights): crops/s over ``--images`` with the person boxes of
 ``--bbox-file`` scoring above 0.3; PyTorch fp32 is ``AttnPoseInferencer`` as
@@ -43,10 +43,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--bottomup', default=BOTTOMUP, help='bottom-up config')
     p.add_argument('--skip-topdown', action='store_true')
     p.add_argument('--skip-bottomup', action='store_true')
-    p.add_argument('--backends', nargs='+', default=['onnxruntime', 'openvino'],
-                   choices=['onnxruntime', 'openvino'], help='runtime backends')
-    p.add_argument('--int8-topdown', help='an extra top-down model file (e.g. an OpenVINO INT8 '
-                   '.xml of the same config) run by the runtime with OpenVINO')
+    p.add_argument(
+        '--backends',
+        nargs='+',
+        default=['onnxruntime', 'openvino'],
+        choices=['onnxruntime', 'openvino'],
+        help='runtime backends')
+    p.add_argument(
+        '--int8-topdown',
+        help='an extra top-down model file (e.g. an OpenVINO INT8 '
+        '.xml of the same config) run by the runtime with OpenVINO')
     p.add_argument('--int8-bottomup', help='the same for bottom-up')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--batch-size', type=int, default=8, help='runtime crops per call')
@@ -96,8 +102,8 @@ def bench_topdown(args, tmp: str) -> List[dict]:
     boxes = {p: dets.boxes_of_id(dets.image_id(p)) for p in paths}
     boxes = {p: b[b[:, 4] > 0.3] for p, b in boxes.items()}
     crops = sum(len(b) for b in boxes.values())
-    inf = AttnPoseInferencer(args.topdown, 'none', device='cpu', detections=dets,
-                             backend='pytorch', precision='fp32')
+    inf = AttnPoseInferencer(
+        args.topdown, 'none', device='cpu', detections=dets, backend='pytorch', precision='fp32')
 
     def run_torch():
         with torch.no_grad():
@@ -105,14 +111,16 @@ def bench_topdown(args, tmp: str) -> List[dict]:
                 pass
 
     fns = {'PyTorch fp32 (demo, batch 1)': run_torch}
-    models = {f'runtime + {b}': TopDown(onnx_file, b, args.threads, args.batch_size)
-              for b in args.backends}
+    models = {
+        f'runtime + {b}': TopDown(onnx_file, b, args.threads, args.batch_size)
+        for b in args.backends
+    }
     if args.int8_topdown:
         models['runtime + openvino (extra file)'] = TopDown(args.int8_topdown, 'openvino',
                                                             args.threads, args.batch_size)
     for name, model in models.items():
-        fns[name] = (lambda m=model: m.batch([cv2.imread(p) for p in paths],
-                                             [boxes[p] for p in paths]))
+        fns[name] = (lambda m=model: m.batch([cv2.imread(p)
+                                              for p in paths], [boxes[p] for p in paths]))
     times = interleaved(fns, args.rounds, args.warmup)
     return _rows('top-down ' + osp.basename(args.topdown), times, crops, 'crops')
 
@@ -136,8 +144,8 @@ def bench_bottomup(args, tmp: str) -> List[dict]:
     for p in paths:
         os.symlink(osp.abspath(p), osp.join(folder, osp.basename(p)))
     onnx_file = _export(args.bottomup, osp.join(tmp, 'bottomup.onnx'), (first[1], first[0]))
-    inf = AttnPoseInferencer(args.bottomup, 'none', device='cpu', backend='pytorch',
-                             precision='fp32')
+    inf = AttnPoseInferencer(
+        args.bottomup, 'none', device='cpu', backend='pytorch', precision='fp32')
 
     def run_torch():
         with torch.no_grad():
@@ -161,8 +169,15 @@ def _rows(label: str, times: Dict[str, List[float]], items: int, unit: str) -> L
     rows = []
     for name, ts in times.items():
         med = statistics.median(ts)
-        rows.append(dict(model=label, path=name, pass_s=med, rate=items / med, unit=unit,
-                         items=items, speedup=base / med))
+        rows.append(
+            dict(
+                model=label,
+                path=name,
+                pass_s=med,
+                rate=items / med,
+                unit=unit,
+                items=items,
+                speedup=base / med))
     return rows
 
 

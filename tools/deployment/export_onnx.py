@@ -36,22 +36,37 @@ from mmpose_attn.utils import input_hw, load_config
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', help='config file (or mmpose::... bundled config)')
-    parser.add_argument('--checkpoint',
-                        help='weights to load, or "none" for random weights (default: random, '
-                        'with a warning)')
+    parser.add_argument(
+        '--checkpoint',
+        help='weights to load, or "none" for random weights (default: random, '
+        'with a warning)')
     parser.add_argument('--out', help='ONNX file (default: <config name>.onnx)')
     parser.add_argument('--opset', type=int, default=17)
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input size traced (default: the codec input_size); bottom-up: '
-                        'multiples of 32, top-down: the codec input_size')
-    parser.add_argument('--dynamic-hw', action=argparse.BooleanOptionalAction, default=None,
-                        help='let the file take other input heights and widths (bottom-up '
-                        'only). Default: on for bottom-up models (the export is refused if the '
-                        'file does not match PyTorch at a second size), off for top-down')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config settings, e.g. model.head.rescore_cfg=None')
-    parser.add_argument('--check-batch', type=int, default=2,
-                        help='batch size of the parity check (export uses 1: dynamic batch)')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='input size traced (default: the codec input_size); bottom-up: '
+        'multiples of 32, top-down: the codec input_size')
+    parser.add_argument(
+        '--dynamic-hw',
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help='let the file take other input heights and widths (bottom-up '
+        'only). Default: on for bottom-up models (the export is refused if the '
+        'file does not match PyTorch at a second size), off for top-down')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='override config settings, e.g. model.head.rescore_cfg=None')
+    parser.add_argument(
+        '--check-batch',
+        type=int,
+        default=2,
+        help='batch size of the parity check (export uses 1: dynamic batch)')
     parser.add_argument('--atol', type=float, default=ATOL)
     parser.add_argument('--rtol', type=float, default=RTOL)
     parser.add_argument('--repeats', type=int, default=5, help='latency repeats')
@@ -75,9 +90,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     res = parity(model, session, x, args.atol, args.rtol)
     times = compare_latency(model, session, x, repeats=args.repeats)
     ok = all(r['ok'] for r in res.values())
-    outputs = ', '.join(
-        f'{name} {r["shape"]}: max |ORT - PyTorch| {r["max_abs_diff"]:.1e} '
-        f'(tol {r["tol"]:.1e}, {"OK" if r["ok"] else "FAIL"})' for name, r in res.items())
+    outputs = ', '.join(f'{name} {r["shape"]}: max |ORT - PyTorch| {r["max_abs_diff"]:.1e} '
+                        f'(tol {r["tol"]:.1e}, {"OK" if r["ok"] else "FAIL"})'
+                        for name, r in res.items())
     ort_ms = 1e3 * sorted(times['ort'])[len(times['ort']) // 2]
     torch_ms = 1e3 * sorted(times['torch'])[len(times['torch']) // 2]
     hw = 'height, width' if dynamic_hw else f'{shape[0]}, {shape[1]}'
@@ -86,8 +101,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
           f'ONNX Runtime CPU {ort_ms:.1f} ms, PyTorch {torch_ms:.1f} ms')
     if not ok:
         raise SystemExit(f'{out}: parity check failed: {outputs}')
-    return dict(out=out, ok=ok, outputs=res, ort_ms=ort_ms, torch_ms=torch_ms,
-                dynamic_hw=dynamic_hw)
+    return dict(
+        out=out, ok=ok, outputs=res, ort_ms=ort_ms, torch_ms=torch_ms, dynamic_hw=dynamic_hw)
 
 
 if __name__ == '__main__':

@@ -36,20 +36,33 @@ PRECISIONS = ('int8', 'fp16')
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('model', help='ONNX file written by tools/deployment/export_onnx.py')
-    parser.add_argument('--out', required=True,
-                        help='FILE.xml: OpenVINO IR (.bin beside it); FILE.onnx: QDQ ONNX model '
-                        'for ONNX Runtime (int8 only)')
-    parser.add_argument('--precision', choices=PRECISIONS, default='int8',
-                        help='int8: NNCF post-training quantisation, calibrated on --images; '
-                        'fp16: weights stored in fp16 (no calibration)')
+    parser.add_argument(
+        '--out',
+        required=True,
+        help='FILE.xml: OpenVINO IR (.bin beside it); FILE.onnx: QDQ ONNX model '
+        'for ONNX Runtime (int8 only)')
+    parser.add_argument(
+        '--precision',
+        choices=PRECISIONS,
+        default='int8',
+        help='int8: NNCF post-training quantisation, calibrated on --images; '
+        'fp16: weights stored in fp16 (no calibration)')
     parser.add_argument('--images', help='folder of calibration images (needed for int8)')
-    parser.add_argument('--bbox-file', help='top-down: COCO detection results (image_id or '
-                        'file_name, bbox, score) giving the person boxes to crop; default: one '
-                        'box per whole image')
-    parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='boxes of --bbox-file below this score are skipped')
-    parser.add_argument('--samples', type=int, default=300,
-                        help='at most this many calibration inputs (crops or images)')
+    parser.add_argument(
+        '--bbox-file',
+        help='top-down: COCO detection results (image_id or '
+        'file_name, bbox, score) giving the person boxes to crop; default: one '
+        'box per whole image')
+    parser.add_argument(
+        '--score-thr',
+        type=float,
+        default=0.3,
+        help='boxes of --bbox-file below this score are skipped')
+    parser.add_argument(
+        '--samples',
+        type=int,
+        default=300,
+        help='at most this many calibration inputs (crops or images)')
     return parser.parse_args(argv)
 
 
@@ -70,8 +83,10 @@ def onnx_for_nncf(path: str):
     import onnx
     model = onnx.shape_inference.infer_shapes(onnx.load(path))
     graph = model.graph
-    types = {v.name: v.type.tensor_type.elem_type
-             for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
+    types = {
+        v.name: v.type.tensor_type.elem_type
+        for v in list(graph.value_info) + list(graph.input) + list(graph.output)
+    }
     for node in graph.node:
         if node.op_type == 'Cast' and types.get(node.input[0]) == node.attribute[0].i:
             node.op_type = 'Identity'
@@ -91,9 +106,12 @@ def save_ir(ov, model, out: str, meta: dict, compress_to_fp16: bool) -> None:
     try:
         xml, bin_ = osp.join(tmp, f'{name}.xml'), osp.join(tmp, f'{name}.bin')
         ov.save_model(model, xml, compress_to_fp16=compress_to_fp16)
-        meta = dict(meta, integrity=dict(weights_file=f'{name}.bin',
-                                         weights_bytes=osp.getsize(bin_),
-                                         weights_sha256=md.sha256_file(bin_)))
+        meta = dict(
+            meta,
+            integrity=dict(
+                weights_file=f'{name}.bin',
+                weights_bytes=osp.getsize(bin_),
+                weights_sha256=md.sha256_file(bin_)))
         text = json.dumps(meta)
         model.set_rt_info(text, md.KEY)
         # OpenVINO keeps an ONNX file's metadata_props under ['framework', key]: the same there
@@ -123,9 +141,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     md.check_integrity(args.model, meta)
     nncf, ov = require_nncf()
     model = onnx_for_nncf(args.model) if to_onnx else ov.Core().read_model(args.model)
-    quant = dict(precision=args.precision, source_onnx=osp.basename(args.model),
-                 source_graph_sha256=meta['integrity']['graph_sha256'],
-                 tool=f'openvino {ov.__version__}')
+    quant = dict(
+        precision=args.precision,
+        source_onnx=osp.basename(args.model),
+        source_graph_sha256=meta['integrity']['graph_sha256'],
+        tool=f'openvino {ov.__version__}')
     if args.precision == 'int8':
         boxes = read_boxes(args.bbox_file, args.score_thr) if args.bbox_file else None
         if boxes is not None and meta['kind'] == 'bottomup':
@@ -139,10 +159,13 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
                              'image id)')
         data = [{'input': x} if to_onnx else x for _, x in samples]
         model = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data))
-        quant.update(tool=f'nncf {nncf.__version__}, openvino {ov.__version__}',
-                     calibration=dict(images=len({p for p, _ in samples}),
-                                      inputs=len(samples),
-                                      boxes=osp.basename(args.bbox_file) if boxes else None))
+        quant.update(
+            tool=f'nncf {nncf.__version__}, openvino {ov.__version__}',
+            calibration=dict(
+                images=len({p
+                            for p, _ in samples}),
+                inputs=len(samples),
+                boxes=osp.basename(args.bbox_file) if boxes else None))
     meta = dict(meta, quantization=quant)
     meta.pop('integrity', None)
     if to_onnx:

@@ -97,9 +97,9 @@ def _this_package():
 def _runtime_package():
     # the light runtime (runtime/), installed editable from this checkout (found, not run)
     spec = importlib.util.find_spec('mmpose_attn_runtime')
-    return spec is not None and spec.origin is not None and (
-        os.path.realpath(os.path.dirname(spec.origin))
-        == os.path.realpath(os.path.join(ROOT, 'runtime', 'mmpose_attn_runtime')))
+    return spec is not None and spec.origin is not None and (os.path.realpath(
+        os.path.dirname(spec.origin)) == os.path.realpath(
+            os.path.join(ROOT, 'runtime', 'mmpose_attn_runtime')))
 
 
 IMPORT_CHECKS = [

@@ -41,9 +41,12 @@ class MultiScaleBottomupResize(BottomupResize):
             # scales: (int(w * s), int(h * s))
             w, h = self.input_size
             self._resizes = [
-                BottomupResize(input_size=(int(w * s), int(h * s)), size_factor=self.size_factor,
-                               resize_mode=self.resize_mode, pad_val=self.pad_val,
-                               use_udp=self.use_udp) for s in [1.0] + self.aug_scales
+                BottomupResize(
+                    input_size=(int(w * s), int(h * s)),
+                    size_factor=self.size_factor,
+                    resize_mode=self.resize_mode,
+                    pad_val=self.pad_val,
+                    use_udp=self.use_udp) for s in [1.0] + self.aug_scales
             ]
 
     def transform(self, results: Dict) -> Optional[dict]:

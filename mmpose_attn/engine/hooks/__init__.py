@@ -4,5 +4,7 @@ from .die_with_parent_hook import DieWithParentHook
 from .validate_data_hook import ValidateDataHook
 from .warm_start_hook import WarmStartHook
 
-__all__ = ['AtomicCheckpointHook', 'CheckpointFitHook', 'DieWithParentHook', 'ValidateDataHook',
-           'WarmStartHook']
+__all__ = [
+    'AtomicCheckpointHook', 'CheckpointFitHook', 'DieWithParentHook', 'ValidateDataHook',
+    'WarmStartHook'
+]

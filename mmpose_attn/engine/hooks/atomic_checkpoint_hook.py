@@ -42,14 +42,23 @@ class AtomicCheckpointHook(CheckpointHook):
     fallback and the deletion of old checkpoints then only apply to local directories.
     """
 
-    def __init__(self, *args, out_dir: Optional[str] = None, max_keep_ckpts: int = -1,
-                 file_client_args: Optional[dict] = None, backend_args: Optional[dict] = None,
+    def __init__(self,
+                 *args,
+                 out_dir: Optional[str] = None,
+                 max_keep_ckpts: int = -1,
+                 file_client_args: Optional[dict] = None,
+                 backend_args: Optional[dict] = None,
                  **kwargs) -> None:
         self._local = out_dir is None or '://' not in str(out_dir)
         if backend_args is None and file_client_args is None and self._local:
             backend_args = dict(backend='atomic_local')
-        super().__init__(*args, out_dir=out_dir, max_keep_ckpts=-1,
-                         file_client_args=file_client_args, backend_args=backend_args, **kwargs)
+        super().__init__(
+            *args,
+            out_dir=out_dir,
+            max_keep_ckpts=-1,
+            file_client_args=file_client_args,
+            backend_args=backend_args,
+            **kwargs)
         self.keep_latest = max_keep_ckpts
         self._user_out_dir = out_dir
 

@@ -33,11 +33,13 @@ class CheckpointFitHook(Hook):
         """
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         allow_partial = bool(runner.cfg.get('allow_partial_load', False))
-        source = (runner.cfg.get('load_from')
-                  or f'found by --resume in {runner.work_dir}')
-        fit = check_state_dict_fits(model, checkpoint.get('state_dict', checkpoint), str(source),
-                                    allow_partial=allow_partial)
-        check_config_fits(checkpoint, runner.cfg.get('model'), str(source),
-                          allow_partial=allow_partial)
+        source = (runner.cfg.get('load_from') or f'found by --resume in {runner.work_dir}')
+        fit = check_state_dict_fits(
+            model,
+            checkpoint.get('state_dict', checkpoint),
+            str(source),
+            allow_partial=allow_partial)
+        check_config_fits(
+            checkpoint, runner.cfg.get('model'), str(source), allow_partial=allow_partial)
         if not fit.fits:
             runner.logger.warning('allow_partial_load = True: partial load of the ' + fit.summary())

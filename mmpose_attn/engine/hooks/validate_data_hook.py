@@ -88,8 +88,11 @@ class ValidateDataHook(Hook):
         if isinstance(ds, BaseCocoStyleDataset) and ann_file:
             # stock mmpose dataset: it parsed the file already, so this catches what it let through
             return validate_coco_annotations(
-                ann_file, img_dir=ds.data_prefix.get('img'), num_keypoints=ds_k,
-                check_images=self.check_images, require_annotations=not ds.bbox_file)
+                ann_file,
+                img_dir=ds.data_prefix.get('img'),
+                num_keypoints=ds_k,
+                check_images=self.check_images,
+                require_annotations=not ds.bbox_file)
         return {}
 
     @staticmethod
@@ -104,8 +107,9 @@ class ValidateDataHook(Hook):
                 # its ann_file, or the one mmpose's test-mode dataset handed it via the MessageHub
                 ann_file = metric.ann_file or MessageHub.get_current_instance().get_info(
                     f'{(metric.dataset_meta or {}).get("dataset_name")}_ann_file', '(ann_file)')
-                check_coco_metric_fields(evaluation_fields_summary(metric.coco.dataset), ann_file,
-                                         where, metric.use_area, metric.iou_type)
+                check_coco_metric_fields(
+                    evaluation_fields_summary(metric.coco.dataset), ann_file, where,
+                    metric.use_area, metric.iou_type)
             else:  # evaluates against the dataset's own annotations
                 for ds, summary in datasets:
                     if summary:

@@ -97,5 +97,5 @@ class WarmStartHook(Hook):
         runner.logger.info(
             f'WarmStartHook ({self.source}): {len(new)} stock tensors kept under '
             f'{", ".join(SOURCES[self.source])}, {len(renamed)} renamed '
-            f'({", ".join(f"{a} -> {b}" for a, b in renamed[:4])}), {len(dropped)} dropped'
-            + (f' ({", ".join(dropped[:4])} ...)' if dropped else ''))
+            f'({", ".join(f"{a} -> {b}" for a, b in renamed[:4])}), {len(dropped)} dropped' +
+            (f' ({", ".join(dropped[:4])} ...)' if dropped else ''))

@@ -1,2 +1,1 @@
-
 from .esam_resnet import ESAMResNet  # noqa: F401

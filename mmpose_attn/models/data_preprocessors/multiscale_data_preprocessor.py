@@ -24,8 +24,8 @@ class MultiScalePoseDataPreprocessor(PoseDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
-        if not (isinstance(inputs, (list, tuple)) and inputs
-                and isinstance(inputs[0], (list, tuple))):
+        if not (isinstance(inputs,
+                           (list, tuple)) and inputs and isinstance(inputs[0], (list, tuple))):
             return super().forward(data, training)
         if len({len(scale) for scale in inputs}) != 1:
             raise ValueError(f'{type(self).__name__}: every sample of a batch must have the same '

@@ -66,9 +66,8 @@ class BatchDEKRHead(DEKRHead):
             ]
             displacements = [dm for _, dm in outputs]
             preds = [
-                self._decode_multiscale([hm[b] for hm in heatmaps],
-                                        [dm[b] for dm in displacements], geometry[b], test_cfg,
-                                        metainfo)
+                self._decode_multiscale([hm[b] for hm in heatmaps], [dm[b] for dm in displacements],
+                                        geometry[b], test_cfg, metainfo)
                 for b in range(len(batch_data_samples))
             ]
             heatmaps, displacements = heatmaps[0], displacements[0]
@@ -104,8 +103,7 @@ class BatchDEKRHead(DEKRHead):
             shift_heatmap=test_cfg.get('shift_heatmap', False))
         heatmaps = (heatmaps + heatmaps_flip) / 2.0
         displacements_flip = flip_heatmaps(
-            displacements_flip, flip_mode='offset', flip_indices=flip_indices,
-            shift_heatmap=False)
+            displacements_flip, flip_mode='offset', flip_indices=flip_indices, shift_heatmap=False)
         # DEKR's sub-pixel amendment for flipped offsets, with the codec's stride (equal to
         # input_size / heatmap width for one unpadded image, and still right for a batch padded
         # to a common size or an extra scale, where the scale-1 input_size is not the tensor's)
@@ -221,5 +219,5 @@ def _sample(maps: Tensor, points: Tensor) -> Tensor:
     """Bilinear values of maps (C, h, w) at pixel coordinates points (H, W, 2) -> (C, H, W)."""
     h, w = maps.shape[-2:]
     grid = torch.stack([points[..., 0] / (w - 1) * 2 - 1, points[..., 1] / (h - 1) * 2 - 1], -1)
-    return F.grid_sample(maps[None], grid[None], mode='bilinear', padding_mode='border',
-                         align_corners=True)[0]
+    return F.grid_sample(
+        maps[None], grid[None], mode='bilinear', padding_mode='border', align_corners=True)[0]

@@ -92,16 +92,20 @@ class ESAMHead(HeatmapHead):
                              f'got {upsample_kernel_sizes}')
         # HeatmapHead sizes its conv and final layers from the channels the blocks give it
         super().__init__(
-            upsample_out_channels[-1] if upsample_out_channels else in_channels, out_channels,
-            deconv_out_channels=None, conv_out_channels=conv_out_channels,
-            conv_kernel_sizes=conv_kernel_sizes, final_layer=final_layer, loss=loss,
-            decoder=decoder, init_cfg=init_cfg)
+            upsample_out_channels[-1] if upsample_out_channels else in_channels,
+            out_channels,
+            deconv_out_channels=None,
+            conv_out_channels=conv_out_channels,
+            conv_kernel_sizes=conv_kernel_sizes,
+            final_layer=final_layer,
+            loss=loss,
+            decoder=decoder,
+            init_cfg=init_cfg)
         self.in_channels = in_channels
         self.upsample_order = upsample_order
         self.scale_factors = tuple(scale_factors)
         self.upsample_layers = self._make_upsample_layers(in_channels, upsample_out_channels,
-                                                          upsample_kernel_sizes,
-                                                          self.scale_factors)
+                                                          upsample_kernel_sizes, self.scale_factors)
 
     def _make_upsample_layers(self, in_channels: int, layer_out_channels: Sequence[int],
                               layer_kernel_sizes: Sequence[int],
@@ -127,8 +131,8 @@ class ESAMHead(HeatmapHead):
                     dict(type='bilinear', scale_factor=scale, align_corners=False))
             ] if scale > 1 else []
             blocks.append(
-                nn.Sequential(*(conv + interp if self.upsample_order ==
-                                'conv_first' else interp + conv)))
+                nn.Sequential(*(conv + interp if self.upsample_order == 'conv_first' else interp +
+                                conv)))
             in_channels = out_channels
         return nn.Sequential(*blocks) if blocks else nn.Identity()
 

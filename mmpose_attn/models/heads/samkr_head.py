@@ -106,8 +106,7 @@ class SAMKRHead(BatchDEKRHead):
                  with_scale_maps: bool = False,
                  heatmap_loss: ConfigType = dict(type='KeypointMSELoss', use_target_weight=True),
                  displacement_loss: ConfigType = dict(
-                     type='SoftWeightSmoothL1Loss', use_target_weight=True,
-                     supervise_empty=False),
+                     type='SoftWeightSmoothL1Loss', use_target_weight=True, supervise_empty=False),
                  decoder: OptConfigType = None,
                  rescore_cfg: OptConfigType = None,
                  init_cfg: OptConfigType = None):
@@ -145,16 +144,16 @@ class SAMKRHead(BatchDEKRHead):
             # HigherHRNet's final heatmap conv
             self.scale_branch = SWAHRScaleBranch(num_heatmap_filters, num_keypoints)
 
-    def _make_displacement_conv_layers(self, in_channels: int, out_channels: int,
-                                       num_filters: int, groups: int) -> Sequential:
+    def _make_displacement_conv_layers(self, in_channels: int, out_channels: int, num_filters: int,
+                                       groups: int) -> Sequential:
         """Build the SAMKR displacement branch from ``self.structure`` (DEKR's ``num_filters``
         and ``groups`` arguments are superseded by m and the branch count)."""
         st = self.structure
         m, nb = st['m'], st['num_branches']
         layers = [ConvModule(in_channels, m, kernel_size=1, norm_cfg=dict(type='BN'))]
         layers += [
-            convert_deform_convs(ChannelFirstAdaptiveActivationBlock(m, m, groups=nb),
-                                 self.deform_conv_impl)
+            convert_deform_convs(
+                ChannelFirstAdaptiveActivationBlock(m, m, groups=nb), self.deform_conv_impl)
             for _ in range(self.num_adaptive_blocks)
         ]
         layers += [
@@ -194,17 +193,21 @@ class SAMKRHead(BatchDEKRHead):
         heatmap_weights = torch.stack([f.heatmap_weights for f in gt_fields])
         gt_displacements = torch.stack([f.displacements for f in gt_fields])
         displacement_weights = torch.stack([f.displacement_weights for f in gt_fields])
-        heatmap_mask = (torch.stack([f.heatmap_mask for f in gt_fields])
-                        if 'heatmap_mask' in gt_fields[0] else None)
+        heatmap_mask = (
+            torch.stack([f.heatmap_mask
+                         for f in gt_fields]) if 'heatmap_mask' in gt_fields[0] else None)
 
         heatmap_loss = self.loss_module['heatmap']
         if pred_scales is not None:
-            terms = heatmap_loss.loss_terms(pred_heatmaps, gt_heatmaps, heatmap_weights,
-                                            heatmap_mask, scale=pred_scales)
+            terms = heatmap_loss.loss_terms(
+                pred_heatmaps, gt_heatmaps, heatmap_weights, heatmap_mask, scale=pred_scales)
             losses = {'loss/heatmap': terms['heatmap'], 'loss/scale': terms['scale']}
         else:
-            losses = {'loss/heatmap': heatmap_loss(pred_heatmaps, gt_heatmaps, heatmap_weights,
-                                                   heatmap_mask)}
-        losses['loss/displacement'] = self.loss_module['displacement'](
-            pred_displacements, gt_displacements, displacement_weights)
+            losses = {
+                'loss/heatmap': heatmap_loss(pred_heatmaps, gt_heatmaps, heatmap_weights,
+                                             heatmap_mask)
+            }
+        losses['loss/displacement'] = self.loss_module['displacement'](pred_displacements,
+                                                                       gt_displacements,
+                                                                       displacement_weights)
         return losses

@@ -42,8 +42,9 @@ class ChannelFirstAdaptiveActivationBlock(AdaptiveActivationBlock):
         B, _, H, W = x.shape
         affine = self.transform_matrix_conv(x)  # (B, 6*G, H, W): per group a 2x3 matrix
         # reshape, not view: under channels_last the conv output is not contiguous
-        offset = torch.matmul(offset_matrix(self.regular_matrix).to(affine.dtype),
-                              affine.reshape(B, self.groups, 6, H * W))
+        offset = torch.matmul(
+            offset_matrix(self.regular_matrix).to(affine.dtype),
+            affine.reshape(B, self.groups, 6, H * W))
         offset = offset.reshape(B, self.groups * 18, H, W)
         out = self.norm(self.adapt_conv(x, offset))
         return self.act(out + x)

@@ -53,9 +53,10 @@ def _log_choice_once(impl: str, device: str, chosen: str) -> None:
     key = (impl, device, chosen)
     if key not in _LOGGED:
         _LOGGED.add(key)
-        print_log(f"GridSampleDeformConv2d: impl={impl!r} on {device} runs the "
-                  f"{'mmcv DeformConv2d' if chosen == 'mmcv' else 'grid_sample'} kernel",
-                  logger='current')
+        print_log(
+            f"GridSampleDeformConv2d: impl={impl!r} on {device} runs the "
+            f"{'mmcv DeformConv2d' if chosen == 'mmcv' else 'grid_sample'} kernel",
+            logger='current')
 
 
 class GridSampleDeformConv2d(DeformConv2d):
@@ -125,8 +126,8 @@ class GridSampleDeformConv2d(DeformConv2d):
         off = offset.reshape(B, D, K, 2, Ho, Wo)
         ys = (torch.arange(Ho, device=x.device, dtype=x.dtype) * self.stride[0] - self.padding[0])
         xs = (torch.arange(Wo, device=x.device, dtype=x.dtype) * self.stride[1] - self.padding[1])
-        ky = (torch.arange(kh, device=x.device, dtype=x.dtype)
-              * self.dilation[0]).repeat_interleave(kw)
+        ky = (torch.arange(kh, device=x.device, dtype=x.dtype) *
+              self.dilation[0]).repeat_interleave(kw)
         kx = (torch.arange(kw, device=x.device, dtype=x.dtype) * self.dilation[1]).repeat(kh)
         py = off[:, :, :, 0] + (ky[:, None] + ys[None, :])[:, :, None]
         px = off[:, :, :, 1] + (kx[:, None] + xs[None, :])[:, None, :]
@@ -143,8 +144,11 @@ class GridSampleDeformConv2d(DeformConv2d):
         grid = torch.stack(((2 * px + 1) / Ws - 1, (2 * py + 1) / Hs - 1), dim=-1)
         # one grid_sample per deform group: rows = kernel taps, columns = output pixels
         cols = F.grid_sample(
-            x.reshape(B * D, C // D, Hs, Ws), grid.reshape(B * D, K, Ho * Wo, 2),
-            mode='bilinear', padding_mode='zeros', align_corners=False)
+            x.reshape(B * D, C // D, Hs, Ws),
+            grid.reshape(B * D, K, Ho * Wo, 2),
+            mode='bilinear',
+            padding_mode='zeros',
+            align_corners=False)
         # (B*D, C/D, K, Ho*Wo) -> (B, G, C/G*K, Ho*Wo): channel-major as the weight's (C/G, kh, kw)
         cols = cols.reshape(B, G, (C // G) * K, Ho * Wo)
         weight = self.weight.reshape(G, self.out_channels // G, (C // G) * K)
@@ -162,11 +166,19 @@ def convert_deform_convs(module: nn.Module, impl: str = 'auto') -> nn.Module:
     Returns:
         nn.Module: ``module`` itself (also when it is a ``DeformConv2d``: then the new conv).
     """
+
     def convert(conv: DeformConv2d) -> GridSampleDeformConv2d:
         new = GridSampleDeformConv2d(
-            conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-            padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
-            deform_groups=conv.deform_groups, im2col_step=conv.im2col_step, impl=impl)
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            deform_groups=conv.deform_groups,
+            im2col_step=conv.im2col_step,
+            impl=impl)
         new.weight = conv.weight  # the same Parameter: optimisers and state dicts see no change
         return new.train(conv.training)
 

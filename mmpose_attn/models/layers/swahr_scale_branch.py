@@ -29,8 +29,13 @@ class SWAHRScaleBranch(BaseModule):
                  norm_cfg: ConfigType = dict(type='BN')):
         super().__init__(init_cfg=None)
         self.reduce = ConvModule(in_channels, num_keypoints, 1, norm_cfg=norm_cfg)
-        self.depthwise = nn.Conv2d(num_keypoints, num_keypoints, kernel_size,
-                                   padding=kernel_size // 2, groups=num_keypoints, bias=True)
+        self.depthwise = nn.Conv2d(
+            num_keypoints,
+            num_keypoints,
+            kernel_size,
+            padding=kernel_size // 2,
+            groups=num_keypoints,
+            bias=True)
         # zero now as well, not via init_weights(): that would mark the module initialised
         # and mmengine would then skip it after the parent's init_cfg has run
         self._zero_last_conv()

@@ -1,2 +1,1 @@
-
 from .swahr_loss import SWAHRLoss  # noqa: F401

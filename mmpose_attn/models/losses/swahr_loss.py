@@ -35,8 +35,10 @@ class SWAHRLoss(KeypointMSELoss):
                  gamma: float = 0.01,
                  scale_loss_weight: float = 1.,
                  weight_adaptive: bool = True):
-        super().__init__(use_target_weight=use_target_weight,
-                         skip_empty_channel=skip_empty_channel, loss_weight=loss_weight)
+        super().__init__(
+            use_target_weight=use_target_weight,
+            skip_empty_channel=skip_empty_channel,
+            loss_weight=loss_weight)
         if gamma < 0:
             raise ValueError(f'SWAHRLoss: gamma={gamma} must be >= 0')
         self.gamma = gamma
@@ -67,8 +69,8 @@ class SWAHRLoss(KeypointMSELoss):
             # fp32 inside autocast: ln H reaches -inf-like values at the Gaussians' tails
             # (ln of 1e-4 is -9.2) and the target's second-order term squares it
             with torch.autocast(device_type, enabled=False):
-                return self._loss_terms(*(None if t is None else t.float() for t in (
-                    output, target, target_weights, mask, scale)))
+                return self._loss_terms(*(None if t is None else t.float()
+                                          for t in (output, target, target_weights, mask, scale)))
         return self._loss_terms(output, target, target_weights, mask, scale)
 
     def _loss_terms(self, output: Tensor, target: Tensor, target_weights: Optional[Tensor],

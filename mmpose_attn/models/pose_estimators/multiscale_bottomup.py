@@ -25,7 +25,9 @@ class MultiScaleBottomupPoseEstimator(BottomupPoseEstimator):
         scales ``[1] + aug_scales``.
     """
 
-    def forward(self, inputs: Union[Tensor, List[Tensor]], data_samples: SampleList,
+    def forward(self,
+                inputs: Union[Tensor, List[Tensor]],
+                data_samples: SampleList,
                 mode: str = 'tensor'):
         if mode != 'predict' or not self.test_cfg.get('multiscale_test', False):
             return super().forward(inputs, data_samples, mode)

@@ -71,15 +71,24 @@ def _mim_test(config, ckpt, root, *options):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get('PYTHONPATH')]))
     data = [f'test_dataloader.dataset.data_root={root}/']
-    return subprocess.run(['mim', 'test', 'mmpose', config, '--checkpoint', str(ckpt),
-                           '--work-dir', str(root / 'work'), '--cfg-options', *data, *options],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([
+        'mim', 'test', 'mmpose', config, '--checkpoint',
+        str(ckpt), '--work-dir',
+        str(root / 'work'), '--cfg-options', *data, *options
+    ],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
 
 
 @pytest.fixture(scope='module')
 def tiny_coco(tmp_path_factory) -> Path:
-    return Path(make_dataset(str(tmp_path_factory.mktemp('fit')), 'coco', train_images=0,
-                             val_images=2, seed=0)['data_root'])
+    return Path(
+        make_dataset(
+            str(tmp_path_factory.mktemp('fit')), 'coco', train_images=0, val_images=2,
+            seed=0)['data_root'])
 
 
 def test_mim_test_refuses_esam_checkpoint_for_samkr(tiny_coco):
@@ -122,7 +131,8 @@ def test_export_and_api_refuse_another_models_checkpoint(tmp_path):
     out = tmp_path / 'samkr.onnx'
     with pytest.raises(CheckpointMismatchError, match=pattern):
         load_tool('deployment/export_onnx').main(
-            [bu, '--checkpoint', str(ckpt), '--out', str(out), '--repeats', '1'])
+            [bu, '--checkpoint', str(ckpt), '--out',
+             str(out), '--repeats', '1'])
     assert not out.exists()
     with pytest.raises(CheckpointMismatchError, match=pattern):
         build_pose_model(bu, str(ckpt), device='cpu')
@@ -142,11 +152,11 @@ def test_api_loads_a_fitting_checkpoint_and_a_partial_one_only_when_asked(tmp_pa
         assert torch.equal(v, full[k]), k
     assert model.dataset_meta['num_keypoints'] == 17 and not model.training
     nohead = _esam_checkpoint(tmp_path / 'nohead.pth', drop_head=True)
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'20 new \(not in the checkpoint\)(?s:.*)new: head\.'):
+    with pytest.raises(
+            CheckpointMismatchError, match=r'20 new \(not in the checkpoint\)(?s:.*)new: head\.'):
         build_pose_model(td, str(nohead), device='cpu')
-    partial = build_pose_model(td, str(nohead), device='cpu',
-                               cfg_options={'allow_partial_load': True})
+    partial = build_pose_model(
+        td, str(nohead), device='cpu', cfg_options={'allow_partial_load': True})
     sd = torch.load(nohead, weights_only=False)['state_dict']
     for k, v in partial.state_dict().items():
         if k in sd:

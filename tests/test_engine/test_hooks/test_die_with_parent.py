@@ -12,10 +12,11 @@ from _tiny_train import (GN_OPTIONS, REPO, TINY_CONFIG, free_port, job_env, sess
                          train_command)
 
 # a run long enough to be killed while it trains, with one persistent DataLoader worker
-LONG_RUN = GN_OPTIONS + ['train_cfg.max_epochs=1000', 'train_cfg.val_interval=1000',
-                         'default_hooks.checkpoint.interval=1000',
-                         'train_dataloader.num_workers=1',
-                         'train_dataloader.persistent_workers=True']
+LONG_RUN = GN_OPTIONS + [
+    'train_cfg.max_epochs=1000', 'train_cfg.val_interval=1000',
+    'default_hooks.checkpoint.interval=1000', 'train_dataloader.num_workers=1',
+    'train_dataloader.persistent_workers=True'
+]
 
 
 def _stat(pid: int) -> List[str]:
@@ -54,6 +55,7 @@ def _wait_for(pred, what: str, timeout: float = 240):
 
 
 def _trainer_and_worker(top: int, via_launcher: bool):
+
     def find():
         trainers = _children(top) if via_launcher else [top]
         for trainer in trainers:
@@ -61,6 +63,7 @@ def _trainer_and_worker(top: int, via_launcher: bool):
             if workers:
                 return trainer, workers
         return None
+
     return _wait_for(find, 'the trainer to start its DataLoader worker')
 
 
@@ -70,17 +73,24 @@ def test_kill9_leaves_no_orphan(kill):
     root = session_root()
     work = root / f'orphan_{kill}'  # session_root() is shared within a session
     if kill == 'mim':
-        cmd = ['mim', 'train', 'mmpose', str(TINY_CONFIG), '--work-dir', str(work),
-               '--cfg-options', *LONG_RUN]
+        cmd = [
+            'mim', 'train', 'mmpose',
+            str(TINY_CONFIG), '--work-dir',
+            str(work), '--cfg-options', *LONG_RUN
+        ]
     elif kill == 'torchrun':  # tools/dist_train.sh's launch; torchrun's worker has its own session
-        cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=1',
-               f'--master_port={free_port()}', str(REPO / 'tools' / 'train.py'), str(TINY_CONFIG),
-               '--launcher', 'pytorch', '--work-dir', str(work), '--cfg-options', *LONG_RUN]
+        cmd = [
+            sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=1',
+            f'--master_port={free_port()}',
+            str(REPO / 'tools' / 'train.py'),
+            str(TINY_CONFIG), '--launcher', 'pytorch', '--work-dir',
+            str(work), '--cfg-options', *LONG_RUN
+        ]
     else:
         cmd = train_command(TINY_CONFIG, work, cfg_options=LONG_RUN)
     with open(root / f'orphan_{kill}.log', 'w') as log:
-        proc = subprocess.Popen(cmd, env=job_env(root / 'data'), stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, env=job_env(root / 'data'), stdout=log, stderr=subprocess.STDOUT)
     pids = []
     try:
         # killed while it trains: the worker has run its worker_init_fn by the first logged
@@ -111,11 +121,14 @@ def test_kill9_of_mim_during_startup_leaves_no_trainer(moment):
     root = session_root()
     work = root / f'startup_{moment}'
     log_path = root / f'startup_{moment}.log'
-    cmd = ['mim', 'train', 'mmpose', str(TINY_CONFIG), '--work-dir', str(work),
-           '--cfg-options', *LONG_RUN]
+    cmd = [
+        'mim', 'train', 'mmpose',
+        str(TINY_CONFIG), '--work-dir',
+        str(work), '--cfg-options', *LONG_RUN
+    ]
     with open(log_path, 'w') as log:
-        proc = subprocess.Popen(cmd, env=job_env(root / 'data'), stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, env=job_env(root / 'data'), stdout=log, stderr=subprocess.STDOUT)
 
     def trainer():
         # mim first runs `train.py -h` to read its options; the trainer has the config argument

@@ -20,7 +20,6 @@ from mmpose_attn.engine.atomic_io import atomic_write
 # float32 rounding.
 ATOL = 1e-7
 
-
 # The shipped configs keep one epoch checkpoint: the kill must not find it already deleted.
 KEEP_ONE = GN_OPTIONS + ['default_hooks.checkpoint.max_keep_ckpts=1']
 
@@ -31,15 +30,20 @@ def _train_until_hang(root, work_dir, hang_on: str, cfg_options, skip: int = 0) 
     marker = root / f'{work_dir.name}.hang_marker'
     # Same config plus a test-only import that blocks the rename onto `hang_on`.
     hang_config = root / f'{work_dir.name}_hang_config.py'
-    hang_config.write_text(
-        f"_base_ = [{str(TINY_CONFIG)!r}]\n"
-        "custom_imports = dict(imports=['mmpose_attn', '_hang_on_replace'], "
-        "allow_failed_imports=False)\n")
-    env = job_env(root / 'data', MMPOSE_ATTN_HANG_ON=hang_on, MMPOSE_ATTN_HANG_MARKER=str(marker),
-                  MMPOSE_ATTN_HANG_SKIP=str(skip))
+    hang_config.write_text(f"_base_ = [{str(TINY_CONFIG)!r}]\n"
+                           "custom_imports = dict(imports=['mmpose_attn', '_hang_on_replace'], "
+                           "allow_failed_imports=False)\n")
+    env = job_env(
+        root / 'data',
+        MMPOSE_ATTN_HANG_ON=hang_on,
+        MMPOSE_ATTN_HANG_MARKER=str(marker),
+        MMPOSE_ATTN_HANG_SKIP=str(skip))
     with open(root / f'{work_dir.name}.log', 'w') as log:
-        proc = subprocess.Popen(train_command(hang_config, work_dir, cfg_options=cfg_options),
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            train_command(hang_config, work_dir, cfg_options=cfg_options),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT)
         try:
             deadline = time.time() + 240
             while not marker.exists():
@@ -55,8 +59,9 @@ def _train_until_hang(root, work_dir, hang_on: str, cfg_options, skip: int = 0) 
 
 
 def _resume_and_compare(root, work_dir, resumed_from: Path, epoch: int) -> str:
-    log = run_job(train_command(TINY_CONFIG, work_dir, cfg_options=KEEP_ONE, resume=True),
-                  job_env(root / 'data'), root / f'{work_dir.name}.resumed.log')
+    log = run_job(
+        train_command(TINY_CONFIG, work_dir, cfg_options=KEEP_ONE, resume=True),
+        job_env(root / 'data'), root / f'{work_dir.name}.resumed.log')
     assert f'Auto resumed from the latest checkpoint {resumed_from}' in log
     iters = epoch * TOTAL_ITERS // 3
     assert f'resumed epoch: {epoch}, iter: {iters}' in log
@@ -103,12 +108,17 @@ def test_sigkill_between_checkpoint_and_last_checkpoint_resumes_newest_checkpoin
     root = session_root()
     work_dir = root / 'killed_before_last_checkpoint'
     # killed after epoch_2.pth is published, while last_checkpoint is being recorded
-    _train_until_hang(root, work_dir, 'last_checkpoint', KEEP_ONE + [
-        # the hang is armed for the second checkpoint only: the first records normally
-        'default_hooks.checkpoint.interval=2'])
-    assert (work_dir / 'epoch_2.pth').is_file(), (
-        sorted(p.name for p in work_dir.iterdir()),
-        (root / f'{work_dir.name}.log').read_text()[-2000:])
+    _train_until_hang(
+        root,
+        work_dir,
+        'last_checkpoint',
+        KEEP_ONE + [
+            # the hang is armed for the second checkpoint only: the first records normally
+            'default_hooks.checkpoint.interval=2'
+        ])
+    assert (work_dir / 'epoch_2.pth').is_file(), (sorted(p.name for p in work_dir.iterdir()),
+                                                  (root /
+                                                   f'{work_dir.name}.log').read_text()[-2000:])
     # mmengine's own hook records last_checkpoint only after the checkpoint; a kill in between
     # leaves no last_checkpoint at all, which is the state made here
     (work_dir / 'last_checkpoint').unlink(missing_ok=True)

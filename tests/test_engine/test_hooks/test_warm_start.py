@@ -19,8 +19,10 @@ ROOT = Path(__file__).resolve().parents[3]
 SAMKR_SYNTH = ROOT / 'configs/synthetic/samkr_hrnet-w18s_1xb8-20e_synthetic-coco-256x256.py'
 ESAM_SYNTH = ROOT / 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_synthetic-coco-128x96.py'
 WARM_CONFIGS = {
-    'dekr': ROOT / 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512_warm-dekr.py',
-    'simplebaseline': ROOT / 'configs/esam/coco/'
+    'dekr':
+    ROOT / 'configs/samkr/coco/samkr_hrnet-w32_8xb10-140e_coco-512x512_warm-dekr.py',
+    'simplebaseline':
+    ROOT / 'configs/esam/coco/'
     'td-hm_esam-res50_8xb64-270e_coco-256x192_warm-simplebaseline.py',
 }
 
@@ -109,29 +111,42 @@ def test_samkr_from_stock_dekr(tmp_path):
     cfg = load_config(str(SAMKR_SYNTH))
     head = cfg.model.head
     stock_cfg = cfg.model.to_dict()
-    stock_cfg['head'] = dict(type='DEKRHead', in_channels=head.in_channels, num_keypoints=17,
-                             num_displacement_filters_per_keypoint=15,
-                             heatmap_loss=head.heatmap_loss.to_dict(),
-                             displacement_loss=head.displacement_loss.to_dict(),
-                             decoder=head.decoder.to_dict(), rescore_cfg=None)
+    stock_cfg['head'] = dict(
+        type='DEKRHead',
+        in_channels=head.in_channels,
+        num_keypoints=17,
+        num_displacement_filters_per_keypoint=15,
+        heatmap_loss=head.heatmap_loss.to_dict(),
+        displacement_loss=head.displacement_loss.to_dict(),
+        decoder=head.decoder.to_dict(),
+        rescore_cfg=None)
     ckpt = tmp_path / 'dekr.pth'
     stock = _stock_checkpoint(stock_cfg, ckpt, seed=123)
     kw = dict(source='dekr', input_size=(64, 64), heatmap_size=(16, 16))
-    params = _params_after_training(_train_cfg(SAMKR_SYNTH, data, tmp_path / 'w',
-                                               load_from=str(ckpt), **kw))
-    fresh = _params_after_training(_train_cfg(SAMKR_SYNTH, data, tmp_path / 'f', load_from=None,
-                                              **kw))
+    params = _params_after_training(
+        _train_cfg(SAMKR_SYNTH, data, tmp_path / 'w', load_from=str(ckpt), **kw))
+    fresh = _params_after_training(
+        _train_cfg(SAMKR_SYNTH, data, tmp_path / 'f', load_from=None, **kw))
     # SAMKR's final grouped conv sits after ULSAM (index 3), one index after DEKR's
-    renames = {'head.displacement_conv_layers.4.bias': 'head.displacement_conv_layers.3.bias',
-               'head.displacement_conv_layers.4.weight': 'head.displacement_conv_layers.3.weight'}
+    renames = {
+        'head.displacement_conv_layers.4.bias': 'head.displacement_conv_layers.3.bias',
+        'head.displacement_conv_layers.4.weight': 'head.displacement_conv_layers.3.weight'
+    }
     loaded, new = _check(
-        params, fresh, stock, renames,
-        expect_loaded=['backbone.conv1.weight', 'head.heatmap_conv_layers.0.conv.weight',
-                       'head.displacement_conv_layers.1.transform_matrix_conv.bias',
-                       'head.displacement_conv_layers.4.bias'],
-        expect_new=['head.displacement_conv_layers.3.dw_conv.weight',  # ULSAM
-                    'head.displacement_conv_layers.0.conv.weight',  # 255 -> 272 channels
-                    'head.displacement_conv_layers.4.weight'])  # 15 -> 16 inputs per group
+        params,
+        fresh,
+        stock,
+        renames,
+        expect_loaded=[
+            'backbone.conv1.weight', 'head.heatmap_conv_layers.0.conv.weight',
+            'head.displacement_conv_layers.1.transform_matrix_conv.bias',
+            'head.displacement_conv_layers.4.bias'
+        ],
+        expect_new=[
+            'head.displacement_conv_layers.3.dw_conv.weight',  # ULSAM
+            'head.displacement_conv_layers.0.conv.weight',  # 255 -> 272 channels
+            'head.displacement_conv_layers.4.weight'
+        ])  # 15 -> 16 inputs per group
     assert all(k.startswith('head.displacement_conv_layers.') for k in new)
     assert [k for k in params if k.startswith('backbone.')] == \
         [k for k in loaded if k.startswith('backbone.')]
@@ -145,31 +160,38 @@ def test_esam_from_stock_simplebaseline(tmp_path):
         backbone.pop(key)
     backbone['type'] = 'ResNet'
     stock_cfg = cfg.model.to_dict()
-    stock_cfg.update(backbone=backbone,
-                     head=dict(type='HeatmapHead', in_channels=128, out_channels=17,
-                               deconv_out_channels=(64, 64), deconv_kernel_sizes=(4, 4),
-                               loss=dict(type='KeypointMSELoss', use_target_weight=True),
-                               decoder=cfg.model.head.decoder.to_dict()))
+    stock_cfg.update(
+        backbone=backbone,
+        head=dict(
+            type='HeatmapHead',
+            in_channels=128,
+            out_channels=17,
+            deconv_out_channels=(64, 64),
+            deconv_kernel_sizes=(4, 4),
+            loss=dict(type='KeypointMSELoss', use_target_weight=True),
+            decoder=cfg.model.head.decoder.to_dict()))
     ckpt = tmp_path / 'simplebaseline.pth'
     stock = _stock_checkpoint(stock_cfg, ckpt, seed=123)
     kw = dict(source='simplebaseline', input_size=(48, 64), heatmap_size=(12, 16))
-    params = _params_after_training(_train_cfg(ESAM_SYNTH, data, tmp_path / 'w',
-                                               load_from=str(ckpt), **kw))
-    fresh = _params_after_training(_train_cfg(ESAM_SYNTH, data, tmp_path / 'f', load_from=None,
-                                              **kw))
+    params = _params_after_training(
+        _train_cfg(ESAM_SYNTH, data, tmp_path / 'w', load_from=str(ckpt), **kw))
+    fresh = _params_after_training(
+        _train_cfg(ESAM_SYNTH, data, tmp_path / 'f', load_from=None, **kw))
     # a head tensor of matching shape that is NOT transferred: only the backbone is
     assert stock['head.final_layer.weight'].shape == params['head.final_layer.weight'].shape
     stock_backbone = {k: v for k, v in stock.items() if k.startswith('backbone.')}
-    loaded, new = _check(params, fresh, stock_backbone, {},
-                         expect_loaded=['backbone.conv1.weight', 'backbone.layer4.1.conv2.weight'],
-                         expect_new=['backbone.attn1.channel_gate.conv1.conv.weight',
-                                     'head.final_layer.weight'])
+    loaded, new = _check(
+        params,
+        fresh,
+        stock_backbone, {},
+        expect_loaded=['backbone.conv1.weight', 'backbone.layer4.1.conv2.weight'],
+        expect_new=['backbone.attn1.channel_gate.conv1.conv.weight', 'head.final_layer.weight'])
     assert all(k.startswith('backbone.') for k in loaded)
     assert all(k.startswith('backbone.attn') or k.startswith('head.') for k in new)
 
 
 def test_warm_start_state_dict_keeps_own_names_and_rejects_unknown_source():
     import pytest
-    with pytest.raises(ValueError,
-                       match=r"source='hrnet' is not one of \['dekr', 'simplebaseline'\]"):
+    with pytest.raises(
+            ValueError, match=r"source='hrnet' is not one of \['dekr', 'simplebaseline'\]"):
         warm_start_state_dict({}, torch.nn.Module(), 'hrnet')

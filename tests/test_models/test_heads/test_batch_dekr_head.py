@@ -12,16 +12,24 @@ import mmpose_attn  # noqa: F401  (registers BatchDEKRHead)
 register_all_modules()
 
 K, FLIP, SKELETON = 4, [1, 0, 3, 2], [[0, 1], [2, 3], [0, 2]]
-CODEC = dict(type='SPR', input_size=(64, 64), heatmap_size=(16, 16), sigma=(4, 2),
-             minimal_diagonal_length=32**0.5, generate_keypoint_heatmaps=True,
-             decode_max_instances=30)
+CODEC = dict(
+    type='SPR',
+    input_size=(64, 64),
+    heatmap_size=(16, 16),
+    sigma=(4, 2),
+    minimal_diagonal_length=32**0.5,
+    generate_keypoint_heatmaps=True,
+    decode_max_instances=30)
 # a stock DEKR head block (mmpose's dekr config, scaled down), only ``type`` differs
-DEKR_ARGS = dict(in_channels=8, num_keypoints=K, num_heatmap_filters=8,
-                 num_displacement_filters_per_keypoint=2,
-                 heatmap_loss=dict(type='KeypointMSELoss', use_target_weight=True),
-                 displacement_loss=dict(type='SoftWeightSmoothL1Loss', use_target_weight=True,
-                                        supervise_empty=False),
-                 decoder=CODEC)
+DEKR_ARGS = dict(
+    in_channels=8,
+    num_keypoints=K,
+    num_heatmap_filters=8,
+    num_displacement_filters_per_keypoint=2,
+    heatmap_loss=dict(type='KeypointMSELoss', use_target_weight=True),
+    displacement_loss=dict(
+        type='SoftWeightSmoothL1Loss', use_target_weight=True, supervise_empty=False),
+    decoder=CODEC)
 TEST_CFG = dict(multiscale_test=False, flip_test=True, nms_dist_thr=0.05, shift_heatmap=True)
 
 
@@ -29,9 +37,14 @@ def _samples(n):
     out = []
     for i in range(n):
         ds = PoseDataSample()
-        ds.set_metainfo(dict(input_size=(64, 64), input_center=np.array([40. + 10 * i, 30.]),
-                             input_scale=np.array([80., 80.]), flip_indices=FLIP,
-                             skeleton_links=SKELETON, img_id=i))
+        ds.set_metainfo(
+            dict(
+                input_size=(64, 64),
+                input_center=np.array([40. + 10 * i, 30.]),
+                input_scale=np.array([80., 80.]),
+                flip_indices=FLIP,
+                skeleton_links=SKELETON,
+                img_id=i))
         out.append(ds)
     return out
 
@@ -70,10 +83,14 @@ def test_stock_dekr_batch2_equals_two_batch1_and_dekr(flip):
 
     with torch.no_grad():
         batched = ours.predict(inp(slice(0, 2)), _samples(2), cfg)
-        ours_1 = [ours.predict(inp(slice(i, i + 1)), _samples(2)[i:i + 1], cfg)[0]
-                  for i in range(2)]
-        stock_1 = [stock.predict(inp(slice(i, i + 1)), _samples(2)[i:i + 1], cfg)[0]
-                   for i in range(2)]
+        ours_1 = [
+            ours.predict(inp(slice(i, i + 1)),
+                         _samples(2)[i:i + 1], cfg)[0] for i in range(2)
+        ]
+        stock_1 = [
+            stock.predict(inp(slice(i, i + 1)),
+                          _samples(2)[i:i + 1], cfg)[0] for i in range(2)
+        ]
         with pytest.raises(AssertionError, match='batch_size 1'):
             stock.predict(inp(slice(0, 2)), _samples(2), cfg)
     assert len(batched) == 2

@@ -85,8 +85,13 @@ def test_convert_changes_only_the_class():
 
 
 def _samkr_head():
-    return MODELS.build(dict(type='SAMKRHead', in_channels=8, num_keypoints=3,
-                             num_displacement_filters_per_keypoint=4, num_subspaces=2)).eval()
+    return MODELS.build(
+        dict(
+            type='SAMKRHead',
+            in_channels=8,
+            num_keypoints=3,
+            num_displacement_filters_per_keypoint=4,
+            num_subspaces=2)).eval()
 
 
 def test_samkr_checkpoint_of_the_stock_block_loads_strictly_and_predicts_the_same(tmp_path):

@@ -23,13 +23,15 @@ def _pair(*args, **kwargs):
     return ref, new
 
 
-@pytest.mark.parametrize('args,kwargs,hw', [
-    ((272, 272, 3), dict(padding=1, groups=17, deform_groups=17), (12, 10)),  # SAMKR's blocks
-    ((8, 6, 3), dict(stride=2, padding=1, dilation=2, deform_groups=2), (9, 7)),
-    ((6, 4, (3, 1)), dict(padding=(1, 0), groups=2), (5, 1)),  # non-square kernel, width 1
-    ((4, 4, 3), dict(padding=1), (2, 2)),  # input smaller than the kernel (mmcv pads it)
-    ((4, 8, 3), dict(), (3, 4)),  # no padding
-])
+@pytest.mark.parametrize(
+    'args,kwargs,hw',
+    [
+        ((272, 272, 3), dict(padding=1, groups=17, deform_groups=17), (12, 10)),  # SAMKR's blocks
+        ((8, 6, 3), dict(stride=2, padding=1, dilation=2, deform_groups=2), (9, 7)),
+        ((6, 4, (3, 1)), dict(padding=(1, 0), groups=2), (5, 1)),  # non-square kernel, width 1
+        ((4, 4, 3), dict(padding=1), (2, 2)),  # input smaller than the kernel (mmcv pads it)
+        ((4, 8, 3), dict(), (3, 4)),  # no padding
+    ])
 def test_equals_mmcv_forward_and_backward(args, kwargs, hw):
     ref, new = _pair(*args, **kwargs)
     H, W = hw
@@ -71,8 +73,8 @@ def test_zero_offset_is_a_plain_convolution():
     _, new = _pair(6, 4, 3, padding=1, groups=2)
     x = torch.randn(1, 6, 7, 5)
     out = new(x, torch.zeros(1, 18, 7, 5))
-    torch.testing.assert_close(out, torch.nn.functional.conv2d(x, new.weight, padding=1, groups=2),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        out, torch.nn.functional.conv2d(x, new.weight, padding=1, groups=2), rtol=1e-5, atol=1e-5)
 
 
 def test_impl_selection_and_errors():
@@ -83,21 +85,27 @@ def test_impl_selection_and_errors():
     with pytest.raises(ValueError, match="impl='cudnn'"):
         GridSampleDeformConv2d(4, 4, 3, impl='cudnn')
     new.impl = 'auto'  # CPU input: the grid_sample path, which checks the offset's shape
-    with pytest.raises(ValueError, match=r'offset has shape \(1, 18, 4, 4\), expected '
-                                         r'\(1, 18, 5, 5\)'):
+    with pytest.raises(
+            ValueError, match=r'offset has shape \(1, 18, 4, 4\), expected '
+            r'\(1, 18, 5, 5\)'):
         new(x, offset[:, :, :4, :4])
 
 
 def test_samkr_head_uses_it_and_matches_the_mmcv_kernel():
-    kw = dict(type='SAMKRHead', in_channels=8, num_keypoints=3,
-              num_displacement_filters_per_keypoint=4, num_subspaces=2)
+    kw = dict(
+        type='SAMKRHead',
+        in_channels=8,
+        num_keypoints=3,
+        num_displacement_filters_per_keypoint=4,
+        num_subspaces=2)
     torch.manual_seed(0)
     fast = MODELS.build(kw).eval()
     stock = MODELS.build(dict(kw, deform_conv_impl='mmcv')).eval()
     blocks = [m for m in fast.modules() if isinstance(m, AdaptiveActivationBlock)]
     assert len(blocks) == 2
-    assert all(type(b.adapt_conv) is GridSampleDeformConv2d and b.adapt_conv.impl == 'auto'
-               for b in blocks)
+    assert all(
+        type(b.adapt_conv) is GridSampleDeformConv2d and b.adapt_conv.impl == 'auto'
+        for b in blocks)
     stock.load_state_dict(fast.state_dict())  # strict: identical keys
     with torch.no_grad():
         # random transform convs, so the adaptive blocks really deform
@@ -145,9 +153,10 @@ def test_benchmark_pairs_with_equal_kernels(capsys, monkeypatch):
 
     monkeypatch.setattr(layers, 'convert_deform_convs', spy)
     import benchmark as bench  # tools/analysis_tools, on pytest.ini's pythonpath
-    out = bench.main(['--pairs', 'samkr-w32-gs', 'samkr-w32-mmcv', '--bu-batches', '1',
-                      '--bu-shape', '64', '64', '--repeats', '1', '--warmup', '0',
-                      '--predict-batch', '0'])
+    out = bench.main([
+        '--pairs', 'samkr-w32-gs', 'samkr-w32-mmcv', '--bu-batches', '1', '--bu-shape', '64', '64',
+        '--repeats', '1', '--warmup', '0', '--predict-batch', '0'
+    ])
     labels = [(r['ours_label'], r['anchor_label']) for r in out['forward']]
     assert labels == [('SAMKR-W32', 'DEKR-W32[grid-sample]'), ('SAMKR-W32[mmcv-dcn]', 'DEKR-W32')]
     assert 'DEKR-W32[grid-sample]' in capsys.readouterr().out
@@ -211,15 +220,17 @@ def test_without_the_padding_grid_sample_picks_the_lower_cell():
     assert not torch.allclose(grid.grad[0, :, 0, 0], forward_diff, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('impl,is_cuda,ops,expected', [
-    ('auto', False, False, 'grid_sample'),
-    ('auto', False, True, 'grid_sample'),
-    ('auto', True, True, 'mmcv'),
-    ('auto', True, False, 'grid_sample'),  # a CPU-only mmcv on a GPU machine: no crash
-    ('grid_sample', True, True, 'grid_sample'),
-    ('mmcv', False, False, 'mmcv'),  # mmcv's CPU kernel
-    ('mmcv', True, True, 'mmcv'),
-])
+@pytest.mark.parametrize(
+    'impl,is_cuda,ops,expected',
+    [
+        ('auto', False, False, 'grid_sample'),
+        ('auto', False, True, 'grid_sample'),
+        ('auto', True, True, 'mmcv'),
+        ('auto', True, False, 'grid_sample'),  # a CPU-only mmcv on a GPU machine: no crash
+        ('grid_sample', True, True, 'grid_sample'),
+        ('mmcv', False, False, 'mmcv'),  # mmcv's CPU kernel
+        ('mmcv', True, True, 'mmcv'),
+    ])
 def test_choose_deform_conv_impl(impl, is_cuda, ops, expected):
     from mmpose_attn.models.layers.grid_sample_deform_conv import choose_deform_conv_impl
     assert choose_deform_conv_impl(impl, is_cuda, ops) == expected
@@ -242,6 +253,7 @@ def test_auto_logs_its_choice_once():
     records = []
 
     class Keep(__import__('logging').Handler):
+
         def emit(self, record):
             records.append(record.getMessage())
 

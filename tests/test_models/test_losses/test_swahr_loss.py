@@ -55,8 +55,9 @@ def test_loss_equals_formulas():
     assert reg > 0 and heat > 0
     # forward is the sum; the weights scale their own term only
     assert loss(pred, gt, weights, mask, scale=scale).item() == pytest.approx(heat + reg, rel=1e-5)
-    weighted = SWAHRLossT(loss_weight=3., scale_loss_weight=0.5).loss_terms(
-        pred, gt, weights, mask, scale=scale)
+    weighted = SWAHRLossT(
+        loss_weight=3., scale_loss_weight=0.5).loss_terms(
+            pred, gt, weights, mask, scale=scale)
     assert weighted['heatmap'].item() == pytest.approx(3 * heat, rel=1e-5)
     assert weighted['scale'].item() == pytest.approx(0.5 * reg, rel=1e-5)
 
@@ -117,8 +118,13 @@ def test_masked_pixels_contribute_nothing():
 
 def test_scale_maps_need_a_scale_aware_loss():
     with pytest.raises(ValueError, match='with_scale_maps'):
-        MODELS.build(dict(type='SAMKRHead', in_channels=8, num_keypoints=3, with_scale_maps=True,
-                          heatmap_loss=dict(type='KeypointMSELoss', use_target_weight=True)))
+        MODELS.build(
+            dict(
+                type='SAMKRHead',
+                in_channels=8,
+                num_keypoints=3,
+                with_scale_maps=True,
+                heatmap_loss=dict(type='KeypointMSELoss', use_target_weight=True)))
 
 
 def _generated_batch(codec, n_images=2, seed=0):
@@ -135,8 +141,12 @@ def _generated_batch(codec, n_images=2, seed=0):
     for i in range(n_images):
         n = 2
         results = dict(
-            img=rng.integers(0, 255, (h, w, 3), dtype=np.uint8), img_shape=(h, w),
-            ori_shape=(h, w), input_size=(w, h), id=i, img_id=i,
+            img=rng.integers(0, 255, (h, w, 3), dtype=np.uint8),
+            img_shape=(h, w),
+            ori_shape=(h, w),
+            input_size=(w, h),
+            id=i,
+            img_id=i,
             warp_mat=np.eye(2, 3, dtype=np.float32),  # as left by BottomupRandomAffine
             keypoints=rng.uniform(4, w - 4, (n, 17, 2)).astype(np.float32),
             keypoints_visible=(rng.random((n, 17)) > 0.2).astype(np.float32))
@@ -173,10 +183,17 @@ def test_w32_coco_training_step(repo_root):
 
 
 def _scale_head(**kw):
-    return MODELS.build(dict(type='SAMKRHead', in_channels=8, num_keypoints=3,
-                             num_displacement_filters_per_keypoint=4, num_subspaces=2,
-                             num_heatmap_filters=6, with_scale_maps=True,
-                             heatmap_loss=dict(type='SWAHRLoss', use_target_weight=True), **kw))
+    return MODELS.build(
+        dict(
+            type='SAMKRHead',
+            in_channels=8,
+            num_keypoints=3,
+            num_displacement_filters_per_keypoint=4,
+            num_subspaces=2,
+            num_heatmap_filters=6,
+            with_scale_maps=True,
+            heatmap_loss=dict(type='SWAHRLoss', use_target_weight=True),
+            **kw))
 
 
 def test_scale_branch_is_swahrs_and_starts_at_zero():

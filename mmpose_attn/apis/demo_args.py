@@ -4,7 +4,7 @@ from argparse import ArgumentParser, ArgumentTypeError, Namespace
 
 from mmengine.config import DictAction
 
-from ..deployment.runtime import check_threads
+from ..deployment.base import check_threads
 
 
 def add_demo_arguments(parser: ArgumentParser) -> ArgumentParser:

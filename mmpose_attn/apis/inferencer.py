@@ -25,9 +25,9 @@ from mmpose.apis.inferencers import Pose2DInferencer
 from mmpose.registry import INFERENCERS
 from mmpose.structures import PoseDataSample, merge_data_samples, split_instances
 
-from ..deployment.runtime import (NonFiniteOutputError, checkpoint_of_file, file_metadata,
-                                  fixed_input_hw, fixed_size_message, resolve_precision,
-                                  use_backend)
+from ..deployment.base import (NonFiniteOutputError, checkpoint_of_file, file_metadata,
+                               fixed_input_hw, fixed_size_message)
+from ..deployment.runtime import resolve_precision, use_backend
 from ..engine.atomic_io import atomic_write
 from ..utils import build_model
 from .detections import CocoDetections, NoDetectionsWarning, select_person_boxes

@@ -1,4 +1,4 @@
-"""ONNX export of a pose model's tensor forward, and ONNX Runtime as its backend.
+"""ONNX export of a pose model's tensor forward, with its deployment metadata.
 
 The graph is ``backbone -> neck -> head.forward`` (what ``model(x, mode='tensor')`` returns): input
 ``input`` (N, 3, H, W), already normalised by the data preprocessor; outputs ``heatmaps``
@@ -17,13 +17,9 @@ from opset 16), so stock ONNX Runtime runs the models without mmcv's custom ops;
 outputs are those of :class:`mmcv.ops.DeformConv2d`. Models without them (ESAM) export at lower
 opsets too (11, mmdeploy's default).
 
-:func:`use_onnxruntime` puts an exported file under an mmpose estimator (bottom-up or top-down):
-the session replaces the network and everything else (``test_step``, flip test, ``head.predict``,
-decoding, rescoring, pose NMS, mapping back to the image) runs unchanged
-(:func:`~.runtime.install_network`).
+ONNX Runtime runs the file under an mmpose estimator in :mod:`.onnxruntime_backend`.
 """
 import os
-import time
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -39,9 +35,10 @@ from ..models.layers.adaptive_activation_block import convert_adaptive_activatio
 from ..models.layers.grid_sample_deform_conv import GridSampleDeformConv2d, convert_deform_convs
 from ..utils import TensorForward
 from ..utils import build_model as build_config_model
+from ..utils import time_interleaved
+from .base import is_bottomup, output_names
 from .metadata import deploy_metadata, pipeline_facts, write_with_metadata
-from .runtime import (check_finite, check_input_shape, check_runnable, check_threads, file_metadata,
-                      install_network, is_bottomup, open_checks, output_names, pack_outputs)
+from .onnxruntime_backend import ort_session
 
 #: Lowest opset with ``GridSample``, needed by models with deformable convolutions only.
 MIN_OPSET = 16
@@ -71,9 +68,9 @@ def require_onnx():
     return onnx, onnxruntime
 
 
-def build_model(config: Union[str, Config],
-                checkpoint: Optional[str] = None,
-                device: str = 'cpu') -> nn.Module:
+def build_export_model(config: Union[str, Config],
+                       checkpoint: Optional[str] = None,
+                       device: str = 'cpu') -> nn.Module:
     """Build a config's model in eval mode, with its weights from ``checkpoint``.
 
     Every ``init_cfg`` is removed first, so nothing is downloaded.
@@ -204,9 +201,9 @@ def export_onnx(model: nn.Module,
                 checkpoint: Optional[str] = None) -> str:
     """Export ``model``'s tensor forward, traced at input (1, 3, H, W), and check the file.
 
-    A model built from a config (``model.cfg``, as :func:`build_model` sets it) is written with its
-    deployment metadata (:mod:`.metadata`), so the file runs without the config. The file is
-    written only when every check passed (nothing half-written is left at ``out``).
+    A model built from a config (``model.cfg``, as :func:`build_export_model` sets it) is written
+    with its deployment metadata (:mod:`.metadata`), so the file runs without the config. The file
+    is written only when every check passed (nothing half-written is left at ``out``).
 
     Args:
         model: A built pose estimator (put into its export form in place, see
@@ -252,7 +249,7 @@ def export_onnx(model: nn.Module,
             check_shape_generic(model, tmp, shape)
         cfg = getattr(model, 'cfg', None)
         if cfg is not None:
-            meta = deploy_metadata(model, cfg, shape, dynamic_hw, checkpoint)
+            meta = deploy_metadata(model, cfg, output_names(model), shape, dynamic_hw, checkpoint)
             write_with_metadata(proto, out, meta)
         else:
             os.replace(tmp, out)
@@ -282,17 +279,6 @@ def check_shape_generic(model: nn.Module, onnx_file: str, shape: Tuple[int, int]
             'size was recorded as a constant. Export with --no-dynamic-hw, at the --shape you '
             'will run')
     return dict(res, hw=hw)
-
-
-def ort_session(onnx_file: str, threads: Optional[int] = 2):
-    """A CPU ONNX Runtime session with ``threads`` intra-op threads (``None``: ORT's default, one
-    per physical core; else 1 or more) and one inter-op thread."""
-    threads = check_threads(threads)
-    _, ort = require_onnx()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or 0
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(onnx_file, opts, providers=['CPUExecutionProvider'])
 
 
 def parity(model: nn.Module,
@@ -333,10 +319,8 @@ def compare_latency(model: nn.Module,
                     x: Tensor,
                     repeats: int = 5,
                     warmup: int = 1) -> Dict[str, List[float]]:
-    """Time PyTorch's tensor forward and the ORT session on ``x``, interleaved round by round.
-
-    Interleaving (PyTorch, ORT, PyTorch, ORT, ...) lets load from other processes hit both
-    alike. The caller sets the thread counts (``torch.set_num_threads``, :func:`ort_session`).
+    """Time PyTorch's tensor forward and the ORT session on ``x``, interleaved round by round
+    (:func:`mmpose_attn.utils.time_interleaved`); the caller sets the thread counts.
 
     Returns:
         dict: ``torch`` and ``ort``, the per-round wall times in seconds.
@@ -348,77 +332,6 @@ def compare_latency(model: nn.Module,
         with torch.no_grad():
             fwd(x)
 
-    def run_ort():
-        session.run(None, feed)
-
-    for _ in range(warmup):
-        run_torch()
-        run_ort()
-    times = dict(torch=[], ort=[])
-    for _ in range(repeats):
-        for key, fn in (('torch', run_torch), ('ort', run_ort)):
-            t0 = time.perf_counter()
-            fn()
-            times[key].append(time.perf_counter() - t0)
-    return times
-
-
-class OnnxRuntimeForward(nn.Module):
-    """Runs an exported model in ONNX Runtime; stands in for the backbone.
-
-    Returns the outputs packed as :func:`~.runtime.install_network` expects, so that the head's
-    pass-through layers hand them on and ``head.forward`` / ``head.predict`` run unchanged.
-
-    Args:
-        onnx_file (str): File written by :func:`export_onnx`.
-        threads (int, optional): ONNX Runtime intra-op threads (``None``: its default).
-        bottomup (bool): The file holds a bottom-up model (outputs ``heatmaps``,
-            ``displacements``), else a top-down one (``heatmaps``).
-
-    Shapes:
-        (N, 3, H, W) -> ``((heatmaps (N, K+1, h, w), displacements (N, 2K, h, w)), )``
-        (bottom-up) or ``(heatmaps (N, K, h, w), )`` (top-down).
-    """
-
-    def __init__(self, onnx_file: str, threads: Optional[int] = 2, bottomup: bool = True):
-        super().__init__()
-        self.onnx_file = onnx_file
-        self.bottomup = bottomup
-        self.session = ort_session(onnx_file, threads)
-        self.output_names = [o.name for o in self.session.get_outputs()]
-        self.input_shape = tuple(self.session.get_inputs()[0].shape)
-
-    def declared_output_shapes(self) -> list:
-        """The graph's declared output shapes (a name or ``None`` where a size is open)."""
-        return [tuple(o.shape) for o in self.session.get_outputs()]
-
-    def run(self, x: Tensor) -> list:
-        """The file's raw outputs (numpy) on ``x``."""
-        return self.session.run(None, {'input': x.detach().cpu().float().contiguous().numpy()})
-
-    def forward(self, x: Tensor) -> tuple:
-        check_input_shape(self.onnx_file, self.input_shape, x)
-        outs = self.run(x)
-        check_finite(self.onnx_file, outs, self.output_names)
-        return pack_outputs([torch.from_numpy(o).to(x.device) for o in outs], self.bottomup)
-
-
-def use_onnxruntime(model: nn.Module, onnx_file: str, threads: Optional[int] = 2) -> nn.Module:
-    """Run a pose estimator's network in ONNX Runtime, keeping mmpose's decoding, in place.
-
-    Bottom-up (DEKR-style) and top-down heatmap models; see
-    :func:`~.runtime.install_network`. ``model.test_step`` / ``predict``, the flip test (the
-    session runs on the flipped batch too), ``head.predict``, the codec, rescore net and pose NMS
-    are untouched. The model must be built from the config the file was exported from (its head
-    settings and codec decode the outputs): the file is checked against it when opened
-    (:func:`~.runtime.file_metadata`, :func:`~.runtime.open_checks`).
-
-    Returns:
-        nn.Module: ``model``, now for inference only (its network weights are gone).
-    """
-    check_runnable(model)
-    meta = file_metadata(onnx_file)  # a damaged file is refused before ORT reads it
-    network = OnnxRuntimeForward(onnx_file, threads, bottomup=is_bottomup(model))
-    open_checks(onnx_file, model, meta, network, network.run)
-    network.metadata = meta
-    return install_network(model, network)
+    torch_times, ort_times = time_interleaved([run_torch, lambda: session.run(None, feed)], repeats,
+                                              warmup)
+    return dict(torch=torch_times, ort=ort_times)

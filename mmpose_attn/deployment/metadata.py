@@ -9,7 +9,7 @@ a reader checks a file for corruption with ``hashlib`` alone.
 import hashlib
 import json
 import os
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from mmengine.config import Config
 from torch import nn
@@ -89,6 +89,7 @@ def pipeline_facts(cfg: Config, bottomup: bool) -> dict:
 
 def deploy_metadata(model: nn.Module,
                     cfg: Config,
+                    outputs: List[str],
                     export_hw: Tuple[int, int],
                     dynamic_hw: bool = False,
                     checkpoint: Optional[str] = None,
@@ -98,13 +99,13 @@ def deploy_metadata(model: nn.Module,
     Args:
         model: The built pose estimator (its ``dataset_meta`` names the keypoints).
         cfg: Its config.
+        outputs: The network's output names (``['heatmaps', 'displacements']`` for bottom-up).
         export_hw: (H, W) the graph was traced at.
         dynamic_hw: The graph takes other input heights and widths.
         checkpoint: The checkpoint file the weights came from (hashed), ``None`` for random.
         config_name: How to name the config (default: ``cfg.filename``).
     """
-    from .runtime import is_bottomup, output_names
-    bottomup = is_bottomup(model)
+    bottomup = 'displacements' in outputs
     head = cfg.model.head
     codec = head.get('decoder') or cfg.get('codec')
     if codec is None:
@@ -120,7 +121,7 @@ def deploy_metadata(model: nn.Module,
     return dict(
         format=FORMAT,
         kind='bottomup' if bottomup else 'topdown',
-        outputs=output_names(model),
+        outputs=list(outputs),
         input=dict(
             size=_plain(codec['input_size']),
             export_hw=[int(export_hw[0]), int(export_hw[1])],

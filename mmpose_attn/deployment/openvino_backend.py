@@ -17,8 +17,8 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .runtime import (check_finite, check_input_shape, check_runnable, check_threads, file_metadata,
-                      install_network, is_bottomup, open_checks, pack_outputs)
+from .base import (check_finite, check_input_shape, check_runnable, check_threads, file_metadata,
+                   install_network, is_bottomup, open_checks, pack_outputs)
 
 #: OpenVINO's names of our precisions (``INFERENCE_PRECISION_HINT``).
 OV_PRECISION = {'fp32': 'f32', 'bf16': 'bf16'}
@@ -166,9 +166,9 @@ def use_openvino(model: nn.Module,
     """Run a pose estimator's network in OpenVINO, keeping mmpose's decoding, in place.
 
     The OpenVINO twin of :func:`~.onnx.use_onnxruntime` (see
-    :func:`~.runtime.install_network`); ``model`` must be built from the config the file was
+    :func:`~.base.install_network`); ``model`` must be built from the config the file was
     exported from: the file is checked against it when opened (its graph's sha256, metadata and
-    output shapes, see :func:`~.runtime.open_checks`).
+    output shapes, see :func:`~.base.open_checks`).
     """
     check_runnable(model)
     meta = file_metadata(onnx_file)  # a damaged file is refused before OpenVINO reads it

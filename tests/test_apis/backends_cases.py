@@ -23,7 +23,8 @@ pytest.importorskip('onnxruntime')
 
 from _demo_tools import load_tool  # noqa: E402
 
-from mmpose_attn.deployment import onnx as dx  # noqa: E402
+from mmpose_attn.deployment import export as dx  # noqa: E402
+from mmpose_attn.deployment import onnxruntime_backend as ortb  # noqa: E402
 from mmpose_attn.deployment import runtime  # noqa: E402
 from mmpose_attn.utils import load_config  # noqa: E402
 
@@ -67,7 +68,7 @@ def trained_esam(shared_data, tmp_path_factory):
     cfg.test_dataloader.dataset.data_root = root
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(cfg, ckpt)
+        model = dx.build_export_model(cfg, ckpt)
     onnx_file = str(work / 'esam.onnx')
     # with the checkpoint's hash: the demo may then be given the checkpoint beside the file
     dx.export_onnx(model, onnx_file, (128, 96), checkpoint=ckpt)
@@ -104,7 +105,7 @@ def esam_reference(trained_esam):
     cfg, ckpt, _, _ = trained_esam
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(cfg, ckpt)
+        model = dx.build_export_model(cfg, ckpt)
     return _evaluate(cfg, model)
 
 
@@ -118,10 +119,10 @@ def test_backend_keeps_accuracy(trained_esam, esam_reference, backend, precision
     assert ref_ap > 0.3  # a trained model (random weights score ~0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(cfg, ckpt)
+        model = dx.build_export_model(cfg, ckpt)
     model = runtime.use_backend(
         model, backend, onnx_file, precision, threads=2, cache_dir=str(tmp_path / 'ov'))
-    expected = {'pytorch': runtime.TorchForward, 'onnxruntime': dx.OnnxRuntimeForward}
+    expected = {'pytorch': runtime.TorchForward, 'onnxruntime': ortb.OnnxRuntimeForward}
     if backend in expected:
         assert isinstance(model.backbone, expected[backend])
     ap, kpts = _evaluate(cfg, model)
@@ -161,7 +162,7 @@ def test_samkr_fp32_backend_equals_pytorch(backend, tmp_path):
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(load_config(SAMKR_SYNTH), 'none')
+        model = dx.build_export_model(load_config(SAMKR_SYNTH), 'none')
     model.test_cfg['flip_test'] = True
     onnx_file = str(tmp_path / 'samkr.onnx')
     dx.export_onnx(model, onnx_file, (64, 64))
@@ -227,7 +228,7 @@ def test_bottomup_demo_openvino_matches_pytorch(tmp_path):
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(load_config(SAMKR_SYNTH), 'none')
+        model = dx.build_export_model(load_config(SAMKR_SYNTH), 'none')
     ckpt = str(tmp_path / 'samkr.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
     onnx_file = str(tmp_path / 'samkr.onnx')
@@ -268,7 +269,7 @@ def test_precision_auto_follows_the_cpu(monkeypatch):
 
 
 def test_missing_openvino_says_what_to_install(monkeypatch, tmp_path):
-    from mmpose_attn.deployment import openvino as dov
+    from mmpose_attn.deployment import openvino_backend as dov
     monkeypatch.setitem(sys.modules, 'openvino', None)  # import openvino -> ImportError
     with pytest.raises(ImportError, match=r'pip install -r requirements/optional.txt'):
         dov.require_openvino()
@@ -291,7 +292,7 @@ BACKENDS = ['onnxruntime', pytest.param('openvino', marks=needs_openvino)]
 def _quiet_build(config, ckpt='none', **kw):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        return dx.build_model(load_config(config), ckpt, **kw)
+        return dx.build_export_model(load_config(config), ckpt, **kw)
 
 
 @pytest.fixture(scope='module')
@@ -505,7 +506,7 @@ def test_onnx_file_of_another_config_is_refused(esam_files, backend, tmp_path):
 
 @pytest.mark.parametrize('backend', BACKENDS)
 def test_damaged_or_nan_onnx_file_is_refused(esam_files, backend, tmp_path):
-    from mmpose_attn.deployment.runtime import NonFiniteOutputError
+    from mmpose_attn.deployment.base import NonFiniteOutputError
     data = bytearray((esam_files / 'esam.onnx').read_bytes())
     data[len(data) // 2] ^= 0x5A  # one byte inside the weights
     bad = tmp_path / 'garbled.onnx'
@@ -552,7 +553,7 @@ def test_damaged_or_nan_onnx_file_is_refused(esam_files, backend, tmp_path):
 
 @pytest.mark.parametrize('precision', ['fp32', 'bf16'])
 def test_nan_checkpoint_is_refused_and_nothing_is_written(esam_files, precision, tmp_path):
-    from mmpose_attn.deployment.runtime import NonFiniteOutputError
+    from mmpose_attn.deployment.base import NonFiniteOutputError
     work = esam_files
     state = torch.load(work / 'epoch_15.pth', weights_only=False)['state_dict']
     key = next(k for k in state if k.endswith('final_layer.weight'))
@@ -615,7 +616,7 @@ def test_fixed_size_bottomup_file_checks_every_image_first(backend, tmp_path):
 
 @needs_openvino
 def test_unwritable_openvino_cache_runs_without_it(esam_files, tmp_path):
-    from mmpose_attn.deployment.openvino import CacheDirWarning
+    from mmpose_attn.deployment.openvino_backend import CacheDirWarning
     (tmp_path / 'a_file').write_text('')
     cache = str(tmp_path / 'a_file' / 'cache')  # cannot be a folder, even for root
     with pytest.warns(

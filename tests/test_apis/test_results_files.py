@@ -4,7 +4,7 @@ import json
 import pytest
 
 from mmpose_attn.apis.inferencer import save_predictions
-from mmpose_attn.deployment.runtime import NonFiniteOutputError
+from mmpose_attn.deployment.base import NonFiniteOutputError
 
 
 def test_nan_predictions_leave_no_partial_result(tmp_path):

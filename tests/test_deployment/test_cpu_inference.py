@@ -9,7 +9,7 @@ from mmcv.ops import DeformConv2d
 from mmpose.models.heads.hybrid_heads.dekr_head import AdaptiveActivationBlock
 
 from mmpose_attn.deployment.cpu_inference import prepare_for_cpu_inference
-from mmpose_attn.deployment.onnx import build_model
+from mmpose_attn.deployment.export import build_export_model
 from mmpose_attn.models.layers import ChannelFirstAdaptiveActivationBlock, GridSampleDeformConv2d
 from mmpose_attn.utils import TensorForward
 
@@ -31,7 +31,7 @@ def _build(config):
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # random weights on purpose
-        return build_model(config, 'none')
+        return build_export_model(config, 'none')
 
 
 @pytest.mark.parametrize('name', list(MODELS))

@@ -10,8 +10,9 @@ pytest.importorskip('onnxruntime')
 
 from mmpose.models.necks import FeatureMapProcessor  # noqa: E402
 
+from mmpose_attn.deployment import export as dx  # noqa: E402
 from mmpose_attn.deployment import metadata as md  # noqa: E402
-from mmpose_attn.deployment import onnx as dx  # noqa: E402
+from mmpose_attn.deployment import onnxruntime_backend as ortb  # noqa: E402
 from mmpose_attn.utils import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def _model(config=SYNTH, head_type='SAMKRHead', **head):
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        return dx.build_model(cfg, 'none')
+        return dx.build_export_model(cfg, 'none')
 
 
 def _check(model, session, hw):
@@ -62,7 +63,7 @@ def test_bottomup_file_runs_at_any_shape(head_type, tmp_path):
     dx.export_onnx(model, out, (64, 64), dynamic_hw=True)
     meta = md.read_metadata(out)
     assert meta['input']['dynamic_hw'] is True and meta['input']['export_hw'] == [64, 64]
-    session = dx.ort_session(out, threads=1)
+    session = ortb.ort_session(out, threads=1)
     assert session.get_inputs()[0].shape[2:] == ['height', 'width']
     for hw in SIZES:
         _check(model, session, hw)
@@ -74,7 +75,7 @@ def test_samkr_w32_file_runs_at_512x800(tmp_path):
     model = _model(W32)
     out = str(tmp_path / 'w32.onnx')
     dx.export_onnx(model, out, (512, 512), dynamic_hw=True)
-    res = _check(model, dx.ort_session(out, threads=2), (512, 800))
+    res = _check(model, ortb.ort_session(out, threads=2), (512, 800))
     assert res['heatmaps']['shape'] == (1, 18, 128, 200)
 
 
@@ -124,7 +125,7 @@ def test_opset_16_only_for_deformable_convs(tmp_path):
     out = str(tmp_path / 'esam.onnx')
     dx.export_onnx(esam, out, (128, 96), opset=11)
     assert onnx.load(out).opset_import[0].version == 11
-    res = dx.parity(esam, dx.ort_session(out, threads=1), torch.randn(2, 3, 128, 96))
+    res = dx.parity(esam, ortb.ort_session(out, threads=1), torch.randn(2, 3, 128, 96))
     assert res['heatmaps']['shape'] == (2, 17, 32, 24)
     assert res['heatmaps']['max_abs_diff'] <= res['heatmaps']['tol']
 
@@ -176,7 +177,7 @@ def test_onnxruntime_backend_runs_non_square_images(tmp_path):
     model = _model()
     out = str(tmp_path / 'model.onnx')
     dx.export_onnx(model, out, (64, 64), dynamic_hw=True)
-    ort_model = dx.use_onnxruntime(copy.deepcopy(model), out, threads=1)
+    ort_model = ortb.use_onnxruntime(copy.deepcopy(model), out, threads=1)
     gen = torch.Generator().manual_seed(2)
     flip = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
     for h, w in ((64, 96), (96, 64)):

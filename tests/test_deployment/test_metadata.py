@@ -9,8 +9,8 @@ import torch
 pytest.importorskip('onnx')
 pytest.importorskip('onnxruntime')
 
+from mmpose_attn.deployment import export as dx  # noqa: E402
 from mmpose_attn.deployment import metadata as md  # noqa: E402
-from mmpose_attn.deployment import onnx as dx  # noqa: E402
 from mmpose_attn.utils import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ def _export(config, tmp_path, hw, checkpoint=None):
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(cfg, 'none')
+        model = dx.build_export_model(cfg, 'none')
     if checkpoint is not None:
         torch.save({'state_dict': model.state_dict()}, checkpoint)
     out = str(tmp_path / 'model.onnx')

@@ -14,7 +14,8 @@ pytest.importorskip('onnxruntime')
 from mmengine.dataset import pseudo_collate  # noqa: E402
 from mmpose.structures import PoseDataSample  # noqa: E402
 
-from mmpose_attn.deployment import onnx as dx  # noqa: E402
+from mmpose_attn.deployment import export as dx  # noqa: E402
+from mmpose_attn.deployment import onnxruntime_backend as ortb  # noqa: E402
 from mmpose_attn.utils import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ def _synthetic_model(head_type='SAMKRHead'):
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        return cfg, dx.build_model(cfg, 'none')
+        return cfg, dx.build_export_model(cfg, 'none')
 
 
 @pytest.mark.parametrize('head_type', ['SAMKRHead', 'DEKRHead'])
@@ -72,7 +73,7 @@ def test_bottomup_export_parity(head_type, tmp_path):
     # the one op that keeps the graph off opset 11 (mmdeploy's default): the deformable convs'
     # GridSample (opset 16); ULSAM's convs run as modules and export at opset 11
     assert {op for op in ops if not _in_opset(op, 11)} == {'GridSample'}
-    session = dx.ort_session(out, threads=1)
+    session = ortb.ort_session(out, threads=1)
     x = torch.randn(3, 3, *HW, generator=torch.Generator().manual_seed(1))  # exported at batch 1
     res = dx.parity(model, session, x)
     assert res['heatmaps']['shape'] == (3, 18, 16, 16)
@@ -103,8 +104,8 @@ def test_onnxruntime_backend_predictions_equal_pytorch(tmp_path):
     model.test_cfg['flip_test'] = True  # the flipped batch goes through the session too
     out = str(tmp_path / 'model.onnx')
     dx.export_onnx(model, out, HW)
-    ort_model = dx.use_onnxruntime(copy.deepcopy(model), out, threads=1)
-    assert isinstance(ort_model.backbone, dx.OnnxRuntimeForward) and ort_model.neck is None
+    ort_model = ortb.use_onnxruntime(copy.deepcopy(model), out, threads=1)
+    assert isinstance(ort_model.backbone, ortb.OnnxRuntimeForward) and ort_model.neck is None
     data = _batch(2, *HW)
     with torch.no_grad():
         ref = model.test_step(copy.deepcopy(data))
@@ -122,7 +123,7 @@ def test_onnxruntime_backend_refuses_wrong_size(tmp_path):
     _, model = _synthetic_model()
     out = str(tmp_path / 'model.onnx')
     dx.export_onnx(model, out, HW)
-    ort_model = dx.use_onnxruntime(model, out, threads=1)
+    ort_model = ortb.use_onnxruntime(model, out, threads=1)
     # another size cannot be fixed by exporting at it (the next image has yet another size)
     with pytest.raises(
             ValueError,
@@ -134,12 +135,12 @@ def test_onnxruntime_backend_refuses_wrong_size(tmp_path):
 def test_use_onnxruntime_refuses_a_head_it_cannot_bypass(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(
+        model = dx.build_export_model(
             str(ROOT / 'configs/synthetic/td-hm_esam-res18-w16_1xb32-6e_'
                 'synthetic-coco-128x96.py'), 'none')
     model.head = torch.nn.Linear(2, 2)  # neither a heatmap nor a DEKR-style head
     with pytest.raises(ValueError, match='other backends run DEKR-style bottom-up heads'):
-        dx.use_onnxruntime(model, str(tmp_path / 'x.onnx'))
+        ortb.use_onnxruntime(model, str(tmp_path / 'x.onnx'))
     assert not osp.exists(tmp_path / 'x.onnx')
 
 

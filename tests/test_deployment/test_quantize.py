@@ -13,8 +13,9 @@ pytest.importorskip('nncf')
 
 from _demo_tools import load_tool  # noqa: E402
 
+from mmpose_attn.deployment import export as dx  # noqa: E402
 from mmpose_attn.deployment import metadata as md  # noqa: E402
-from mmpose_attn.deployment import onnx as dx  # noqa: E402
+from mmpose_attn.deployment import onnxruntime_backend as ortb  # noqa: E402
 # yapf: disable
 from mmpose_attn.deployment.preprocess import (calibration_inputs, image_files,  # noqa: E402
                                                read_boxes)
@@ -37,7 +38,7 @@ def _export(config, path, hw, **kw):
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(cfg, 'none')
+        model = dx.build_export_model(cfg, 'none')
     dx.export_onnx(model, str(path), hw, **kw)
     return str(path)
 
@@ -54,7 +55,7 @@ def _ov(path):
 
 
 def _ort(path):
-    session = dx.ort_session(path, threads=1)
+    session = ortb.ort_session(path, threads=1)
     return lambda x: session.run(None, {'input': x})
 
 

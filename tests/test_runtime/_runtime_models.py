@@ -32,11 +32,11 @@ def prepared_config(path, data_root=None):
 def export(path, out, hw, dynamic_hw=False):
     import torch
 
-    from mmpose_attn.deployment import onnx as dx
+    from mmpose_attn.deployment import export as dx
     cfg = prepared_config(path)
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        model = dx.build_model(cfg, 'none')
+        model = dx.build_export_model(cfg, 'none')
         dx.export_onnx(model, str(out), hw, dynamic_hw=dynamic_hw)
     return str(out)

@@ -392,7 +392,7 @@ def export_for_backends(model: torch.nn.Module, backends: Sequence[str], out_dir
     export puts deformable convs on the ``grid_sample`` kernel in place)."""
     if not any(BACKENDS[b][0] != 'pytorch' for b in backends):
         return None
-    from mmpose_attn.deployment.onnx import export_onnx
+    from mmpose_attn.deployment.export import export_onnx
     out = osp.join(out_dir, f'{name}.onnx')
     export_onnx(copy.deepcopy(model), out, shape)
     return out

@@ -6,7 +6,7 @@ Usage::
     python tools/analysis_tools/onnx_latency.py CONFIG:H:W ... --threads 2 --repeats 10
 
 Each model (random weights, every ``init_cfg`` removed) is exported to a temporary ONNX file
-(mmpose_attn.deployment.onnx), checked for parity, then PyTorch's tensor forward and the ONNX
+(mmpose_attn.deployment.export), checked for parity, then PyTorch's tensor forward and the ONNX
 Runtime session are timed round by round, interleaved, at batch 1 with ``--threads`` intra-op
 threads each. Prints a markdown table with the date and the CPU.
 """
@@ -19,7 +19,8 @@ from typing import Optional, Sequence
 
 import torch
 
-from mmpose_attn.deployment.onnx import build_model, export_onnx, ort_session, parity, require_onnx
+from mmpose_attn.deployment.export import build_export_model, export_onnx, parity, require_onnx
+from mmpose_attn.deployment.onnxruntime_backend import ort_session
 from mmpose_attn.deployment.runtime import cpu_description
 from mmpose_attn.utils import TensorForward, time_interleaved
 
@@ -50,7 +51,7 @@ def main(argv: Optional[Sequence[str]] = None) -> list:
         config, h, w = entry.rsplit(':', 2)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            model = build_model(config, 'none')
+            model = build_export_model(config, 'none')
         with tempfile.TemporaryDirectory() as tmp:
             out = f'{tmp}/model.onnx'
             export_onnx(model, out, (int(h), int(w)))

@@ -77,11 +77,11 @@ def interleaved(fns: Dict[str, Callable[[], object]], rounds: int,
 
 
 def _export(config: str, out: str, hw) -> str:
-    from mmpose_attn.deployment import onnx as dx
+    from mmpose_attn.deployment import export as dx
     from mmpose_attn.utils import load_config
     cfg = load_config(config)
     torch.manual_seed(0)
-    model = dx.build_model(cfg, 'none')
+    model = dx.build_export_model(cfg, 'none')
     dx.export_onnx(model, out, hw)
     return out
 

@@ -17,7 +17,7 @@ Dynamic batch axis. Bottom-up files take any H, W the config's resize produces (
 refuses it otherwise); top-down files take crops of the codec input size. After export,
 ONNX Runtime (CPU) and PyTorch run the same random batch of ``--check-batch`` at ``--shape``; every
 output must satisfy max|ORT - PyTorch| <= atol + rtol * max|PyTorch| (see
-mmpose_attn/deployment/onnx.py). The file carries its deployment metadata (docs/deployment.md).
+mmpose_attn/deployment/export.py). The file carries its deployment metadata (docs/deployment.md).
 ``--checkpoint none`` exports random weights on purpose; without ``--checkpoint`` the weights are
 random too and a warning says so. Needs ``pip install -r requirements/optional.txt``.
 """
@@ -28,8 +28,10 @@ from typing import Optional, Sequence
 import torch
 from mmengine.config import DictAction
 
-from mmpose_attn.deployment.onnx import (ATOL, RTOL, build_model, compare_latency, export_onnx,
-                                         is_bottomup, ort_session, parity, require_onnx)
+from mmpose_attn.deployment.base import is_bottomup
+from mmpose_attn.deployment.export import (ATOL, RTOL, build_export_model, compare_latency,
+                                           export_onnx, parity, require_onnx)
+from mmpose_attn.deployment.onnxruntime_backend import ort_session
 from mmpose_attn.utils import input_hw, load_config
 
 
@@ -80,7 +82,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config)
     cfg.merge_from_dict(args.cfg_options)
-    model = build_model(cfg, args.checkpoint)
+    model = build_export_model(cfg, args.checkpoint)
     shape = tuple(args.shape) if args.shape else input_hw(cfg)
     dynamic_hw = is_bottomup(model) if args.dynamic_hw is None else args.dynamic_hw
     out = args.out or osp.splitext(osp.basename(args.config.split('::')[-1]))[0] + '.onnx'

@@ -124,7 +124,7 @@ def test_export_and_api_refuse_another_models_checkpoint(tmp_path):
     from _demo_tools import load_tool
 
     from mmpose_attn.apis import AttnPoseInferencer, build_pose_model
-    from mmpose_attn.deployment import onnx as dx
+    from mmpose_attn.deployment import export as dx
     ckpt = _esam_checkpoint(tmp_path / 'esam.pth')
     bu = str(REPO_ROOT / BU)
     pattern = rf'checkpoint {re.escape(str(ckpt))} into MultiScaleBottomupPoseEstimator'
@@ -137,7 +137,7 @@ def test_export_and_api_refuse_another_models_checkpoint(tmp_path):
     with pytest.raises(CheckpointMismatchError, match=pattern):
         build_pose_model(bu, str(ckpt), device='cpu')
     with pytest.raises(CheckpointMismatchError, match=pattern):
-        dx.build_model(bu, str(ckpt))
+        dx.build_export_model(bu, str(ckpt))
     with pytest.raises(CheckpointMismatchError, match=pattern), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         AttnPoseInferencer(bu, str(ckpt), device='cpu')
@@ -172,11 +172,11 @@ def test_tools_share_one_model_builder():
     import gpu_check
     import model_table
     from mmpose_attn import utils
-    from mmpose_attn.deployment import onnx as dx
+    from mmpose_attn.deployment import export as dx
     assert model_table.build_model is utils.build_model
     assert benchmark.build_model is utils.build_model
     assert utils.build_model(Config.fromfile(str(REPO_ROOT / TD))).training is False
-    for fn in (gpu_check._build, dx.build_model):
+    for fn in (gpu_check._build, dx.build_export_model):
         assert 'MODELS.build' not in inspect.getsource(fn) and 'load_checkpoint(' not in \
             inspect.getsource(fn)
     model = gpu_check._build('quick_td', 'cpu')

@@ -7,14 +7,13 @@ keeps the warp (``input_center``/``input_scale``/``input_size``) of scale 1 only
 bring its keypoints and heatmaps onto the scale-1 input.
 """
 import inspect
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from mmpose.datasets.transforms import BottomupResize, PackPoseInputs
 from mmpose.datasets.transforms.formatting import image_to_tensor
 from mmpose.registry import TRANSFORMS
 
-#: metainfo keys written by :class:`MultiScaleBottomupResize` (one entry per extra scale)
-MULTISCALE_META_KEYS = ('aug_scales', 'aug_input_size', 'aug_input_center', 'aug_input_scale')
+from ...structures.multiscale import MULTISCALE_META_KEYS
 
 
 @TRANSFORMS.register_module()
@@ -86,17 +85,3 @@ class PackMultiScalePoseInputs(PackPoseInputs):
         packed = super().transform({**results, 'img': imgs[0]})
         packed['inputs'] = [image_to_tensor(img) for img in imgs]
         return packed
-
-
-def multiscale_input_geometry(metainfo: dict) -> List[tuple]:
-    """``[(input_size, input_center, input_scale)]`` of one sample, scales ``[1] + aug_scales``."""
-    missing = [k for k in MULTISCALE_META_KEYS if k not in metainfo]
-    if missing:
-        raise ValueError(
-            f'multi-scale testing needs the metainfo {missing} of every extra scale: use '
-            f"dict(type='MultiScaleBottomupResize', aug_scales=[...]) and "
-            f"dict(type='PackMultiScalePoseInputs') in the test pipeline instead of mmpose's "
-            f'BottomupResize / PackPoseInputs')
-    first = [(metainfo['input_size'], metainfo['input_center'], metainfo['input_scale'])]
-    return first + list(
-        zip(metainfo['aug_input_size'], metainfo['aug_input_center'], metainfo['aug_input_scale']))

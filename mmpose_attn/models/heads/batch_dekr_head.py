@@ -12,7 +12,7 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, Features, OptSampleList, Predictions
 from torch import Tensor
 
-from ...datasets.transforms.multiscale_bottomup import multiscale_input_geometry
+from ...structures.multiscale import multiscale_input_geometry
 
 
 @MODELS.register_module()

@@ -157,9 +157,11 @@ def _defaults(type_name: Any) -> Dict[str, Any]:
     """Constructor defaults of a registered model class, so that a field written out in one
     config and left to its default in the other is no difference."""
     from mmpose.registry import MODELS
+    if type_name is None:  # a plain dict of settings (HRNet's ``extra`` stages), no class
+        return {}
     try:
         cls = type_name if isinstance(type_name, type) else MODELS.get(type_name)
-    except KeyError:
+    except (KeyError, TypeError):
         return {}
     defaults: Dict[str, Any] = {}
     # a subclass passing **kwargs on (ESAMResNet -> ResNet): its bases' defaults count too

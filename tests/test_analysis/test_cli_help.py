@@ -17,8 +17,8 @@ def helps():
 
 def test_the_tools_are_there():
     assert [Path(t).stem for t in TOOLS] == [
-        'benchmark', 'gpu_check', 'model_table', 'onnx_latency', 'paper_tables', 'runtime_benchmark',
-        'vis_attention'
+        'benchmark', 'gpu_check', 'model_table', 'onnx_latency', 'paper_tables',
+        'runtime_benchmark', 'vis_attention'
     ]
 
 

@@ -44,18 +44,9 @@ def add_demo_arguments(parser: ArgumentParser) -> ArgumentParser:
 
 def demo_run_kwargs(args: Namespace) -> dict:
     """:meth:`AttnPoseInferencer.run` keyword arguments of the shared options (not ``--input``)."""
-    return dict(
-        output_root=args.output_root,
-        save_predictions=args.save_predictions,
-        show=args.show,
-        show_interval=args.show_interval,
-        strict=args.strict,
-        kpt_thr=args.kpt_thr,
-        radius=args.radius,
-        thickness=args.thickness,
-        draw_heatmap=args.draw_heatmap,
-        show_kpt_idx=args.show_kpt_idx,
-        skeleton_style=args.skeleton_style)
+    names = ('output_root', 'save_predictions', 'show', 'show_interval', 'strict', 'kpt_thr',
+             'radius', 'thickness', 'draw_heatmap', 'show_kpt_idx', 'skeleton_style')
+    return {name: getattr(args, name) for name in names}
 
 
 def add_backend_arguments(parser: ArgumentParser) -> ArgumentParser:
@@ -104,9 +95,5 @@ def threads_arg(text: str) -> int:
 
 def backend_kwargs(args: Namespace) -> dict:
     """:class:`AttnPoseInferencer` keyword arguments of the backend options."""
-    return dict(
-        backend=args.backend,
-        onnx=args.onnx,
-        precision=args.precision,
-        threads=args.threads,
-        cache_dir=args.ov_cache_dir)
+    kwargs = {name: getattr(args, name) for name in ('backend', 'onnx', 'precision', 'threads')}
+    return dict(kwargs, cache_dir=args.ov_cache_dir)

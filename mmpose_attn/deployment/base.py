@@ -8,14 +8,25 @@ file that does not fit its config, a damaged file and non-finite outputs. No bac
 here: :mod:`.runtime` dispatches to :mod:`.onnxruntime_backend` and :mod:`.openvino_backend`.
 """
 import json
+import logging
 import os
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from .metadata import KEY, _test_pipeline, check_integrity, parse_metadata, sha256_file
+
+
+def warn(msg: str, category: type, stacklevel: int = 3) -> str:
+    """Say ``msg`` in the log and as a ``category`` warning (tests and callers can catch it)."""
+    print_log(msg, logger='current', level=logging.WARNING)
+    warnings.warn(msg, category, stacklevel=stacklevel + 1)
+    return msg
+
 
 #: The layers a top-down heatmap head chains on ``feats[-1]`` (mmpose's ``HeatmapHead``:
 #: deconv, conv, final; ours: upsample, conv, final).

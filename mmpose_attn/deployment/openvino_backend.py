@@ -5,20 +5,17 @@ second start skips compilation. ``precision='auto'`` keeps OpenVINO's own choice
 with bf16 instructions, f32 elsewhere); ``'fp32'`` and ``'bf16'`` set its inference precision
 hint. ``openvino`` is an optional extra, imported only here.
 """
-import logging
 import os
 import os.path as osp
 import uuid
-import warnings
 from typing import Optional
 
 import numpy as np
 import torch
-from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from .base import (check_finite, check_input_shape, check_runnable, check_threads, file_metadata,
-                   install_network, is_bottomup, open_checks, pack_outputs)
+                   install_network, is_bottomup, open_checks, pack_outputs, warn)
 
 #: OpenVINO's names of our precisions (``INFERENCE_PRECISION_HINT``).
 OV_PRECISION = {'fp32': 'f32', 'bf16': 'bf16'}
@@ -60,8 +57,7 @@ def usable_cache_dir(cache_dir: str) -> Optional[str]:
                f'{e.strerror or e}); running without the compiled-model cache (each start '
                'compiles the model again). Pass --ov-cache-dir DIR (a writable folder) or '
                '--ov-cache-dir "" to run without a cache and without this warning.')
-        print_log(msg, logger='current', level=logging.WARNING)
-        warnings.warn(msg, CacheDirWarning, stacklevel=3)
+        warn(msg, CacheDirWarning)
         return None
 
 

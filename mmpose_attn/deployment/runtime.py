@@ -7,10 +7,8 @@ PyTorch bf16 (:class:`TorchForward`), ONNX Runtime (:mod:`.onnxruntime_backend`)
 multi-scale test and pose NMS stay as they are, one code path for every backend.
 """
 import copy
-import logging
 import os
 import platform
-import warnings
 from typing import Optional
 
 import torch
@@ -18,7 +16,7 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from .base import (check_finite, check_runnable, check_threads, install_network, is_bottomup,
-                   output_names, pack_outputs)
+                   output_names, pack_outputs, warn)
 from .cpu_inference import prepare_for_cpu_inference
 
 BACKENDS = ('pytorch', 'onnxruntime', 'openvino')
@@ -71,8 +69,7 @@ def warn_emulated_bf16(backend: str = 'PyTorch') -> Optional[str]:
            f'{" ".join(simd) or "none of avx2, avx512f, avx512_vnni"}), so {backend} emulates '
            'bf16: bf16 rounding at a speed below fp32\'s. Use --precision auto or fp32 for speed '
            '(OpenVINO refuses bf16 on such a CPU).')
-    print_log(msg, logger='current', level=logging.WARNING)
-    warnings.warn(msg, EmulatedBF16Warning, stacklevel=3)
+    warn(msg, EmulatedBF16Warning)
     return msg
 
 

@@ -91,16 +91,10 @@ class ESAMHead(HeatmapHead):
             raise ValueError('ESAMHead: upsample_kernel_sizes must be odd (same-size padding), '
                              f'got {upsample_kernel_sizes}')
         # HeatmapHead sizes its conv and final layers from the channels the blocks give it
-        super().__init__(
-            upsample_out_channels[-1] if upsample_out_channels else in_channels,
-            out_channels,
-            deconv_out_channels=None,
-            conv_out_channels=conv_out_channels,
-            conv_kernel_sizes=conv_kernel_sizes,
-            final_layer=final_layer,
-            loss=loss,
-            decoder=decoder,
-            init_cfg=init_cfg)
+        head_in = upsample_out_channels[-1] if upsample_out_channels else in_channels
+        # HeatmapHead's arguments in its order; no deconv layers (the blocks up-sample)
+        super().__init__(head_in, out_channels, None, (4, 4, 4), conv_out_channels,
+                         conv_kernel_sizes, final_layer, loss, decoder, init_cfg)
         self.in_channels = in_channels
         self.upsample_order = upsample_order
         self.scale_factors = tuple(scale_factors)

@@ -43,20 +43,6 @@ def _coco_images(folder: Path, ids=(785, 786)):
     return [_image(folder / f'{i:012d}.jpg', i) for i in ids]
 
 
-@pytest.fixture(scope='module')
-def esam(tmp_path_factory):
-    det = tmp_path_factory.mktemp('dets') / 'dets.json'
-    det.write_text('[]')
-    with pytest.warns(UserWarning):
-        return AttnPoseInferencer(
-            ESAM,
-            'none',
-            device='cpu',
-            cfg_options=TOPDOWN_FAST,
-            detections=CocoDetections(str(det)),
-            expect='topdown')
-
-
 def _people(inferencer, detections, folder, out):
     inferencer.detections = detections
     inferencer.run(str(folder), output_root=str(out), save_predictions=True)

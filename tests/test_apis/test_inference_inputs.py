@@ -51,20 +51,6 @@ def _dataset(root: Path, file_names, ids, boxes_per_id):
     return str(ann), str(det)
 
 
-@pytest.fixture(scope='module')
-def esam(tmp_path_factory):
-    det = tmp_path_factory.mktemp('dets') / 'dets.json'
-    det.write_text('[]')
-    with pytest.warns(UserWarning):
-        return AttnPoseInferencer(
-            ESAM,
-            'none',
-            device='cpu',
-            cfg_options=TOPDOWN_FAST,
-            detections=CocoDetections(str(det)),
-            expect='topdown')
-
-
 def _run(inferencer, detections, folder, out, **kwargs):
     inferencer.detections = detections
     inferencer.run(str(folder), output_root=str(out), save_predictions=True, **kwargs)

@@ -75,14 +75,18 @@ def _spr_inputs(rng, k=17, h=32, w=40):
     return heatmaps, displacements
 
 
+#: the SPR codec settings both decoding tests use (a small SAMKR-like input)
+SPR_CFG = dict(
+    input_size=(160, 128),
+    heatmap_size=(40, 32),
+    sigma=(4, 2),
+    generate_keypoint_heatmaps=True,
+    decode_max_instances=10)
+
+
 def test_spr_decode_equals_mmpose():
     rng = np.random.default_rng(4)
-    cfg = dict(
-        input_size=(160, 128),
-        heatmap_size=(40, 32),
-        sigma=(4, 2),
-        generate_keypoint_heatmaps=True,
-        decode_max_instances=10)
+    cfg = SPR_CFG
     heatmaps, displacements = _spr_inputs(rng)
     kpts, roots, scores = rd.SPRCodec(dict(cfg, type='SPR')).decode(heatmaps, displacements)
     ref_kpts, (ref_roots, ref_scores) = SPR(
@@ -95,12 +99,7 @@ def test_spr_decode_equals_mmpose():
 
 def test_dekr_decode_and_nms_equal_mmpose():
     rng = np.random.default_rng(5)
-    cfg = dict(
-        input_size=(160, 128),
-        heatmap_size=(40, 32),
-        sigma=(4, 2),
-        generate_keypoint_heatmaps=True,
-        decode_max_instances=10)
+    cfg = SPR_CFG
     heatmaps, displacements = _spr_inputs(rng)
     # two near-duplicate poses so that the NMS removes one
     heatmaps[-1, 10, 11], heatmaps[-1, 10, 14] = 0.9, 0.8
